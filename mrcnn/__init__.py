@@ -1,0 +1,15 @@
+"""mrcnn: Mask R-CNN for TensorFlow 2.16+ / Keras 3 / numpy 2.
+
+A rebuild of Matterport's ``mrcnn`` with the same public API:
+
+    from mrcnn.config import Config
+    from mrcnn import utils, visualize
+    import mrcnn.model as modellib
+"""
+import os
+
+# Keep TensorFlow's C++ start-up chatter out of user output, unless the user
+# asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "1.0.0"

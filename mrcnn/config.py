@@ -1,0 +1,359 @@
+"""Mask R-CNN configuration.
+
+`Config` is the one place where hyper-parameters live. Subclass it and
+override class attributes; derived values (BATCH_SIZE, IMAGE_SHAPE,
+IMAGE_META_SIZE) are computed in ``__init__`` and the whole object is
+validated there, so impossible settings fail at construction time with an
+error that names the attribute.
+
+The config is translated to explicit layer arguments at one boundary (the
+graph builder); layers never hold the Config object itself.
+"""
+
+import json
+
+import numpy as np
+
+_RESIZE_MODES = ("none", "square", "pad64", "crop")
+_BACKBONES = ("resnet50", "resnet101")
+_LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
+               "mrcnn_bbox_loss", "mrcnn_mask_loss")
+
+
+class ConfigError(ValueError):
+    """An impossible or inconsistent configuration value."""
+
+
+class Config(object):
+    """Base configuration class. Subclass it and override what differs.
+
+    Attribute names and defaults are those of Matterport's ``mrcnn.config``.
+    """
+    # Name the configurations. e.g. "coco", "shapes". Used in the names of
+    # the log directory and of checkpoint files.
+    NAME = None
+
+    # Number of GPUs to use. On CPU this must be 1.
+    GPU_COUNT = 1
+
+    # Images per GPU per step. Memory decides; 12 GB fits 2 images of
+    # 1024x1024.
+    IMAGES_PER_GPU = 2
+
+    # Training steps per epoch and validation steps at the end of each epoch.
+    STEPS_PER_EPOCH = 1000
+    VALIDATION_STEPS = 50
+
+    # "resnet50", "resnet101", or a callable ``f(input_image, train_bn)`` that
+    # returns [C2, C3, C4, C5]. A callable also needs
+    # COMPUTE_BACKBONE_SHAPE.
+    BACKBONE = "resnet101"
+
+    # Only for a callable BACKBONE: ``f(image_shape)`` -> [[h, w] per level].
+    COMPUTE_BACKBONE_SHAPE = None
+
+    # Strides of each level of the FPN pyramid (P2..P6).
+    BACKBONE_STRIDES = [4, 8, 16, 32, 64]
+
+    # Size of the fully-connected layers of the classification head.
+    FPN_CLASSIF_FC_LAYERS_SIZE = 1024
+
+    # Size of the top-down layers of the feature pyramid.
+    TOP_DOWN_PYRAMID_SIZE = 256
+
+    # Number of classification classes (including background).
+    NUM_CLASSES = 1
+
+    # Length of square anchor side in pixels, one per pyramid level.
+    RPN_ANCHOR_SCALES = (32, 64, 128, 256, 512)
+
+    # Ratios (width/height) of anchors at each cell.
+    RPN_ANCHOR_RATIOS = [0.5, 1, 2]
+
+    # Anchor stride: 1 = an anchor for every feature-map cell, 2 = every
+    # other cell, ...
+    RPN_ANCHOR_STRIDE = 1
+
+    # NMS threshold on RPN proposals.
+    RPN_NMS_THRESHOLD = 0.7
+
+    # Anchors per image used in RPN training.
+    RPN_TRAIN_ANCHORS_PER_IMAGE = 256
+
+    # RoIs kept after tf.nn.top_k and before non-maximum suppression.
+    PRE_NMS_LIMIT = 6000
+
+    # RoIs kept after non-maximum suppression (training and inference).
+    POST_NMS_ROIS_TRAINING = 2000
+    POST_NMS_ROIS_INFERENCE = 1000
+
+    # Store instance masks at a lower resolution to save memory.
+    USE_MINI_MASK = True
+    MINI_MASK_SHAPE = (56, 56)  # (height, width) of the mini-mask
+
+    # Input image resizing: "none", "square", "pad64" or "crop"; see
+    # utils.resize_image().
+    IMAGE_RESIZE_MODE = "square"
+    IMAGE_MIN_DIM = 800
+    IMAGE_MAX_DIM = 1024
+    # Minimum scaling ratio, checked after MIN_IMAGE_DIM (e.g. 2 = at least
+    # double the image, even if that goes over IMAGE_MAX_DIM for "none").
+    IMAGE_MIN_SCALE = 0
+
+    # Number of color channels per image: RGB = 3, grayscale = 1, RGB-D = 4.
+    IMAGE_CHANNEL_COUNT = 3
+
+    # Image mean (RGB).
+    MEAN_PIXEL = np.array([123.7, 116.8, 103.9])
+
+    # RoIs per image fed to the classifier/mask heads in training, and the
+    # share of them that are positive.
+    TRAIN_ROIS_PER_IMAGE = 200
+    ROI_POSITIVE_RATIO = 0.33
+
+    # Pooled RoI sizes.
+    POOL_SIZE = 7
+    MASK_POOL_SIZE = 14
+
+    # Shape of the output mask. Changing it needs changing the mask head.
+    MASK_SHAPE = [28, 28]
+
+    # Maximum number of ground-truth instances per image.
+    MAX_GT_INSTANCES = 100
+
+    # Bounding box refinement standard deviations, RPN and final detections.
+    RPN_BBOX_STD_DEV = np.array([0.1, 0.1, 0.2, 0.2])
+    BBOX_STD_DEV = np.array([0.1, 0.1, 0.2, 0.2])
+
+    # Max number of final detections.
+    DETECTION_MAX_INSTANCES = 100
+
+    # Minimum probability to accept a detected instance.
+    DETECTION_MIN_CONFIDENCE = 0.7
+
+    # Non-maximum suppression threshold for detection.
+    DETECTION_NMS_THRESHOLD = 0.3
+
+    # Learning rate and momentum (SGD with momentum).
+    LEARNING_RATE = 0.001
+    LEARNING_MOMENTUM = 0.9
+
+    # L2 weight decay (not applied to BatchNorm gamma/beta).
+    WEIGHT_DECAY = 0.0001
+
+    # Loss weights for more precise optimization.
+    LOSS_WEIGHTS = {
+        "rpn_class_loss": 1.,
+        "rpn_bbox_loss": 1.,
+        "mrcnn_class_loss": 1.,
+        "mrcnn_bbox_loss": 1.,
+        "mrcnn_mask_loss": 1.,
+    }
+
+    # Use RPN RoIs or externally generated RoIs for training.
+    USE_RPN_ROIS = True
+
+    # Train or freeze BatchNorm layers. Small batches make BN statistics
+    # useless, so the default freezes them.
+    TRAIN_BN = False
+
+    # Gradient norm clipping (global norm).
+    GRADIENT_CLIP_NORM = 5.0
+
+    # --- Extensions beyond Matterport (all optional) ------------------------
+    # Keras mixed-precision policy for the model: None (float32),
+    # "mixed_bfloat16" (CPUs with AVX-512-BF16/AMX, GPUs) or "mixed_float16"
+    # (GPUs). Losses and box math stay float32.
+    MIXED_PRECISION = None
+
+    def __init__(self):
+        """Set values of computed attributes and validate the whole config."""
+        # Effective batch size.
+        self.BATCH_SIZE = self.IMAGES_PER_GPU * self.GPU_COUNT
+
+        # Input image size.
+        if self.IMAGE_RESIZE_MODE == "crop":
+            self.IMAGE_SHAPE = np.array([self.IMAGE_MIN_DIM, self.IMAGE_MIN_DIM,
+                                         self.IMAGE_CHANNEL_COUNT])
+        else:
+            self.IMAGE_SHAPE = np.array([self.IMAGE_MAX_DIM, self.IMAGE_MAX_DIM,
+                                         self.IMAGE_CHANNEL_COUNT])
+
+        # Image meta data length; see compose_image_meta().
+        self.IMAGE_META_SIZE = 1 + 3 + 3 + 4 + 1 + self.NUM_CLASSES
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self, training=False):
+        """Raise ConfigError naming the attribute if a value is impossible.
+
+        Args:
+            training: also check what only training needs (NUM_CLASSES >= 2).
+        """
+        def fail(attr, msg):
+            raise ConfigError("{}.{} = {!r}: {}".format(
+                type(self).__name__, attr, getattr(self, attr, None), msg))
+
+        for attr in ("GPU_COUNT", "IMAGES_PER_GPU"):
+            if not _is_count(getattr(self, attr)):
+                fail(attr, "must be an integer >= 1")
+        if not _is_count(self.NUM_CLASSES):
+            fail("NUM_CLASSES", "must be an integer >= 1 (background included)")
+        if training and self.NUM_CLASSES < 2:
+            fail("NUM_CLASSES", "training needs at least 2 classes "
+                 "(background + one object class); set NUM_CLASSES = 1 + "
+                 "the number of your classes")
+        if self.IMAGE_RESIZE_MODE not in _RESIZE_MODES:
+            fail("IMAGE_RESIZE_MODE", "must be one of {}".format(_RESIZE_MODES))
+        if not callable(self.BACKBONE):
+            if self.BACKBONE not in _BACKBONES:
+                fail("BACKBONE", "must be one of {} or a callable returning "
+                     "[C2, C3, C4, C5]".format(_BACKBONES))
+        elif self.COMPUTE_BACKBONE_SHAPE is None:
+            fail("COMPUTE_BACKBONE_SHAPE", "a callable BACKBONE needs "
+                 "COMPUTE_BACKBONE_SHAPE(image_shape) -> feature shapes")
+        if self.IMAGE_CHANNEL_COUNT < 1:
+            fail("IMAGE_CHANNEL_COUNT", "must be >= 1")
+        if len(np.atleast_1d(self.MEAN_PIXEL)) != self.IMAGE_CHANNEL_COUNT:
+            fail("MEAN_PIXEL", "needs one value per channel "
+                 "(IMAGE_CHANNEL_COUNT = {})".format(self.IMAGE_CHANNEL_COUNT))
+        if self.IMAGE_RESIZE_MODE in ("square", "crop"):
+            size_attr = "IMAGE_MAX_DIM" if self.IMAGE_RESIZE_MODE == "square" \
+                else "IMAGE_MIN_DIM"
+            size = getattr(self, size_attr)
+            if size is None or int(size) <= 0 or int(size) % 64 != 0:
+                fail(size_attr, "must be a positive multiple of 64 for "
+                     "IMAGE_RESIZE_MODE = {!r} (the image is halved 6 times "
+                     "in the feature pyramid); e.g. {}".format(
+                         self.IMAGE_RESIZE_MODE,
+                         max(64, int(round((size or 64) / 64.)) * 64)))
+        if self.IMAGE_RESIZE_MODE == "square" and self.IMAGE_MIN_DIM and \
+                self.IMAGE_MIN_DIM > self.IMAGE_MAX_DIM:
+            fail("IMAGE_MIN_DIM", "must not exceed IMAGE_MAX_DIM ({})".format(
+                self.IMAGE_MAX_DIM))
+        if len(self.RPN_ANCHOR_SCALES) != len(self.BACKBONE_STRIDES):
+            fail("RPN_ANCHOR_SCALES", "needs one scale per pyramid level "
+                 "({} levels in BACKBONE_STRIDES)".format(
+                     len(self.BACKBONE_STRIDES)))
+        if not 0 < self.ROI_POSITIVE_RATIO <= 1:
+            fail("ROI_POSITIVE_RATIO", "must be in (0, 1]")
+        for attr in ("DETECTION_MIN_CONFIDENCE", "DETECTION_NMS_THRESHOLD",
+                     "RPN_NMS_THRESHOLD"):
+            if not 0 <= getattr(self, attr) <= 1:
+                fail(attr, "must be in [0, 1]")
+        for attr in ("TRAIN_ROIS_PER_IMAGE", "MAX_GT_INSTANCES",
+                     "DETECTION_MAX_INSTANCES", "POST_NMS_ROIS_TRAINING",
+                     "POST_NMS_ROIS_INFERENCE", "PRE_NMS_LIMIT",
+                     "RPN_TRAIN_ANCHORS_PER_IMAGE", "POOL_SIZE",
+                     "MASK_POOL_SIZE"):
+            v = getattr(self, attr)
+            if not _is_count(v):
+                fail(attr, "must be an integer >= 1")
+        for attr in ("STEPS_PER_EPOCH", "VALIDATION_STEPS"):
+            v = getattr(self, attr)
+            if v is not None and not (isinstance(v, (int, float, np.number))
+                                      and v >= 0):
+                fail(attr, "must be a number >= 0")
+        if list(self.MASK_SHAPE) != [2 * self.MASK_POOL_SIZE] * 2:
+            fail("MASK_SHAPE", "the mask head upsamples MASK_POOL_SIZE x2, so "
+                 "MASK_SHAPE must be [{0}, {0}]".format(2 * self.MASK_POOL_SIZE))
+        unknown = set(self.LOSS_WEIGHTS) - set(_LOSS_NAMES)
+        if unknown:
+            fail("LOSS_WEIGHTS", "unknown loss names {}; known: {}".format(
+                sorted(unknown), list(_LOSS_NAMES)))
+        if self.MIXED_PRECISION not in (None, "float32", "mixed_float16",
+                                        "mixed_bfloat16"):
+            fail("MIXED_PRECISION", "must be None, 'mixed_float16' or "
+                 "'mixed_bfloat16'")
+        return self
+
+    # ---------------------------------------------------------------- display
+    def to_dict(self):
+        """All upper-case attributes as plain Python values (JSON-ready).
+
+        Returns:
+            dict name -> value (numpy arrays become lists; a callable
+            BACKBONE becomes its qualified name).
+        """
+        out = {}
+        for name in dir(self):
+            if not name.isupper() or name.startswith("_"):
+                continue
+            value = getattr(self, name)
+            if callable(value):
+                value = "{}.{}".format(getattr(value, "__module__", "?"),
+                                       getattr(value, "__qualname__", repr(value)))
+            out[name] = _plain(value)
+        return out
+
+    def display(self):
+        """Print every configuration value."""
+        print("\nConfigurations:")
+        for key, val in self.to_dict().items():
+            print("{:30} {}".format(key, getattr(self, key)))
+        print("\n")
+
+    def to_json(self, **kwargs):
+        """The config as a JSON string; see `from_dict`."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build a config from a dict such as `to_dict()` wrote.
+
+        Values that are arrays in the class (MEAN_PIXEL, BBOX_STD_DEV, ...)
+        become arrays again; derived values are recomputed, not trusted.
+        Unknown upper-case keys are kept as attributes.
+
+        Args:
+            values: dict name -> value.
+        Returns:
+            an instance of ``cls`` (a dynamic subclass holding the values).
+        """
+        derived = {"BATCH_SIZE", "IMAGE_SHAPE", "IMAGE_META_SIZE"}
+        attrs = {}
+        for key, value in values.items():
+            if key in derived or not key.isupper():
+                continue
+            default = getattr(cls, key, None)
+            if key == "BACKBONE" and isinstance(value, str) and \
+                    value not in _BACKBONES:
+                # A callable backbone cannot be restored from its name.
+                raise ConfigError(
+                    "BACKBONE {!r} was a callable; pass the config class that "
+                    "defines it instead of restoring from a dict".format(value))
+            if isinstance(default, np.ndarray):
+                value = np.array(value)
+            elif isinstance(default, tuple) and isinstance(value, list):
+                value = tuple(value)
+            attrs[key] = value
+        sub = type(values.get("NAME") and "{}Config".format(
+            str(values["NAME"]).title().replace("_", "")) or cls.__name__,
+            (cls,), attrs)
+        return sub()
+
+    @classmethod
+    def from_json(cls, text):
+        """Inverse of `to_json`."""
+        return cls.from_dict(json.loads(text))
+
+
+def _is_count(value):
+    """True for an integral number >= 1 (ints, numpy ints, 2.0)."""
+    try:
+        return value >= 1 and int(value) == value
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(value):
+    """Convert numpy values (recursively) to JSON-ready Python values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,1 @@
+"""Data: targets, input pipeline, augmentation and dataset classes."""

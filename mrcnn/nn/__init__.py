@@ -1,0 +1,1 @@
+"""TensorFlow / Keras graph of Mask R-CNN: one stage of the paper per module."""

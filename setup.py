@@ -1,0 +1,61 @@
+"""Install mrcnn: Mask R-CNN for TensorFlow 2.16+ / Keras 3 / numpy 2.
+
+TensorFlow is an extra so that the CPU wheel and the GPU wheel do not end up
+installed side by side:  pip install -e ".[cpu]"  or  pip install -e ".[gpu]".
+"""
+import os
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _version():
+    with open(os.path.join(HERE, "mrcnn", "__init__.py")) as f:
+        for line in f:
+            if line.startswith("__version__"):
+                return line.split("=")[1].strip().strip('"\'')
+    raise RuntimeError("no __version__ in mrcnn/__init__.py")
+
+
+def _readme():
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+setup(
+    name="mrcnn",
+    version=_version(),
+    description="Mask R-CNN (Matterport API) for TensorFlow 2.16+, Keras 3 "
+                "and numpy 2",
+    long_description=_readme(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["mrcnn", "mrcnn.*"]),
+    install_requires=[
+        "numpy>=2.0",
+        "keras>=3.0",
+        "h5py>=3.0",
+        "scikit-image>=0.22",
+        "scipy>=1.11",
+        "matplotlib>=3.8",
+        "opencv-python-headless>=4.9",
+        "pycocotools>=2.0.7",
+        "albumentations>=2.0",
+        "pillow>=10.0",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "cpu": ["tensorflow-cpu>=2.16"],
+        "gpu": ["tensorflow[and-cuda]>=2.16"],
+        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9",
+                 "ipykernel>=6.29"],
+    },
+    entry_points={"console_scripts": ["mrcnn=mrcnn.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
+)
