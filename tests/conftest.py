@@ -42,3 +42,27 @@ def coco_tiny_dir():
 @pytest.fixture
 def demo_images_dir():
     return shared_path("images")
+
+
+def make_tiny_config(**overrides):
+    """A small, fast Config for CPU tests (R50, 128 px). Override any attribute.
+
+    Example: make_tiny_config(NUM_CLASSES=3, IMAGES_PER_GPU=1)
+    """
+    from mrcnn.config import Config
+    attrs = dict(
+        NAME="tiny", BACKBONE="resnet50", GPU_COUNT=1, IMAGES_PER_GPU=2,
+        NUM_CLASSES=4, IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128,
+        RPN_ANCHOR_SCALES=(8, 16, 32, 64, 128), TRAIN_ROIS_PER_IMAGE=32,
+        MAX_GT_INSTANCES=10, PRE_NMS_LIMIT=500, POST_NMS_ROIS_TRAINING=200,
+        POST_NMS_ROIS_INFERENCE=100, DETECTION_MAX_INSTANCES=20,
+        RPN_TRAIN_ANCHORS_PER_IMAGE=64, FPN_CLASSIF_FC_LAYERS_SIZE=256,
+        MINI_MASK_SHAPE=(28, 28), STEPS_PER_EPOCH=2, VALIDATION_STEPS=1,
+        DETECTION_MIN_CONFIDENCE=0.0)
+    attrs.update(overrides)
+    return type("TinyConfig", (Config,), attrs)()
+
+
+@pytest.fixture
+def tiny_config():
+    return make_tiny_config()
