@@ -1,0 +1,160 @@
+"""Run directories and checkpoints, with Matterport's names and semantics.
+
+    <model_dir>/<name><YYYYMMDDTHHMM>/                 one run (log_dir)
+        config.json                                    the run's Config
+        mask_rcnn_<name>_0001.h5, _0002.h5, ...        one per epoch (1-based)
+
+``name`` is ``config.NAME.lower()``. `set_log_dir` sets ``model.epoch``,
+``model.log_dir`` and ``model.checkpoint_path`` (with ``{epoch:04d}``);
+loading a checkpoint with that naming resumes its run directory and epoch.
+`find_last` returns the newest checkpoint of the newest run.
+`CheckpointCallback` writes a checkpoint after each epoch, atomically (see
+`mrcnn.weights.save_weights`), so a crash never leaves a partial file under
+a checkpoint name.
+"""
+
+import datetime
+import errno
+import os
+import re
+
+import keras
+
+# Matterport's pattern: .../<name>YYYYMMDDTHHMM/mask_rcnn_<name>_NNNN.h5
+CHECKPOINT_REGEX = (r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]"
+                    r"mask\_rcnn\_[\w-]+(\d{4})\.h5")
+
+
+def _config_name(model):
+    name = getattr(model.config, "NAME", None)
+    if not name:
+        raise ValueError(
+            "config.NAME is {!r}: set NAME in your Config subclass (e.g. "
+            "NAME = \"balloon\"); it names the run directory and the "
+            "checkpoint files".format(name))
+    return str(name).lower()
+
+
+def set_log_dir(model, model_path=None):
+    """Set the run directory, checkpoint pattern and starting epoch.
+
+    Args:
+        model: MaskRCNN instance (``config``, ``model_dir``); gets
+            ``epoch``, ``log_dir`` and ``checkpoint_path``.
+        model_path: path of the weights just loaded, or None for a new run.
+            A checkpoint named ``.../<name>YYYYMMDDTHHMM/mask_rcnn_<name>_NNNN.h5``
+            reuses that date (so the run continues in the same directory)
+            and sets ``model.epoch = NNNN``: training continues with the
+            next epoch.
+    """
+    model.epoch = 0
+    now = datetime.datetime.now()
+    if model_path:
+        m = re.match(CHECKPOINT_REGEX, os.fspath(model_path))
+        if m:
+            now = datetime.datetime(int(m.group(1)), int(m.group(2)),
+                                    int(m.group(3)), int(m.group(4)),
+                                    int(m.group(5)))
+            # Files are numbered from 1: _0007 was written after epoch
+            # index 6, so training resumes at index 7.
+            model.epoch = int(m.group(6))
+            print("Re-starting from epoch %d" % model.epoch)
+    name = _config_name(model)
+    model.log_dir = os.path.join(model.model_dir,
+                                 "{}{:%Y%m%dT%H%M}".format(name, now))
+    model.checkpoint_path = os.path.join(
+        model.log_dir, "mask_rcnn_{}_{{epoch:04d}}.h5".format(name))
+
+
+def _checkpoints_in(folder):
+    """Sorted checkpoint file names (``mask_rcnn*.h5``) in ``folder``."""
+    try:
+        files = next(os.walk(folder))[2]
+    except StopIteration:
+        return []
+    return sorted(f for f in files
+                  if f.startswith("mask_rcnn") and f.endswith(".h5"))
+
+
+def find_last(model):
+    """Path of the last checkpoint of the newest run of this config.
+
+    Run directories are those under ``model.model_dir`` starting with
+    ``config.NAME.lower()``, sorted by name (their names end with the
+    date). The newest one that holds checkpoints is used (a newer run that
+    crashed before its first epoch is passed over); in it, the last
+    ``mask_rcnn*.h5`` by name.
+
+    Returns:
+        path of the checkpoint.
+    Raises:
+        FileNotFoundError: no run directory ("Could not find model
+            directory under ...") or no checkpoint in it ("Could not find
+            weight files in ...").
+    """
+    key = _config_name(model)
+    try:
+        dir_names = next(os.walk(model.model_dir))[1]
+    except StopIteration:
+        dir_names = []
+    dir_names = sorted(d for d in dir_names if d.startswith(key))
+    if not dir_names:
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "Could not find model directory under {}".format(model.model_dir))
+    for dir_name in reversed(dir_names):
+        folder = os.path.join(model.model_dir, dir_name)
+        checkpoints = _checkpoints_in(folder)
+        if checkpoints:
+            return os.path.join(folder, checkpoints[-1])
+    raise FileNotFoundError(
+        errno.ENOENT, "Could not find weight files in {}".format(
+            os.path.join(model.model_dir, dir_names[-1])))
+
+
+class CheckpointCallback(keras.callbacks.Callback):
+    """Save Matterport-layout weights after every epoch.
+
+    Keras numbers epochs from 0 in callbacks, Matterport's files from 1:
+    epoch index ``e`` writes ``model.checkpoint_path.format(epoch=e + 1)``
+    (``.../mask_rcnn_<name>_%04d.h5 % (e + 1)``). The first save also writes
+    ``config.json`` (``model.config.to_json()``) into ``model.log_dir``.
+
+    Args:
+        model: the MaskRCNN instance (``keras_model``, ``config``,
+            ``log_dir``, ``checkpoint_path``); set_log_dir() must have run.
+        verbose: 1 prints each saved path.
+    """
+
+    def __init__(self, model, verbose=0):
+        super().__init__()
+        self.maskrcnn = model
+        self.verbose = verbose
+        self.saved = []
+
+    def _write_config(self):
+        path = os.path.join(self.maskrcnn.log_dir, "config.json")
+        if os.path.exists(path):
+            return
+        to_json = getattr(self.maskrcnn.config, "to_json", None)
+        if to_json is None:
+            return
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(to_json(indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Imported here: mrcnn.weights imports this module.
+        from mrcnn.weights import save_weights
+        for attr in ("log_dir", "checkpoint_path"):
+            if not getattr(self.maskrcnn, attr, None):
+                raise ValueError("CheckpointCallback: model.{} is not set; "
+                                 "call set_log_dir(model) first".format(attr))
+        os.makedirs(self.maskrcnn.log_dir, exist_ok=True)
+        self._write_config()
+        path = self.maskrcnn.checkpoint_path.format(epoch=epoch + 1)
+        save_weights(self.maskrcnn.keras_model, path)
+        self.saved.append(path)
+        if self.verbose:
+            print("\nSaved checkpoint {}".format(path))
