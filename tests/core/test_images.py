@@ -1,0 +1,162 @@
+"""Tests of mrcnn/core/images.py: resize_image modes, conversions, reading."""
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mrcnn.core.images import (read_image, resize, resize_image,
+                               resize_linear_2d, to_rgb_uint8)
+from mrcnn.core.masks import resize_mask
+
+
+def nonzero_image(h, w, c=3, dtype=np.uint8):
+    """An image with no zero pixel, so padding is recognisable."""
+    rng = np.random.default_rng(h * 1000 + w)
+    return rng.integers(50, 250, (h, w, c)).astype(dtype)
+
+
+def check_window(image, window):
+    """Every pixel inside the window is non-zero, everything outside is zero."""
+    y1, x1, y2, x2 = window
+    inside = np.zeros(image.shape[:2], bool)
+    inside[y1:y2, x1:x2] = True
+    assert np.all(image[inside] > 0)
+    assert np.all(image[~inside] == 0)
+
+
+def test_resize_image_none():
+    image = nonzero_image(30, 40)
+    out, window, scale, padding, crop = resize_image(image, 64, 128, mode="none")
+    assert out is image or np.array_equal(out, image)
+    assert window == (0, 0, 30, 40) and scale == 1 and crop is None
+    assert padding == [(0, 0), (0, 0), (0, 0)]
+
+
+def test_resize_image_square_golden():
+    image = nonzero_image(50, 100)
+    out, window, scale, padding, crop = resize_image(image, min_dim=64, max_dim=128, mode="square")
+    assert out.shape == (128, 128, 3) and out.dtype == np.uint8
+    # min_dim wants scale 64/50 = 1.28; long side 128 fits max_dim exactly.
+    assert scale == pytest.approx(1.28)
+    assert window == (32, 0, 96, 128)
+    assert padding == [(32, 32), (0, 0), (0, 0)]
+    assert crop is None
+    check_window(out, window)
+
+
+def test_resize_image_square_caps_long_side():
+    image = nonzero_image(40, 130)
+    out, window, scale, padding, _ = resize_image(image, min_dim=100, max_dim=128, mode="square")
+    # 100/40 = 2.5 would give 325 > 128 -> scale = 128/130
+    assert scale == pytest.approx(128 / 130)
+    assert out.shape == (128, 128, 3)
+    assert window[3] - window[1] == 128 and window[2] - window[0] == round(40 * 128 / 130)
+    check_window(out, window)
+
+
+def test_resize_image_square_rounding_rule():
+    # Matterport checks round(image_max * scale) > max_dim: 99 * (64/63) = 100.57
+    # rounds to 101 > 100, so the scale is capped at 100/99.
+    image = nonzero_image(63, 99)
+    _, _, scale, _, _ = resize_image(image, min_dim=64, max_dim=100, mode="square")
+    assert scale == pytest.approx(100 / 99)
+
+
+def test_resize_image_pad64():
+    image = nonzero_image(70, 130)
+    out, window, scale, padding, crop = resize_image(image, min_dim=64, max_dim=1000, mode="pad64")
+    assert scale == 1
+    assert out.shape == (128, 192, 3)
+    assert padding == [(29, 29), (31, 31), (0, 0)]
+    assert window == (29, 31, 99, 161)
+    check_window(out, window)
+    with pytest.raises(ValueError, match="64"):
+        resize_image(image, min_dim=100, mode="pad64")
+
+
+def test_resize_image_crop():
+    random.seed(5)
+    image = nonzero_image(80, 100)
+    out, window, scale, padding, crop = resize_image(image, min_dim=64, max_dim=128, mode="crop")
+    assert out.shape == (64, 64, 3) and window == (0, 0, 64, 64)
+    y, x, h, w = crop
+    assert (h, w) == (64, 64) and 0 <= y <= 16 and 0 <= x <= 36
+    np.testing.assert_array_equal(out, image[y:y + 64, x:x + 64])
+    with pytest.raises(ValueError, match="Mode"):
+        resize_image(image, mode="stretch")
+
+
+@pytest.mark.parametrize("mode", ["none", "square", "pad64", "crop"])
+def test_resize_mask_consistent_with_resize_image(mode):
+    random.seed(1)
+    image = nonzero_image(45, 70)
+    mask = np.zeros((45, 70, 2), bool)
+    mask[10:30, 20:50, 0] = True
+    mask[:, :, 1] = True
+    out, window, scale, padding, crop = resize_image(image, min_dim=64, max_dim=128, mode=mode)
+    resized = resize_mask(mask, scale, padding, crop)
+    assert resized.dtype == bool
+    assert resized.shape == out.shape[:2] + (2,)
+    if mode != "crop":
+        # The full mask covers exactly the window.
+        y1, x1, y2, x2 = window
+        assert resized[y1:y2, x1:x2, 1].all()
+        assert resized[..., 1].sum() == (y2 - y1) * (x2 - x1)
+
+
+def test_resize_wrapper_and_linear_2d_match_skimage():
+    rng = np.random.default_rng(0)
+    img = rng.random((10, 12, 3))
+    assert resize(img, (20, 24)).shape == (20, 24, 3)
+    for shape_in, shape_out, offset in [((28, 28), (57, 13), 0.0), ((5, 3), (1, 40), 0.6),
+                                        ((7, 9), (7, 9), -0.3), ((4, 4), (2, 2), 0.0)]:
+        m = rng.random(shape_in) + offset
+        np.testing.assert_allclose(resize_linear_2d(m, shape_out), resize(m, shape_out), atol=1e-12)
+    const = np.full((6, 6), 0.8)          # skimage's clip keeps the border at 0.8
+    np.testing.assert_allclose(resize_linear_2d(const, (13, 13)), resize(const, (13, 13)))
+
+
+def test_to_rgb_uint8_conversions():
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    out = to_rgb_uint8(gray)
+    assert out.shape == (3, 4, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 1], gray)
+    np.testing.assert_array_equal(to_rgb_uint8(gray[..., None]), out)
+    rgba = np.dstack([out, np.full((3, 4), 7, np.uint8)])
+    np.testing.assert_array_equal(to_rgb_uint8(rgba), out)
+    sixteen = np.array([[0, 65535], [257, 32896]], np.uint16)
+    np.testing.assert_array_equal(to_rgb_uint8(sixteen)[..., 0], [[0, 255], [1, 128]])
+    np.testing.assert_array_equal(to_rgb_uint8(np.array([[0.0, 1.0, 0.5]]))[..., 2], [[0, 255, 128]])
+    np.testing.assert_array_equal(to_rgb_uint8(np.array([[0.0, 200.4]]))[..., 0], [[0, 200]])
+    np.testing.assert_array_equal(to_rgb_uint8(np.array([[True, False]]))[..., 0], [[255, 0]])
+    with pytest.raises(ValueError, match=r"\(3, 4, 5\)"):
+        to_rgb_uint8(np.zeros((3, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match="float64"):
+        to_rgb_uint8(np.array([[-3.0, 500.0]]))
+    with pytest.raises(ValueError, match="NaN"):
+        to_rgb_uint8(np.array([[np.nan]]))
+
+
+def test_read_image_formats(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (6, 5, 3)).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.png"), rgb)
+    sixteen = (np.arange(30).reshape(6, 5) * 2000).astype(np.uint16)
+    Image.fromarray(sixteen).save(tmp_path / "g16.png")
+    got = read_image(str(tmp_path / "g16.png"))
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, sixteen)
+    pal = Image.new("P", (5, 6))
+    pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    pal.putpixel((1, 2), 1)
+    pal.save(tmp_path / "pal.png")
+    got = read_image(tmp_path / "pal.png")
+    assert got.shape == (6, 5, 3)
+    np.testing.assert_array_equal(got[2, 1], [0, 0, 255])
+    np.testing.assert_array_equal(got[0, 0], [255, 0, 0])
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(OSError, match="junk.png"):
+        read_image(tmp_path / "junk.png")

@@ -1,0 +1,102 @@
+"""Tests of mrcnn/core/masks.py: mask IoU, mini-mask round trip, unmolding."""
+import time
+
+import numpy as np
+import pytest
+
+from mrcnn.core.boxes import extract_bboxes
+from mrcnn.core.images import resize
+from mrcnn.core.masks import (compute_overlaps_masks, expand_mask, minimize_mask,
+                              resize_mask, unmold_mask)
+
+
+def disc_masks(h=64, w=80):
+    yy, xx = np.mgrid[:h, :w]
+    masks = np.stack([(yy - 20) ** 2 + (xx - 20) ** 2 < 100,
+                      (yy - 40) ** 2 + (xx - 50) ** 2 < 300,
+                      (np.abs(yy - 32) < 3) & (xx > 5) & (xx < 70)], axis=-1)
+    return masks
+
+
+def test_compute_overlaps_masks_golden_and_naive():
+    m1 = np.zeros((4, 4, 2), bool)
+    m1[:2, :2, 0] = True                    # 4 pixels
+    m1[:, :, 1] = True                      # 16 pixels
+    m2 = np.zeros((4, 4, 1), bool)
+    m2[:2, :, 0] = True                     # 8 pixels, 4 shared with m1[0]
+    np.testing.assert_allclose(compute_overlaps_masks(m1, m2), [[0.5], [0.5]])
+    masks = disc_masks()
+    ov = compute_overlaps_masks(masks, masks)
+    np.testing.assert_allclose(np.diag(ov), 1.0)
+    for i in range(3):
+        for j in range(3):
+            inter = np.logical_and(masks[..., i], masks[..., j]).sum()
+            union = np.logical_or(masks[..., i], masks[..., j]).sum()
+            assert ov[i, j] == pytest.approx(inter / union)
+
+
+def test_compute_overlaps_masks_empty():
+    assert compute_overlaps_masks(np.zeros((5, 5, 0)), np.zeros((5, 5, 3))).shape == (0, 3)
+    assert compute_overlaps_masks(np.zeros((5, 5, 2)), np.zeros((5, 5, 0))).shape == (2, 0)
+    np.testing.assert_array_equal(compute_overlaps_masks(np.zeros((5, 5, 1)), np.zeros((5, 5, 1))), 0)
+
+
+def test_resize_mask_scale_and_padding():
+    mask = np.zeros((4, 6, 1), bool)
+    mask[1:3, 2:4, 0] = True
+    out = resize_mask(mask, 2, [(1, 2), (3, 0), (0, 0)])
+    assert out.shape == (11, 15, 1) and out.dtype == bool
+    assert out.sum() == 16
+    out = resize_mask(mask, 1, [(0, 0), (0, 0), (0, 0)], crop=(1, 2, 2, 2))
+    assert out.all() and out.shape == (2, 2, 1)
+
+
+def test_mini_mask_round_trip_iou():
+    masks = disc_masks()
+    boxes = extract_bboxes(masks)
+    mini = minimize_mask(boxes, masks, (28, 28))
+    assert mini.shape == (28, 28, 3) and mini.dtype == bool
+    full = expand_mask(boxes, mini, masks.shape)
+    assert full.shape == masks.shape and full.dtype == bool
+    ious = np.diag(compute_overlaps_masks(masks, full))
+    assert np.all(ious > 0.9), ious
+    # Nothing leaks outside the boxes.
+    for i, (y1, x1, y2, x2) in enumerate(boxes):
+        outside = full[..., i].copy()
+        outside[y1:y2, x1:x2] = False
+        assert not outside.any()
+
+
+def test_minimize_mask_zero_box_error():
+    masks = disc_masks()
+    boxes = extract_bboxes(masks)
+    boxes[1] = [5, 5, 5, 9]
+    with pytest.raises(ValueError, match="instance 1"):
+        minimize_mask(boxes, masks, (28, 28))
+
+
+def test_unmold_mask_matches_skimage_reference():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = rng.random((28, 28)).astype(np.float32)
+        y1, x1 = rng.integers(0, 50, 2)
+        h, w = rng.integers(1, 60, 2)
+        box = (y1, x1, y1 + h, x1 + w)
+        full = unmold_mask(m, box, (120, 130, 3))
+        # Matterport's formula with skimage.
+        ref = np.zeros((120, 130), bool)
+        ref[y1:y1 + h, x1:x1 + w] = resize(m, (h, w)) >= 0.5
+        np.testing.assert_array_equal(full, ref)
+
+
+def test_unmold_mask_edges_and_speed():
+    ones = np.ones((28, 28), np.float32)
+    full = unmold_mask(ones, (10, 20, 30, 25), (40, 40))
+    assert full.sum() == 100 and full[10:30, 20:25].all()
+    assert not unmold_mask(ones, (5, 5, 5, 9), (40, 40)).any()
+    clipped = unmold_mask(ones, (30, 30, 50, 50), (40, 40))   # box past the image edge
+    assert clipped.sum() == 100
+    start = time.perf_counter()
+    for _ in range(100):
+        unmold_mask(ones, (100, 100, 400, 350), (512, 512, 3))
+    assert time.perf_counter() - start < 2.0
