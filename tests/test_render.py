@@ -1,0 +1,60 @@
+"""Tests for mrcnn/render.py: OpenCV drawing of detections."""
+import numpy as np
+import pytest
+
+from mrcnn.render import class_color, render_detections
+
+
+def _scene():
+    image = np.full((60, 80, 3), 100, np.uint8)
+    masks = np.zeros((60, 80, 1), bool)
+    masks[20:40, 30:60, 0] = True
+    boxes = np.array([[20, 30, 40, 60]])
+    return image, boxes, masks
+
+
+def test_masks_only_change_covered_pixels_exactly():
+    image, boxes, masks = _scene()
+    out = render_detections(image, boxes, masks, np.array([1]), ["BG", "a"],
+                            colors=[(1.0, 0.0, 0.0)], show_bbox=False)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert np.all(image == 100)  # input untouched
+    # The interior (away from the outline) is exactly the blend.
+    inner = np.zeros((60, 80), bool)
+    inner[24:36, 34:56] = True
+    assert np.all(out[inner] == [177, 50, 50])
+    # Nothing changes far from the object (label sits just above the box).
+    far = np.ones((60, 80), bool)
+    far[:41, 25:] = False
+    assert np.all(out[far] == 100)
+
+
+def test_box_drawn_and_no_mask_when_disabled():
+    image, boxes, masks = _scene()
+    out = render_detections(image, boxes, masks, np.array([1]), ["BG", "a"],
+                            scores=np.array([0.5]), colors=[(0., 1., 0.)],
+                            show_mask=False)
+    # Box edge pixel (bottom-right corner is y2-1, x2-1) is green.
+    assert out[39, 59].tolist() == [0, 255, 0]
+    # Interior pixels untouched when show_mask=False.
+    assert np.all(out[25:35, 35:55] == 100)
+
+
+def test_default_colors_stable_per_class_and_checks():
+    assert class_color(3) == class_color(3)
+    assert class_color(1) != class_color(2)
+    image, boxes, masks = _scene()
+    a = render_detections(image, boxes, masks, [2], ["BG", "a", "b"])
+    b = render_detections(image, boxes, masks, [2], ["BG", "a", "b"])
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="masks must be"):
+        render_detections(image, boxes, masks[:10], [1], ["BG", "a"])
+    with pytest.raises(ValueError, match="1 boxes but 2 class_ids"):
+        render_detections(image, boxes, masks, [1, 1], ["BG", "a"])
+
+
+def test_empty_detections_return_copy():
+    image = np.full((10, 12, 3), 7, np.uint8)
+    out = render_detections(image, np.zeros((0, 4)), np.zeros((10, 12, 0)),
+                            np.zeros(0, int), ["BG"])
+    assert np.array_equal(out, image) and out is not image
