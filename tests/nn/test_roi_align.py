@@ -1,0 +1,148 @@
+"""Tests of mrcnn/nn/roi_align.py: FPN level assignment and a naive bilinear loop."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mrcnn.core.image_meta import compose_image_meta
+from mrcnn.nn.roi_align import PyramidROIAlign, roi_levels_graph
+
+
+def naive_crop(feature, box, pool_shape):
+    """crop_and_resize semantics for one box: [H, W, C] -> [ph, pw, C]."""
+    height, width, channels = feature.shape
+    ph, pw = pool_shape
+    y1, x1, y2, x2 = box
+    out = np.zeros((ph, pw, channels), np.float64)
+    for i in range(ph):
+        y = (y1 * (height - 1) + i * (y2 - y1) * (height - 1) / (ph - 1)
+             if ph > 1 else 0.5 * (y1 + y2) * (height - 1))
+        for j in range(pw):
+            x = (x1 * (width - 1) + j * (x2 - x1) * (width - 1) / (pw - 1)
+                 if pw > 1 else 0.5 * (x1 + x2) * (width - 1))
+            if y < 0 or y > height - 1 or x < 0 or x > width - 1:
+                continue  # extrapolation value 0
+            y0, x0 = int(np.floor(y)), int(np.floor(x))
+            yb, xb = int(np.ceil(y)), int(np.ceil(x))
+            dy, dx = y - y0, x - x0
+            top = feature[y0, x0] * (1 - dx) + feature[y0, xb] * dx
+            bottom = feature[yb, x0] * (1 - dx) + feature[yb, xb] * dx
+            out[i, j] = top * (1 - dy) + bottom * dy
+    return out
+
+
+def _meta(batch, size=1024, num_classes=3):
+    return np.stack([compose_image_meta(i, (size, size, 3), (size, size, 3),
+                                        (0, 0, size, size), 1.0, [1] * num_classes)
+                     for i in range(batch)]).astype(np.float32)
+
+
+def _square(side, y=0.1, x=0.2):
+    return [y, x, y + side, x + side]
+
+
+def test_level_assignment_hand_cases():
+    # 1024 px image: a box of side s px gets 4 + round(log2(s / 224))
+    sides_px = [224, 112, 56, 448, 1024, 10, 0, 300, 160]
+    expected = [4, 3, 2, 5, 5, 2, 2, 4, 4]  # log2(300/224)=0.42, log2(160/224)=-0.49
+    boxes = np.array([_square(s / 1024.0, 0.0, 0.0) for s in sides_px], np.float32)
+    levels = roi_levels_graph(boxes, [1024, 1024, 3]).numpy()
+    np.testing.assert_array_equal(levels, expected)
+    # image area matters: on a 224 px image the full box is level 4
+    np.testing.assert_array_equal(roi_levels_graph(np.array([[0, 0, 1, 1]], np.float32),
+                                                   [224, 224, 3]).numpy(), [4])
+    # rectangular: sqrt(h * w) with h = 448 px, w = 112 px -> 224 -> level 4
+    np.testing.assert_array_equal(roi_levels_graph(
+        np.array([[0, 0, 448 / 1024., 112 / 1024.]], np.float32), [1024, 1024, 3]).numpy(), [4])
+
+
+def _pyramid(rng, batch, channels=3):
+    return [rng.normal(size=(batch, 32 // 2 ** k, 32 // 2 ** k, channels)).astype(np.float32)
+            for k in range(4)]
+
+
+def _boxes(batch):
+    # sides chosen to hit every level on a 1024 px image, plus a zero row
+    rows = [_square(60 / 1024.), _square(120 / 1024., 0.3, 0.1), _square(230 / 1024., 0.5, 0.5),
+            _square(600 / 1024., 0.2, 0.3), [0, 0, 0, 0], [0.05, 0.6, 0.95, 0.9],
+            _square(0.9, 0.2, 0.3)]  # partly outside the image: extrapolation 0
+    boxes = np.array([rows[i:] + rows[:i] for i in range(batch)], np.float32)
+    return boxes
+
+
+def _reference(boxes, meta, features, pool_shape):
+    levels = roi_levels_graph(boxes, meta[0, 4:7]).numpy()
+    batch, num = boxes.shape[:2]
+    out = np.zeros((batch, num) + tuple(pool_shape) + (features[0].shape[-1],))
+    for b in range(batch):
+        for n in range(num):
+            out[b, n] = naive_crop(features[levels[b, n] - 2][b], boxes[b, n], pool_shape)
+    return out, levels
+
+
+@pytest.mark.parametrize("pool_shape", [(7, 7), (4, 3), (1, 1)])
+def test_matches_naive_bilinear_loop(pool_shape):
+    rng = np.random.RandomState(0)
+    batch = 2
+    features = _pyramid(rng, batch)
+    boxes, meta = _boxes(batch), _meta(batch)
+    out = PyramidROIAlign(pool_shape, name="roi_align_classifier")([boxes, meta] + features)
+    ref, levels = _reference(boxes, meta, features, pool_shape)
+    assert set(levels.ravel()) == {2, 3, 4, 5}
+    assert out.shape == ref.shape and out.dtype == tf.float32
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_functional_model_dynamic_batch_and_gradient():
+    rng = np.random.RandomState(1)
+    boxes_in = keras.Input((7, 4))
+    meta_in = keras.Input((15,))
+    feats_in = [keras.Input((32 // 2 ** k, 32 // 2 ** k, 3)) for k in range(4)]
+    layer = PyramidROIAlign([5, 5], name="roi_align_mask")
+    pooled = layer([boxes_in, meta_in] + feats_in)
+    assert tuple(pooled.shape) == (None, 7, 5, 5, 3)
+    model = keras.Model([boxes_in, meta_in] + feats_in, pooled)
+    for batch in (1, 3):
+        features = _pyramid(rng, batch)
+        boxes, meta = _boxes(batch), _meta(batch)
+        out = model.predict_on_batch([boxes, meta] + features)
+        ref, _ = _reference(boxes, meta, features, (5, 5))
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+    # gradients reach every pyramid level used
+    features = [tf.constant(f) for f in _pyramid(rng, 2)]
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        loss = tf.reduce_sum(layer([_boxes(2), _meta(2)] + features))
+    grads = tape.gradient(loss, features)
+    assert all(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
+
+
+def test_config_roundtrip():
+    layer = PyramidROIAlign([14, 14], name="roi_align_mask")
+    clone = PyramidROIAlign.from_config(layer.get_config())
+    assert clone.pool_shape == (14, 14) and clone.name == "roi_align_mask"
+    assert clone.get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="pool_shape"):
+        PyramidROIAlign([7])
+
+
+def test_bfloat16_features_under_mixed_policy():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        rng = np.random.RandomState(2)
+        features = _pyramid(rng, 2)
+        features_bf16 = [tf.cast(f, tf.bfloat16) for f in features]
+        boxes, meta = _boxes(2), _meta(2)
+        layer = PyramidROIAlign([7, 7])
+        out = layer([boxes, meta] + features_bf16)
+        assert out.dtype == tf.bfloat16
+        ref, _ = _reference(boxes, meta, [tf.cast(f, tf.float32).numpy() for f in features_bf16],
+                            (7, 7))
+        np.testing.assert_allclose(tf.cast(out, tf.float32).numpy(), ref, rtol=2e-2, atol=2e-2)
+        # symbolic spec follows the features too
+        ins = [keras.Input((7, 4)), keras.Input((15,))] + [
+            keras.Input((32 // 2 ** k, 32 // 2 ** k, 3), dtype="bfloat16") for k in range(4)]
+        assert PyramidROIAlign([7, 7])(ins).dtype == "bfloat16"
+    finally:
+        keras.config.set_dtype_policy(previous)
