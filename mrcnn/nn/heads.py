@@ -98,7 +98,10 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
     shared = KL.Reshape((-1, fc_layers_size), name="pool_squeeze")(x)
 
     # Classifier head: [B, N, NC]
-    mrcnn_class_logits = RoiDistributed(KL.Dense(num_classes),
+    # The last layers compute in float32 under mixed precision (their
+    # outputs feed softmax, box decoding and the losses).
+    mrcnn_class_logits = RoiDistributed(KL.Dense(num_classes, dtype="float32"),
+                                        dtype="float32",
                                         name="mrcnn_class_logits")(shared)
     mrcnn_probs = KL.Activation("softmax", dtype="float32",
                                 name="mrcnn_class")(mrcnn_class_logits)
@@ -106,7 +109,8 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
     # Box head: [B, N, NC*4] -> [B, N, NC, (dy, dx, log(dh), log(dw))]
     x = RoiDistributed(KL.Dense(num_classes * 4, activation="linear"),
                        name="mrcnn_bbox_fc")(shared)
-    mrcnn_bbox = KL.Reshape((-1, num_classes, 4), name="mrcnn_bbox")(x)
+    mrcnn_bbox = KL.Reshape((-1, num_classes, 4), dtype="float32",
+                            name="mrcnn_bbox")(x)
     return mrcnn_class_logits, mrcnn_probs, mrcnn_bbox
 
 
@@ -144,5 +148,5 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size,
     # [B, N, 2P, 2P, NC]
     x = RoiDistributed(KL.Conv2D(num_classes, (1, 1), strides=1,
                                  activation="sigmoid", dtype="float32"),
-                       name="mrcnn_mask")(x)
+                       dtype="float32", name="mrcnn_mask")(x)
     return x
