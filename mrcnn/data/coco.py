@@ -18,8 +18,8 @@ Problems in the input are reported, not swallowed: an unreadable, empty or
 malformed JSON file raises ``CocoFormatError`` naming the file and the
 field; an image whose file is missing, or an annotation that lies outside
 its image or cannot be decoded, is left out with a warning and recorded in
-``dataset.skipped`` as a dict ``{"source", "image_id", "annotation_id",
-"path", "reason"}``.
+``dataset.skipped`` as a tuple ``(image path, reason)`` (the reason names
+the COCO image id and annotation id).
 """
 
 import json
@@ -210,13 +210,12 @@ class CocoDataset(Dataset):
             return coco
 
     def _skip(self, source, image_id, annotation_id, path, reason):
-        """Record a left-out image or annotation and warn about it."""
-        self.skipped.append({"source": source, "image_id": image_id,
-                             "annotation_id": annotation_id, "path": path,
-                             "reason": reason})
-        warnings.warn("CocoDataset: skipped {}{}: {}".format(
-            "annotation {} of ".format(annotation_id) if annotation_id is not None else "",
-            "image {}".format(image_id), reason), stacklevel=3)
+        """Record a left-out image or annotation as (path, reason) and warn."""
+        what = "{} image {}{}".format(
+            source, image_id,
+            ", annotation {}".format(annotation_id) if annotation_id is not None else "")
+        self.skipped.append((path, "{}: {}".format(what, reason)))
+        warnings.warn("CocoDataset: skipped {}: {}".format(what, reason), stacklevel=3)
 
     @staticmethod
     def _check_annotation(ann, height, width):

@@ -21,8 +21,8 @@ dropdown dict ``{"cat": true}``); classes get ids 1..K in sorted name order,
 or in the order of ``class_names`` when given.
 
 Images whose file is missing, images without regions and regions that
-cannot be used are left out and recorded in ``dataset.skipped`` as dicts
-``{"source", "image_id", "region", "path", "reason"}``.
+cannot be used are left out and recorded in ``dataset.skipped`` as tuples
+``(image path, reason)``; the reason names the file and region index.
 """
 
 import json
@@ -243,13 +243,12 @@ class ViaDataset(Dataset):
         return str(value).strip(), None
 
     def _skip(self, source, image_id, region, path, reason, warn=True):
-        """Record a left-out image or region and warn about it."""
-        self.skipped.append({"source": source, "image_id": image_id,
-                             "region": region, "path": path, "reason": reason})
+        """Record a left-out image or region as (path, reason); warn."""
+        what = "{}image {}".format(
+            "region {} of ".format(region) if region is not None else "", image_id)
+        self.skipped.append((path, "{}: {}".format(what, reason)))
         if warn:
-            warnings.warn("ViaDataset: skipped {}image {}: {}".format(
-                "region {} of ".format(region) if region is not None else "",
-                image_id, reason), stacklevel=3)
+            warnings.warn("ViaDataset: skipped {}: {}".format(what, reason), stacklevel=3)
 
     def load_mask(self, image_id):
         """Instance masks of an image.

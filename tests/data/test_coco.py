@@ -149,10 +149,11 @@ def test_bad_inputs_are_skipped_and_named(tmp_path):
     ds.prepare()
     assert ds.num_images == 1
     assert [a["id"] for a in ds.image_info[0]["annotations"]] == [10]
-    reasons = {(s["image_id"], s["annotation_id"]): s["reason"] for s in ds.skipped}
-    assert "missing.png" in reasons[(2, None)]
-    assert "outside" in reasons[(1, 11)]
-    assert "RLE size" in reasons[(1, 12)]
+    assert len(ds.skipped) == 3
+    reasons = {path.split("/")[-1] + " " + why.split(":")[0]: why for path, why in ds.skipped}
+    assert "not found" in reasons["missing.png coco image 2"]
+    assert "outside" in reasons["ok.png coco image 1, annotation 11"]
+    assert "RLE size" in reasons["ok.png coco image 1, annotation 12"]
 
 
 @pytest.mark.parametrize("content, match", [

@@ -113,11 +113,13 @@ def test_via2_shapes_and_classes(tmp_path):
     # Ellipse turned 45 deg clockwise on screen: long axis runs down-right.
     ys, xs = np.nonzero(masks[:, :, 2])
     assert np.corrcoef(xs, ys)[0, 1] > 0.8
-    reasons = [(s["image_id"], s["region"], s["reason"]) for s in ds.skipped]
-    assert ("a.png", 3, "shape 'point' has no area") in reasons
-    assert any(r[:2] == ("a.png", 4) and "no attribute 'class'" in r[2] for r in reasons)
-    assert ("b.png", None, "image has no regions") in reasons
-    assert any(r[0] == "missing.png" and "not found" in r[2] for r in reasons)
+    reasons = [why for _, why in ds.skipped]
+    assert len(reasons) == 4
+    assert "region 3 of image a.png: shape 'point' has no area" in reasons
+    assert "region 4 of image a.png: region has no attribute 'class'" in reasons
+    assert "image b.png: image has no regions" in reasons
+    assert any(r.startswith("image missing.png: image file not found") for r in reasons)
+    assert all(path.startswith(str(tmp_path)) for path, _ in ds.skipped)
 
 
 def test_via2_export_single_class_and_fixed_class_names(tmp_path):
