@@ -1,0 +1,362 @@
+"""`MaskRCNN`: Matterport's model object on Keras 3.
+
+Building the graph lives in `mrcnn.nn.graph`, host-side molding/unmolding
+in `mrcnn.inference`, weight files in `mrcnn.weights`, training in
+`mrcnn.training`. This class ties them together with Matterport's API.
+"""
+
+import re
+from collections import OrderedDict
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
+from mrcnn.core.boxes import norm_boxes
+from mrcnn import inference as infer
+from mrcnn.inference import log
+from mrcnn.nn.graph import build_inference_model, build_training_model
+
+
+class MaskRCNN(object):
+    """Mask R-CNN model (Matterport's ``modellib.MaskRCNN``).
+
+    Args:
+        mode: "training" or "inference".
+        config: a Config subclass instance.
+        model_dir: directory for training logs and checkpoints.
+
+    Attributes:
+        mode, config, model_dir, epoch (0), keras_model (the Keras model;
+        see mrcnn.nn.graph for its inputs and outputs).
+    """
+
+    def __init__(self, mode, config, model_dir):
+        if mode not in ("training", "inference"):
+            raise ValueError("MaskRCNN: mode must be 'training' or "
+                             "'inference', got {!r}".format(mode))
+        self.mode = mode
+        self.config = config
+        self.model_dir = model_dir
+        self.epoch = 0
+        self._anchor_cache = {}
+        self._predict_fn = None
+        try:
+            self.set_log_dir()
+        except ImportError:
+            pass
+        try:
+            from mrcnn.distribute import get_strategy
+            scope = get_strategy(config).scope()
+        except ImportError:
+            scope = None
+        if scope is None:
+            self.keras_model = self.build(mode=mode, config=config)
+        else:
+            with scope:
+                self.keras_model = self.build(mode=mode, config=config)
+
+    # ---------------------------------------------------------------- graph
+    def build(self, mode, config):
+        """Build the Keras model of Mask R-CNN for `mode`.
+
+        Returns:
+            keras.Model (inputs/outputs in mrcnn.nn.graph).
+        """
+        if mode not in ("training", "inference"):
+            raise ValueError("build: mode must be 'training' or 'inference', "
+                             "got {!r}".format(mode))
+        if mode == "training":
+            return build_training_model(config)
+        return build_inference_model(config)
+
+    def get_anchors(self, image_shape):
+        """Normalized anchors of a molded image shape, cached per shape.
+
+        Args:
+            image_shape: [h, w(, C)] of the molded image.
+        Returns:
+            float32 [A, (y1, x1, y2, x2)] normalized. ``self.anchors`` keeps
+            the pixel anchors of the last new shape, as Matterport.
+        """
+        key = tuple(int(s) for s in image_shape[:2])
+        if key not in self._anchor_cache:
+            backbone_shapes = compute_backbone_shapes(self.config, image_shape)
+            anchors = generate_pyramid_anchors(
+                self.config.RPN_ANCHOR_SCALES, self.config.RPN_ANCHOR_RATIOS,
+                backbone_shapes, self.config.BACKBONE_STRIDES,
+                self.config.RPN_ANCHOR_STRIDE)
+            self.anchors = anchors
+            self._anchor_cache[key] = norm_boxes(anchors, key).astype(np.float32)
+        return self._anchor_cache[key]
+
+    # ------------------------------------------------------------- inference
+    def mold_inputs(self, images):
+        """Matterport's mold_inputs: (molded_images, image_metas, windows).
+
+        Args:
+            images: list of [H, W, C] images whose molded shapes agree.
+        Returns:
+            molded_images [N, h, w, C] float32, image_metas [N, META],
+            windows [N, (y1, x1, y2, x2)].
+        """
+        return infer.mold_inputs(images, self.config)
+
+    def unmold_detections(self, detections, mrcnn_mask, original_image_shape,
+                          image_shape, window):
+        """One image's outputs -> (boxes, class_ids, scores, full_masks).
+
+        See mrcnn.inference.unmold_detections for shapes.
+        """
+        return infer.unmold_detections(detections, mrcnn_mask,
+                                       original_image_shape, image_shape,
+                                       window)
+
+    def _run_inference(self, molded_images, image_metas):
+        """Run the inference graph on one batch.
+
+        Args:
+            molded_images: [B, h, w, C] float32. image_metas: [B, META].
+        Returns:
+            detections [B, D, 6] and mrcnn_mask [B, D, 28, 28, NC] numpy.
+        """
+        if self._predict_fn is None:
+            model = self.keras_model
+            channels = self.config.IMAGE_CHANNEL_COUNT
+            signature = [
+                tf.TensorSpec([None, None, None, channels], tf.float32),
+                tf.TensorSpec([None, self.config.IMAGE_META_SIZE], tf.float32),
+                tf.TensorSpec([None, None, 4], tf.float32)]
+
+            def run(images, metas, anchors):
+                out = model([images, metas, anchors], training=False)
+                return out[0], out[3]
+
+            # One trace for every batch size and image shape.
+            self._predict_fn = tf.function(run, input_signature=signature,
+                                           reduce_retracing=True)
+        anchors = self.get_anchors(molded_images.shape[1:3])
+        # [A, 4] -> [B, A, 4]
+        anchors = np.broadcast_to(anchors, (molded_images.shape[0],) + anchors.shape)
+        detections, masks = self._predict_fn(
+            tf.constant(molded_images, tf.float32),
+            tf.constant(image_metas, tf.float32),
+            tf.constant(anchors, tf.float32))
+        return detections.numpy(), masks.numpy()
+
+    def detect(self, images, verbose=0):
+        """Detect instances in any number of images of any sizes.
+
+        Args:
+            images: list of [H, W, C] images (or an array [N, H, W, C]);
+                any count: they run in batches of up to config.BATCH_SIZE,
+                grouped by molded shape.
+            verbose: 1 prints the inputs' statistics (and a progress bar
+                for several batches).
+        Returns:
+            list, one dict per image, in input order:
+            rois: int32 [N, (y1, x1, y2, x2)] pixels of the original image;
+            class_ids: int32 [N]; scores: float32 [N];
+            masks: bool [H, W, N].
+        """
+        if self.mode != "inference":
+            raise ValueError("detect() needs a model created in "
+                             "'inference' mode (this one is {!r})".format(self.mode))
+        images = infer.check_images(images, self.config.IMAGE_CHANNEL_COUNT)
+        if verbose:
+            log("Processing {} images".format(len(images)))
+            for image in images:
+                log("image", image)
+        molded = [infer.mold_image_one(image, self.config) for image in images]
+        batches = infer.group_by_shape([m[0].shape for m in molded],
+                                       self.config.BATCH_SIZE)
+        results = [None] * len(images)
+        iterator = batches
+        if verbose and len(batches) > 1:
+            from tqdm.auto import tqdm
+            iterator = tqdm(batches, desc="detect", unit="batch")
+        for batch in iterator:
+            molded_images = np.stack([molded[i][0] for i in batch])
+            image_metas = np.stack([molded[i][1] for i in batch])
+            if verbose:
+                log("molded_images", molded_images)
+                log("image_metas", image_metas)
+                log("anchors", self.get_anchors(molded_images.shape[1:3]))
+            detections, mrcnn_mask = self._run_inference(molded_images,
+                                                         image_metas)
+            for j, i in enumerate(batch):
+                rois, class_ids, scores, masks = infer.unmold_detections(
+                    detections[j], mrcnn_mask[j], images[i].shape,
+                    molded_images[j].shape, molded[i][2])
+                results[i] = {"rois": rois, "class_ids": class_ids,
+                              "scores": scores, "masks": masks}
+        return results
+
+    def detect_molded(self, molded_images, image_metas, verbose=0):
+        """Detect on images already molded (e.g. from load_image_gt + mold_image).
+
+        Args:
+            molded_images: [N, h, w, C] float32 mean-subtracted, same shape.
+            image_metas: [N, META] (their original shapes and windows are
+                used to unmold).
+        Returns:
+            list of dicts as detect(), in the coordinates of the original
+            image described by each meta.
+        """
+        if self.mode != "inference":
+            raise ValueError("detect_molded() needs an 'inference' model")
+        molded_images = np.asarray(molded_images, np.float32)
+        image_metas = np.asarray(image_metas)
+        if molded_images.ndim != 4 or len(molded_images) != len(image_metas):
+            raise ValueError("detect_molded: expected molded_images [N, h, w, C] "
+                             "and image_metas [N, META]; got {} and {}".format(
+                                 molded_images.shape, image_metas.shape))
+        if verbose:
+            log("Processing {} images".format(len(molded_images)))
+            for image in molded_images:
+                log("image", image)
+        results = []
+        bs = self.config.BATCH_SIZE
+        for start in range(0, len(molded_images), bs):
+            imgs = molded_images[start:start + bs]
+            metas = image_metas[start:start + bs]
+            detections, mrcnn_mask = self._run_inference(imgs, metas)
+            for j in range(len(imgs)):
+                m = metas[j]
+                window = m[7:11]
+                original_shape = m[1:4].astype(np.int64)
+                rois, class_ids, scores, masks = infer.unmold_detections(
+                    detections[j], mrcnn_mask[j], original_shape,
+                    imgs[j].shape, window)
+                results.append({"rois": rois, "class_ids": class_ids,
+                                "scores": scores, "masks": masks})
+        return results
+
+    # ------------------------------------------------------------ inspection
+    def ancestor(self, tensor, name, checked=None):
+        """Find an ancestor of a symbolic tensor whose layer name matches.
+
+        Best effort on Keras 3 (Matterport walked TF1 ops): walks the Keras
+        graph and returns the output of the first ancestor layer whose
+        name fully matches the regex `name` (a "layer/op" name matches on
+        its layer part), else None.
+        """
+        checked = checked if checked is not None else set()
+        if isinstance(name, str):
+            name = re.compile(name.split("/")[0] if "/" in name else name)
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None
+        operation, node_index, _ = history
+        node = operation._inbound_nodes[node_index]
+        for parent in node.input_tensors:
+            if id(parent) in checked:
+                continue
+            checked.add(id(parent))
+            parent_op = parent._keras_history[0]
+            if re.fullmatch(name, parent_op.name):
+                return parent
+            found = self.ancestor(parent, name, checked)
+            if found is not None:
+                return found
+        return None
+
+    def find_trainable_layer(self, layer):
+        """The layer holding the weights (the inner layer of a wrapper)."""
+        inner = getattr(layer, "layer", None)
+        if isinstance(layer, keras.layers.Wrapper) and inner is not None:
+            return self.find_trainable_layer(inner)
+        return layer
+
+    def get_trainable_layers(self):
+        """Layers that have weights (wrappers resolved to their inner layer)."""
+        layers = []
+        for layer in self.keras_model.layers:
+            layer = self.find_trainable_layer(layer)
+            if layer.weights:
+                layers.append(layer)
+        return layers
+
+    def run_graph(self, images, outputs, image_metas=None):
+        """Run the graph up to the given symbolic tensors.
+
+        Args:
+            images: list of images (molded with the config).
+            outputs: list of (name, tensor) pairs, tensors of
+                self.keras_model's graph, e.g.
+                [("proposals", model.keras_model.get_layer("ROI").output)].
+            image_metas: optional [N, META] to use instead of the molded ones.
+        Returns:
+            OrderedDict name -> numpy array (shapes are printed via log).
+        """
+        if self.mode != "inference":
+            raise NotImplementedError(
+                "run_graph() supports 'inference' models only; the training "
+                "model also needs the ground-truth inputs")
+        outputs = OrderedDict(outputs)
+        for name, tensor in outputs.items():
+            if tensor is None:
+                raise ValueError("run_graph: output {!r} is None".format(name))
+        sub_model = keras.Model(self.keras_model.inputs, list(outputs.values()))
+        images = infer.check_images(images, self.config.IMAGE_CHANNEL_COUNT)
+        molded_images, metas, _ = self.mold_inputs(images)
+        if image_metas is not None:
+            metas = image_metas
+        anchors = self.get_anchors(molded_images.shape[1:3])
+        anchors = np.broadcast_to(anchors, (molded_images.shape[0],) + anchors.shape)
+        values = sub_model([tf.constant(molded_images, tf.float32),
+                            tf.constant(metas, tf.float32),
+                            tf.constant(anchors, tf.float32)], training=False)
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        result = OrderedDict()
+        for (name, _), value in zip(outputs.items(), values):
+            result[name] = np.asarray(value)
+        for name, value in result.items():
+            log(name, value)
+        return result
+
+    # -------------------------------------------- weights (mrcnn.weights)
+    def load_weights(self, filepath, by_name=False, exclude=None):
+        """Load a Matterport/Keras-2 .h5 weight file; see mrcnn.weights."""
+        from mrcnn import weights
+        return weights.load_weights(self, filepath, by_name=by_name,
+                                    exclude=exclude)
+
+    def find_last(self):
+        """Path of the newest checkpoint of the newest run; see mrcnn.weights."""
+        from mrcnn import weights
+        return weights.find_last(self)
+
+    def set_log_dir(self, model_path=None):
+        """Set self.log_dir, checkpoint_path and epoch; see mrcnn.weights."""
+        from mrcnn import weights
+        return weights.set_log_dir(self, model_path)
+
+    def get_imagenet_weights(self):
+        """Path of the Keras ResNet-50 ImageNet notop file; see mrcnn.weights."""
+        from mrcnn import weights
+        return weights.get_imagenet_weights(self)
+
+    # ------------------------------------------ training (mrcnn.training)
+    def train(self, train_dataset, val_dataset, learning_rate, epochs, layers,
+              augmentation=None, custom_callbacks=None,
+              no_augmentation_sources=None):
+        """Train the model; see mrcnn.training.train."""
+        from mrcnn import training
+        return training.train(self, train_dataset, val_dataset, learning_rate,
+                              epochs, layers, augmentation=augmentation,
+                              custom_callbacks=custom_callbacks,
+                              no_augmentation_sources=no_augmentation_sources)
+
+    def set_trainable(self, layer_regex, keras_model=None, indent=0, verbose=1):
+        """Set layers whose names match the regex trainable; see mrcnn.training."""
+        from mrcnn import training
+        return training.set_trainable(self, layer_regex, keras_model=keras_model,
+                                      indent=indent, verbose=verbose)
+
+    def compile(self, learning_rate, momentum):
+        """Compile the training model; see mrcnn.training.compile."""
+        from mrcnn import training
+        return training.compile(self, learning_rate, momentum)
