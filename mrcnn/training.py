@@ -1,0 +1,419 @@
+"""Training: layer selection, the Keras 3 training wrapper, and train().
+
+MaskRCNN.train / set_trainable / compile delegate here. The functional
+training model (mrcnn.nn.graph.build_training_model) outputs the five
+losses as float32 scalars; `TrainingModel` wraps it with a custom
+train_step / test_step that sums them with config.LOSS_WEIGHTS, adds L2
+weight decay as Matterport did, and applies SGD with momentum and global
+gradient-norm clipping:
+
+    total = sum_i LOSS_WEIGHTS[i] * loss_i
+            + sum_w WEIGHT_DECAY * sum(w^2) / size(w)   (trainable w, not
+                                                          BatchNorm gamma/beta)
+"""
+
+import math
+import os
+import re
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mrcnn.data.augment import check_augmentation
+from mrcnn.data.pipeline import DataWaitMonitor, make_distributed_dataset
+from mrcnn.distribute import get_strategy
+
+#: Loss outputs of the training model, in order.
+LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
+              "mrcnn_bbox_loss", "mrcnn_mask_loss")
+
+#: Matterport's pre-defined layer selections for train(layers=...).
+LAYER_REGEX = {
+    # All layers but the backbone.
+    "heads": r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    # From a specific ResNet stage and up.
+    "3+": r"(res3.*)|(bn3.*)|(res4.*)|(bn4.*)|(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "4+": r"(res4.*)|(bn4.*)|(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    "5+": r"(res5.*)|(bn5.*)|(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)",
+    # All layers.
+    "all": ".*",
+}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or Inf; training stopped before any checkpoint of
+    the bad epoch was written."""
+
+
+def _log(text):
+    print(text)
+
+
+# ------------------------------------------------------------ layer choice
+def _is_nested_model(layer):
+    return isinstance(layer, keras.Model)
+
+
+def set_trainable(model, layer_regex, keras_model=None, indent=0, verbose=1):
+    """Make the layers whose name fully matches `layer_regex` trainable
+    and freeze the others (Matterport's MaskRCNN.set_trainable).
+
+    Args:
+        model: the MaskRCNN (its keras_model is used by default).
+        layer_regex: regular expression over layer names, or one of
+            "heads", "3+", "4+", "5+", "all".
+        keras_model: the (nested) model to walk; default model.keras_model.
+        indent: indentation of the printed names (nested models).
+        verbose: 1 prints every trainable layer and its class.
+    """
+    layer_regex = LAYER_REGEX.get(layer_regex, layer_regex)
+    try:
+        pattern = re.compile(layer_regex)
+    except re.error as e:
+        raise ValueError("layers={!r} is not a valid regular expression: "
+                         "{}".format(layer_regex, e))
+    if verbose > 0 and keras_model is None:
+        _log("Selecting layers to train")
+    keras_model = keras_model or model.keras_model
+    layers = keras_model.inner_model.layers \
+        if hasattr(keras_model, "inner_model") else keras_model.layers
+    for layer in layers:
+        if _is_nested_model(layer):
+            if verbose > 0:
+                print("In model: ", layer.name)
+            # The nested model itself must stay trainable for its layers to
+            # be; its own layers decide.
+            layer.trainable = True
+            set_trainable(model, layer_regex, keras_model=layer,
+                          indent=indent + 4, verbose=verbose)
+            continue
+        if not layer.weights:
+            continue
+        trainable = bool(pattern.fullmatch(layer.name))
+        inner = getattr(layer, "layer", None)
+        if inner is not None and isinstance(inner, keras.layers.Layer):
+            inner.trainable = trainable
+        layer.trainable = trainable
+        if trainable and verbose > 0:
+            _log("{}{:20}   ({})".format(" " * indent, layer.name,
+                                         layer.__class__.__name__))
+
+
+# ---------------------------------------------------------- training model
+def _decayed(variable):
+    """Matterport skips BatchNorm gamma and beta in the weight decay."""
+    name = variable.path if hasattr(variable, "path") else variable.name
+    base = name.split("/")[-1].split(":")[0]
+    return base not in ("gamma", "beta")
+
+
+class TrainingModel(keras.Model):
+    """Keras 3 wrapper of the functional training model.
+
+    Args:
+        inner_model: the functional training model whose outputs include
+            the five loss layers (LOSS_NAMES), float32 scalars.
+        loss_weights: dict loss name -> float (config.LOSS_WEIGHTS).
+        weight_decay: float, L2 factor (config.WEIGHT_DECAY).
+    """
+
+    def __init__(self, inner_model, loss_weights=None, weight_decay=0.0,
+                 **kwargs):
+        super().__init__(name=kwargs.pop("name", "mask_rcnn_trainer"),
+                         **kwargs)
+        self.inner_model = inner_model
+        self.loss_weights = {n: float((loss_weights or {}).get(n, 1.0))
+                             for n in LOSS_NAMES}
+        self.weight_decay = float(weight_decay)
+        names = list(inner_model.output_names)
+        missing = [n for n in LOSS_NAMES if n not in names]
+        if missing:
+            raise ValueError(
+                "the training model has no output(s) named {} (outputs: {}); "
+                "is it the training-mode model?".format(missing, names))
+        self.loss_index = [names.index(n) for n in LOSS_NAMES]
+        self.trackers = [keras.metrics.Mean(name="loss")] + \
+            [keras.metrics.Mean(name=n) for n in LOSS_NAMES]
+        self.built = True
+
+    def get_config(self):
+        return {"loss_weights": self.loss_weights,
+                "weight_decay": self.weight_decay}
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    def call(self, inputs, training=False):
+        return self.inner_model(inputs, training=training)
+
+    def _forward(self, data, training):
+        """Loss values of one batch.
+
+        Args:
+            data: the training model's inputs (tuple/list in its order).
+        Returns:
+            total float32 scalar (weighted losses + weight decay), and the
+            list of the five float32 loss scalars.
+        """
+        if isinstance(data, dict):
+            data = [data[t.name] if t.name in data else data[k]
+                    for k, t in zip(data, self.inner_model.inputs)]
+        outputs = self.inner_model(list(data), training=training)
+        losses = [tf.reshape(tf.cast(outputs[i], tf.float32), [])
+                  for i in self.loss_index]
+        total = tf.add_n([loss * self.loss_weights[n]
+                          for n, loss in zip(LOSS_NAMES, losses)])
+        if self.weight_decay and training:
+            decay = [tf.reduce_sum(tf.square(tf.cast(w, tf.float32))) /
+                     tf.cast(tf.size(w), tf.float32)
+                     for w in self.trainable_weights if _decayed(w)]
+            if decay:
+                total = total + self.weight_decay * tf.add_n(decay)
+        return total, losses
+
+    def _update(self, total, losses):
+        self.trackers[0].update_state(total)
+        for tracker, loss in zip(self.trackers[1:], losses):
+            tracker.update_state(loss)
+        return {t.name: t.result() for t in self.trackers}
+
+    def train_step(self, data):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            total, losses = self._forward(data, training=True)
+            # Gradients are summed over replicas: each replica contributes
+            # its mean loss / replicas, so the step follows the global mean.
+            scaled = self.optimizer.scale_loss(total / replicas)
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        self.optimizer.apply_gradients(pairs)
+        return self._update(total, losses)
+
+    def test_step(self, data):
+        total, losses = self._forward(data, training=False)
+        return self._update(total, losses)
+
+
+def _bf16_cpu_supported():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _make_optimizer(config, learning_rate, momentum):
+    clip = getattr(config, "GRADIENT_CLIP_NORM", None)
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate,
+                                     momentum=momentum,
+                                     global_clipnorm=clip or None)
+    policy = getattr(config, "MIXED_PRECISION", None)
+    has_gpu = bool(tf.config.list_logical_devices("GPU"))
+    if policy == "mixed_float16":
+        if not has_gpu:
+            warnings.warn("MIXED_PRECISION = 'mixed_float16' without a GPU is "
+                          "slow on CPU; use 'mixed_bfloat16' on CPUs with "
+                          "AVX-512-BF16/AMX, or None")
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    elif policy == "mixed_bfloat16" and not has_gpu and \
+            not _bf16_cpu_supported():
+        warnings.warn("MIXED_PRECISION = 'mixed_bfloat16' but this CPU has "
+                      "neither avx512_bf16 nor amx_bf16 (lscpu flags): "
+                      "bfloat16 will be emulated and slow")
+    return optimizer
+
+
+def compile(model, learning_rate, momentum):  # noqa: A001 - Matterport name
+    """Wrap model.keras_model in a TrainingModel and compile it.
+
+    Args:
+        model: the MaskRCNN in training mode.
+        learning_rate: float.
+        momentum: float, SGD momentum.
+
+    Returns:
+        the compiled TrainingModel (also stored as model.trainer).
+    """
+    config = model.config
+    strategy = get_strategy(config)
+    with strategy.scope():
+        trainer = TrainingModel(model.keras_model,
+                                loss_weights=config.LOSS_WEIGHTS,
+                                weight_decay=config.WEIGHT_DECAY)
+        trainer.compile(
+            optimizer=_make_optimizer(config, learning_rate, momentum),
+            jit_compile=False)
+    model.trainer = trainer
+    return trainer
+
+
+# ---------------------------------------------------------------- callbacks
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training with NonFiniteLossError at the first NaN/Inf loss.
+
+    Runs before the checkpoint callback, so no checkpoint is written for
+    the epoch in which the loss went bad.
+    """
+
+    def __init__(self, checkpoint_hint=None):
+        super().__init__()
+        self.checkpoint_hint = checkpoint_hint
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def _check(self, logs, where):
+        if not logs:
+            return
+        bad = []
+        for name in ("loss",) + LOSS_NAMES:
+            for key in (name, "val_" + name):
+                if key in logs:
+                    value = float(np.asarray(logs[key]))
+                    if not math.isfinite(value):
+                        bad.append("{} = {}".format(key, value))
+        if bad:
+            if self.model is not None:
+                self.model.stop_training = True
+            raise NonFiniteLossError(
+                "non-finite loss at {} (epoch {}): {}. Training stopped; the "
+                "last good checkpoint is untouched{}. Try a lower "
+                "learning rate, check GRADIENT_CLIP_NORM, or look for "
+                "degenerate ground-truth boxes.".format(
+                    where, self.epoch + 1, ", ".join(bad),
+                    " ({})".format(self.checkpoint_hint)
+                    if self.checkpoint_hint else ""))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, "training step {}".format(batch + 1))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, "end of epoch (validation)")
+
+
+class DataWaitCallback(keras.callbacks.Callback):
+    """Reports the share of step time spent waiting for input data."""
+
+    def __init__(self, monitor, verbose=1):
+        super().__init__()
+        self.monitor = monitor
+        self.verbose = verbose
+        self.history = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.monitor.reset()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.monitor.step_begin()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.monitor.step_end()
+
+    def on_epoch_end(self, epoch, logs=None):
+        share = self.monitor.wait_share
+        median = float(np.median(self.monitor.step_times)) \
+            if self.monitor.step_times else float("nan")
+        self.history.append({"epoch": epoch + 1, "data_wait": share,
+                             "median_step_s": median})
+        if logs is not None:
+            logs["data_wait"] = share
+        if self.verbose:
+            _log("Epoch {}: median step {:.3f} s, {:.1%} of step time waiting "
+                 "for data".format(epoch + 1, median, share))
+
+
+# -------------------------------------------------------------------- train
+def _tensorboard_callback(log_dir):
+    """keras TensorBoard callback, or None (one log line) without tensorboard."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        _log("tensorboard is not installed: no TensorBoard logs (pip install "
+             "tensorboard)")
+        return None
+    return keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=0,
+                                       write_graph=False)
+
+
+def _steps(value, name):
+    steps = int(value) if value else 0
+    if steps <= 0:
+        raise ValueError("config.{} must be >= 1 to train, got {!r}".format(
+            name, value))
+    return steps
+
+
+def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
+          augmentation=None, custom_callbacks=None,
+          no_augmentation_sources=None):
+    """Train the model (Matterport's MaskRCNN.train).
+
+    Args:
+        model: the MaskRCNN in training mode.
+        train_dataset, val_dataset: prepared Datasets.
+        learning_rate: float.
+        epochs: the epoch to stop at; training continues from model.epoch.
+        layers: "heads", "3+", "4+", "5+", "all" or a regex over layer names.
+        augmentation: albumentations (or imgaug) augmentation, training
+            images only.
+        custom_callbacks: Keras callbacks appended to the default ones.
+        no_augmentation_sources: dataset sources never augmented.
+
+    Returns:
+        the keras History of this call.
+    """
+    if getattr(model, "mode", "training") != "training":
+        raise ValueError("train() needs a model created with "
+                         "mode='training', got mode={!r}".format(model.mode))
+    config = model.config
+    if hasattr(config, "validate"):
+        config.validate(training=True)
+    check_augmentation(augmentation)
+    layer_regex = LAYER_REGEX.get(layers, layers)
+    steps = _steps(config.STEPS_PER_EPOCH, "STEPS_PER_EPOCH")
+    val_steps = int(config.VALIDATION_STEPS or 0)
+    if not getattr(model, "log_dir", None):
+        from mrcnn.checkpoints import set_log_dir
+        set_log_dir(model)
+    os.makedirs(model.log_dir, exist_ok=True)
+
+    strategy = get_strategy(config)
+    monitor = DataWaitMonitor()
+    train_data = make_distributed_dataset(
+        strategy, train_dataset, config, shuffle=True,
+        augmentation=augmentation,
+        no_augmentation_sources=no_augmentation_sources, monitor=monitor)
+    val_data = make_distributed_dataset(strategy, val_dataset, config,
+                                        shuffle=True) if val_steps else None
+
+    from mrcnn.checkpoints import CheckpointCallback
+    callbacks = [
+        DataWaitCallback(monitor),
+        NaNGuard(checkpoint_hint="newest file in {}".format(model.log_dir)),
+        CheckpointCallback(model),
+    ]
+    tensorboard = _tensorboard_callback(model.log_dir)
+    if tensorboard is not None:
+        callbacks.insert(2, tensorboard)
+    if custom_callbacks:
+        callbacks += list(custom_callbacks)
+
+    _log("\nStarting at epoch {}. LR={}\n".format(model.epoch, learning_rate))
+    _log("Checkpoint Path: {}".format(model.checkpoint_path))
+    set_trainable(model, layer_regex)
+    trainer = compile(model, learning_rate, config.LEARNING_MOMENTUM)
+    history = trainer.fit(
+        train_data, initial_epoch=model.epoch, epochs=epochs,
+        steps_per_epoch=steps, callbacks=callbacks,
+        validation_data=val_data,
+        validation_steps=val_steps if val_data is not None else None,
+        shuffle=False, verbose=getattr(model, "verbose", "auto"))
+    model.epoch = max(model.epoch, epochs)
+    model.data_wait = callbacks[0].history
+    return history
