@@ -1,0 +1,183 @@
+"""Graph builders: COCO weight manifest, training step, mixed precision, input_roi."""
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO_ROOT, make_tiny_config
+from mrcnn.config import Config
+from mrcnn.nn.graph import (AnchorsLayer, build_inference_model,
+                            build_training_model)
+
+MANIFEST = os.path.join(os.path.dirname(REPO_ROOT), "shared", "spec",
+                        "coco_h5_manifest.json")
+
+
+def _weight_groups(model):
+    """{layer name: [(weight name, shape)]} in Keras-2 h5 naming."""
+    groups = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if isinstance(layer, keras.Model):  # nested rpn_model: inner names
+            entries = []
+            for inner in layer.layers:
+                entries += [("{}/{}:0".format(inner.name, w.name), tuple(w.shape))
+                            for w in inner.weights]
+        else:
+            entries = [("{}/{}:0".format(layer.name, w.name), tuple(w.shape))
+                       for w in layer.weights]
+        groups[layer.name] = entries
+    return groups
+
+
+def _manifest_groups():
+    if not os.path.exists(MANIFEST):
+        pytest.skip("manifest not found: " + MANIFEST)
+    with open(MANIFEST) as f:
+        layers = json.load(f)["layers"]
+    return {l["name"]: [(w["name"], tuple(w["shape"])) for w in l["weights"]]
+            for l in layers if l["weights"]}
+
+
+class _CocoConfig(Config):
+    NAME = "coco"
+    NUM_CLASSES = 81
+    IMAGES_PER_GPU = 1
+
+
+def test_coco_inference_model_matches_weight_manifest():
+    expected = _manifest_groups()
+    model = build_inference_model(_CocoConfig())
+    got = _weight_groups(model)
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    assert not missing and not extra, (missing, extra)
+    for name, weights in expected.items():
+        assert got[name] == weights, name
+    assert len(expected) == 233 or len(expected) > 200
+
+
+def test_r50_weight_groups_are_manifest_subset():
+    class R50(_CocoConfig):
+        BACKBONE = "resnet50"
+    expected = _manifest_groups()
+    got = _weight_groups(build_inference_model(R50()))
+    for name, weights in got.items():
+        assert expected.get(name) == weights, name
+    assert "res4w_branch2c" not in got and "res4f_branch2c" in got
+
+
+def _training_inputs(config, model, seed=0):
+    """Plausible training inputs: one gt box per image, a few positive anchors."""
+    rng = np.random.RandomState(seed)
+    B = config.BATCH_SIZE
+    h, w = int(config.IMAGE_SHAPE[0]), int(config.IMAGE_SHAPE[1])
+    n_anchors = model.get_layer("anchors")._anchors.shape[0]
+    images = rng.normal(size=(B, h, w, 3)).astype(np.float32) * 50
+    metas = np.zeros((B, config.IMAGE_META_SIZE), np.float32)
+    metas[:, 1:4] = metas[:, 4:7] = [h, w, 3]
+    metas[:, 9:11] = [h, w]
+    metas[:, 11] = 1
+    metas[:, 12:] = 1
+    rpn_match = np.zeros((B, n_anchors, 1), np.int32)
+    rpn_match[:, rng.choice(n_anchors, 40, replace=False)] = -1
+    pos = rng.choice(n_anchors, 5, replace=False)
+    rpn_match[:, pos] = 1
+    rpn_bbox = np.zeros((B, config.RPN_TRAIN_ANCHORS_PER_IMAGE, 4), np.float32)
+    rpn_bbox[:, :5] = rng.normal(size=(B, 5, 4)) * 0.5
+    G = config.MAX_GT_INSTANCES
+    gt_ids = np.zeros((B, G), np.int32)
+    gt_ids[:, 0] = [1, 2][:B] if B <= 2 else 1
+    gt_boxes = np.zeros((B, G, 4), np.float32)
+    gt_boxes[:, 0] = [20, 30, 90, 100]
+    gt_masks = np.zeros((B,) + tuple(config.MINI_MASK_SHAPE) + (G,), bool)
+    gt_masks[:, 4:20, 6:24, 0] = True
+    return [images, metas, rpn_match, rpn_bbox, gt_ids, gt_boxes, gt_masks]
+
+
+def test_training_step_finite_losses_and_gradients():
+    keras.utils.set_random_seed(1)
+    config = make_tiny_config()
+    model = build_training_model(config)
+    assert model.output_names[-5:] == ["rpn_class_loss", "rpn_bbox_loss",
+                                       "mrcnn_class_loss", "mrcnn_bbox_loss",
+                                       "mrcnn_mask_loss"]
+    inputs = _training_inputs(config, model)
+    with tf.GradientTape() as tape:
+        outs = model(inputs, training=True)
+        losses = outs[-5:]
+        total = tf.add_n(losses)
+    for loss in losses:
+        assert loss.shape == () and loss.dtype == tf.float32
+        assert np.isfinite(loss.numpy())
+    assert losses[0].numpy() > 0 and losses[1].numpy() > 0
+    grads = tape.gradient(total, model.trainable_variables)
+    assert len(model.trainable_variables) > 0
+    n_real = 0
+    for v, g in zip(model.trainable_variables, grads):
+        if g is not None:
+            assert np.all(np.isfinite(tf.convert_to_tensor(g).numpy())), v.path
+            n_real += 1
+    assert n_real > 0.8 * len(grads)
+    # Frozen BN (TRAIN_BN False): no gamma/beta among trainables.
+    assert not any(v.path.endswith("gamma") for v in model.trainable_variables)
+    # Output shapes of the heads.
+    R = config.TRAIN_ROIS_PER_IMAGE
+    assert outs[3].shape == (2, R, 4) and outs[6].shape == (2, R, 28, 28, 4)
+
+
+def test_no_gt_gives_zero_head_box_and_mask_losses():
+    config = make_tiny_config()
+    model = build_training_model(config)
+    inputs = _training_inputs(config, model)
+    inputs[4][:] = 0           # no ground truth instances
+    inputs[5][:] = 0
+    inputs[6][:] = False
+    inputs[2][inputs[2] == 1] = -1   # no positive anchors
+    outs = model(inputs, training=True)
+    rpn_bbox_loss, bbox_loss, mask_loss = outs[-4], outs[-2], outs[-1]
+    assert rpn_bbox_loss.numpy() == 0.0
+    assert bbox_loss.numpy() == 0.0 and mask_loss.numpy() == 0.0
+    assert np.isfinite(outs[-3].numpy()) and np.isfinite(outs[-5].numpy())
+
+
+def test_use_rpn_rois_false_adds_input_roi():
+    config = make_tiny_config(USE_RPN_ROIS=False)
+    model = build_training_model(config)
+    assert [t.name for t in model.inputs][-1] == "input_roi"
+    inputs = _training_inputs(config, model)
+    rois = np.zeros((2, config.POST_NMS_ROIS_TRAINING, 4), np.int32)
+    rois[:, :50] = [10, 10, 60, 60]
+    rois[:, :10] = [22, 28, 88, 96]
+    outs = model(inputs + [rois], training=True)
+    assert all(np.isfinite(o.numpy()) for o in outs[-5:])
+
+
+def test_mixed_bfloat16_training_and_policy_restored():
+    before = keras.config.dtype_policy().name
+    config = make_tiny_config(MIXED_PRECISION="mixed_bfloat16")
+    model = build_training_model(config)
+    assert keras.config.dtype_policy().name == before
+    assert model.get_layer("fpn_p2").compute_dtype == "bfloat16"
+    outs = model(_training_inputs(config, model), training=True)
+    for o in outs:
+        assert o.dtype == tf.float32 or o.dtype == tf.int32
+    assert all(np.isfinite(o.numpy()) for o in outs[-5:])
+
+
+def test_anchors_layer_matches_numpy_and_round_trips():
+    from mrcnn.core.anchors import generate_pyramid_anchors
+    from mrcnn.core.boxes import norm_boxes
+    layer = AnchorsLayer([8, 16], [0.5, 1, 2], [4, 8], 1, [32, 32, 3])
+    out = layer(np.zeros((3, 32, 32, 3), np.float32)).numpy()
+    ref = norm_boxes(generate_pyramid_anchors([8, 16], [0.5, 1, 2], [[8, 8], [4, 4]],
+                                              [4, 8], 1), (32, 32))
+    assert out.shape == (3, ref.shape[0], 4)
+    np.testing.assert_allclose(out[2], ref, rtol=1e-5, atol=1e-6)
+    clone = AnchorsLayer.from_config(layer.get_config())
+    np.testing.assert_array_equal(clone._anchors, layer._anchors)
+    assert clone.name == "anchors" and not clone.weights
