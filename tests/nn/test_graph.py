@@ -58,7 +58,6 @@ def test_coco_inference_model_matches_weight_manifest():
     assert not missing and not extra, (missing, extra)
     for name, weights in expected.items():
         assert got[name] == weights, name
-    assert len(expected) == 233 or len(expected) > 200
 
 
 def test_r50_weight_groups_are_manifest_subset():
