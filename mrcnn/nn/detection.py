@@ -37,6 +37,7 @@ def _resolve(value, config, attr):
     return getattr(Config, attr)
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class DetectionLayer(keras.layers.Layer):
     """Takes classified proposal boxes and their bounding box deltas and
     returns the final detection boxes.

@@ -53,6 +53,7 @@ def _random_subset(candidates, k):
     return tf.nn.top_k(keys, k, sorted=True).indices
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class DetectionTargetLayer(keras.layers.Layer):
     """Subsamples proposals and generates target class ids, deltas and masks.
 

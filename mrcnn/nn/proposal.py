@@ -26,6 +26,7 @@ def _resolve(value, config, attr):
     return getattr(Config, attr)
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class ProposalLayer(keras.layers.Layer):
     """Receives anchor scores and deltas, selects a subset to pass as proposals.
 

@@ -40,6 +40,7 @@ def roi_levels_graph(boxes, image_shape):
     return tf.cast(level, tf.int32)
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
 class PyramidROIAlign(keras.layers.Layer):
     """Implements ROI pooling on multiple levels of the feature pyramid.
 

@@ -157,6 +157,9 @@ def test_matterport_style_config_and_roundtrip():
     assert layer.bbox_std_dev == pytest.approx(list(STD))
     assert DetectionLayer(config=config, detection_max_instances=3).detection_max_instances == 3
     clone = DetectionLayer.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config() and clone.name == "mrcnn_detection"
+    assert clone.get_config() == layer.get_config()
+    # registered: deserializes by name, no custom_objects needed
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(revived) is type(layer) and revived.get_config() == layer.get_config() and clone.name == "mrcnn_detection"
     with pytest.raises(ValueError, match="bbox_std_dev"):
         DetectionLayer(5, 0.5, 0.3, [1, 2])

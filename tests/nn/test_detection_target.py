@@ -198,6 +198,9 @@ def test_matterport_style_config_and_roundtrip():
     assert layer2.mask_shape == [7, 7] and layer2.train_rois_per_image == 24
     clone = DetectionTargetLayer.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+    # registered: deserializes by name, no custom_objects needed
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(revived) is type(layer) and revived.get_config() == layer.get_config()
     with pytest.raises(ValueError, match="roi_positive_ratio"):
         DetectionTargetLayer(10, 0.0, STD, [4, 4], True)
 

@@ -114,6 +114,9 @@ def test_config_fills_missing_values_and_roundtrip():
     assert ProposalLayer(5, 0.7, config, pre_nms_limit=7).pre_nms_limit == 7
     clone = ProposalLayer.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+    # registered: deserializes by name, no custom_objects needed
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(revived) is type(layer) and revived.get_config() == layer.get_config()
     assert clone.proposal_count == 200 and clone.pre_nms_limit == 123
     # defaults from Matterport's Config when neither is given
     plain = ProposalLayer(10, 0.7)
@@ -161,3 +164,13 @@ def test_float32_under_mixed_bfloat16_policy():
     finally:
         keras.config.set_dtype_policy(previous)
     assert keras.config.dtype_policy().name == previous.name
+
+
+def test_saved_model_reloads_without_custom_objects(tmp_path):
+    ins = [keras.Input((64, 2)), keras.Input((64, 4)), keras.Input((64, 4))]
+    model = keras.Model(ins, ProposalLayer(12, 0.7, pre_nms_limit=50)(ins))
+    path = str(tmp_path / "proposal.keras")
+    model.save(path)
+    revived = keras.models.load_model(path)
+    data = list(_random_inputs(np.random.RandomState(7), 2, 64))
+    np.testing.assert_array_equal(revived.predict_on_batch(data), model.predict_on_batch(data))

@@ -122,6 +122,9 @@ def test_config_roundtrip():
     clone = PyramidROIAlign.from_config(layer.get_config())
     assert clone.pool_shape == (14, 14) and clone.name == "roi_align_mask"
     assert clone.get_config() == layer.get_config()
+    # registered: deserializes by name, no custom_objects needed
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(revived) is type(layer) and revived.get_config() == layer.get_config()
     with pytest.raises(ValueError, match="pool_shape"):
         PyramidROIAlign([7])
 
