@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mrcnn.core.images import (read_image, resize, resize_image,
+from mrcnn.core.images import (read_image, resize, resize_image, resize_linear,
                                resize_linear_2d, to_rgb_uint8)
 from mrcnn.core.masks import resize_mask
 
@@ -160,3 +160,28 @@ def test_read_image_formats(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(OSError, match="junk.png"):
         read_image(tmp_path / "junk.png")
+
+
+def test_resize_linear_matches_skimage_preserve_range():
+    rng = np.random.default_rng(3)
+    cases = [((40, 50, 3), (20, 25), np.uint8), ((40, 50, 3), (97, 121), np.uint8),
+             ((13, 7), (30, 5), np.float64), ((9, 11, 1), (18, 22), np.uint16),
+             ((6, 6, 4), (3, 17), np.float32)]
+    for shape_in, shape_out, dtype in cases:
+        image = (rng.random(shape_in) * 200 + 20).astype(dtype)
+        got = resize_linear(image, shape_out)
+        ref = resize(image, shape_out, preserve_range=True)
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, atol=1e-3 * 255)
+    const = np.full((5, 5, 3), 100, np.uint8)   # skimage's clip keeps the border at 100
+    np.testing.assert_allclose(resize_linear(const, (11, 11)), 100, atol=1e-3)
+
+
+def test_resize_image_matches_skimage_pipeline():
+    # resize_image = skimage resize + truncation; float noise may flip a truncation.
+    image = nonzero_image(50, 70)
+    out, window, scale, padding, _ = resize_image(image, min_dim=64, max_dim=128)
+    y1, x1, y2, x2 = window
+    ref = resize(image, (y2 - y1, x2 - x1), preserve_range=True).astype(np.uint8)
+    diff = np.abs(out[y1:y2, x1:x2].astype(int) - ref)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.05
