@@ -228,3 +228,16 @@ def test_functional_model_dynamic_batch_under_mixed_policy():
                              data[2][b], 10, 20)
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def test_fewer_proposals_than_train_rois():
+    proposals = np.array([[[0.1, 0.1, 0.4, 0.4], [0.11, 0.1, 0.4, 0.41], [0.6, 0.6, 0.7, 0.7]]],
+                         np.float32)
+    gt_boxes = np.array([[[0.1, 0.1, 0.4, 0.4], [0, 0, 0, 0]]], np.float32)
+    rois, ids, deltas, masks = [x.numpy() for x in DetectionTargetLayer(8, 0.5, STD, [4, 4], False)(
+        [proposals, np.array([[1, 0]], np.int32), gt_boxes, np.ones((1, 16, 16, 2), np.float32)])]
+    # 2 positives -> int(2 / 0.5) - 2 = 2 negatives wanted, only 1 exists
+    assert rois.shape == (1, 8, 4) and masks.shape == (1, 8, 4, 4)
+    np.testing.assert_array_equal(ids[0], [1, 1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose(rois[0, 2], proposals[0, 2])
+    assert np.all(rois[0, 3:] == 0) and np.all(masks[0, :2] == 1) and np.all(masks[0, 2:] == 0)
