@@ -8,7 +8,6 @@ crops it to the network's input size, returning what ``resize_mask`` and the
 image meta need to map results back (window, scale, padding, crop).
 """
 
-import functools
 import os
 import random
 
@@ -40,58 +39,48 @@ def resize(image, output_shape, order=1, mode="constant", cval=0, clip=True,
         anti_aliasing_sigma=anti_aliasing_sigma)
 
 
-@functools.lru_cache(maxsize=512)
-def _linear_weights(n_in, n_out):
-    """[n_out, n_in] matrix of 1D linear interpolation, skimage semantics.
+def _inside_weight(n_in, n_out):
+    """[n_out] weight of skimage's linear samples that fall inside the input.
 
     Output sample i sits at input coordinate (i + 0.5) * n_in / n_out - 0.5
-    (pixel centres aligned, as ``scipy.ndimage.zoom(grid_mode=True)``);
-    samples outside the input read 0 (scipy's "grid-constant" mode, which
-    skimage uses for mode="constant").
+    (pixel centres aligned, as ``scipy.ndimage.zoom(grid_mode=True)``) and
+    mixes pixels floor(x) and floor(x) + 1 with weights 1 - frac, frac.
+    skimage (mode="constant" -> scipy's "grid-constant") reads 0 outside
+    the input; OpenCV reads the edge pixel instead. The weight that stays
+    inside is what turns OpenCV's value into skimage's.
     """
     coords = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5   # [n_out]
     lower = np.floor(coords)
     frac = coords - lower
-    lower = lower.astype(np.int64)
-    weights = np.zeros((n_out, n_in), np.float64)
-    rows = np.arange(n_out)
-    for index, weight in ((lower, 1.0 - frac), (lower + 1, frac)):
-        valid = (index >= 0) & (index < n_in)
-        # Within one pass each (row, index) pair occurs once: += is safe.
-        weights[rows[valid], index[valid]] += weight[valid]
-    weights.flags.writeable = False  # shared through the cache
-    return weights
+    inside = np.zeros(n_out, np.float64)
+    inside += np.where((lower >= 0) & (lower < n_in), 1.0 - frac, 0.0)
+    inside += np.where((lower + 1 >= 0) & (lower + 1 < n_in), frac, 0.0)
+    # Interior samples keep everything: make that exact.
+    inside[(lower >= 0) & (lower + 1 < n_in)] = 1.0
+    return inside
 
 
 def resize_linear_2d(image, output_shape):
     """Fast equal of ``resize(image, output_shape)`` for one 2D channel.
 
-    Bilinear resize as two small matrix products instead of
-    ``scipy.ndimage.zoom``; same coordinates, zero border and clipping
-    rule as skimage's ``resize(order=1, mode="constant", cval=0,
-    clip=True)`` (verified in tests/core/test_images.py). Used by the mask
-    helpers, which resize up to 100 small masks per image.
+    Same coordinates, zero border and clipping rule as skimage's
+    ``resize(order=1, mode="constant", cval=0, clip=True)`` (verified in
+    tests/core/test_images.py), through ``resize_linear`` (OpenCV, no
+    BLAS: small matrix products stall when OpenBLAS threads compete for
+    busy cores). Used by the mask helpers, which resize up to 100 small
+    masks per image.
 
     Args:
         image: [h, w] float or bool array.
         output_shape: (height, width), both >= 1.
 
     Returns:
-        float64 [height, width].
+        [height, width] float32 (float64 for float64 input).
     """
-    image = np.asarray(image, dtype=np.float64)
-    height, width = int(output_shape[0]), int(output_shape[1])
-    rows = _linear_weights(image.shape[0], height)     # [height, h]
-    cols = _linear_weights(image.shape[1], width)      # [width, w]
-    # [height, h] x ([h, w] x [w, width]) -> [height, width]
-    out = rows @ (image @ cols.T)
-    # skimage's clip: to the input's value range, widened to include cval=0
-    # only when the output actually reaches 0.
-    low, high = image.min(), image.max()
-    if not low <= 0 <= high and out.min() <= 0 <= out.max():
-        low, high = min(low, 0.0), max(high, 0.0)
-    np.clip(out, low, high, out=out)
-    return out
+    image = np.asarray(image)
+    if image.dtype.kind != "f":
+        image = image.astype(np.float32)
+    return resize_linear(image, output_shape)
 
 
 def resize_linear(image, output_shape):
@@ -127,12 +116,17 @@ def resize_linear(image, output_shape):
     out = cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR)
     out = out.reshape((height, width) + image.shape[2:])     # cv2 drops a last axis of 1
     # Weight of the samples that fall inside the image, per output row / column.
-    row_inside = _linear_weights(image.shape[0], height).sum(axis=1)   # [height]
-    col_inside = _linear_weights(image.shape[1], width).sum(axis=1)    # [width]
-    border = np.outer(row_inside, col_inside).astype(dtype)            # [height, width]
-    if image.ndim == 3:
-        border = border[:, :, None]
-    out *= border
+    # Only a few edge rows/columns are < 1 (none when downscaling).
+    row_inside = _inside_weight(image.shape[0], height)   # [height]
+    col_inside = _inside_weight(image.shape[1], width)    # [width]
+    edge_rows = np.flatnonzero(row_inside != 1.0)
+    edge_cols = np.flatnonzero(col_inside != 1.0)
+    if edge_rows.size:
+        factor = row_inside[edge_rows].astype(dtype)
+        out[edge_rows] *= factor.reshape((-1,) + (1,) * (out.ndim - 1))
+    if edge_cols.size:
+        factor = col_inside[edge_cols].astype(dtype)
+        out[:, edge_cols] *= factor.reshape((-1,) + (1,) * (out.ndim - 2))
     low, high = source.min(), source.max()
     if not low <= 0 <= high and out.min() <= 0 <= out.max():
         low, high = min(low, 0), max(high, 0)
