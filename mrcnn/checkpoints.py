@@ -17,6 +17,7 @@ import datetime
 import errno
 import os
 import re
+import warnings
 
 import keras
 
@@ -25,8 +26,13 @@ CHECKPOINT_REGEX = (r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]"
                     r"mask\_rcnn\_[\w-]+(\d{4})\.h5")
 
 
-def _config_name(model):
+def _config_name(model, required=True):
     name = getattr(model.config, "NAME", None)
+    if not name and not required:
+        # Matterport failed here; an inference-only user needs no run name.
+        warnings.warn("config.NAME is not set; naming the run directory "
+                      "'mrcnn...'. Set NAME in your Config subclass.")
+        return "mrcnn"
     if not name:
         raise ValueError(
             "config.NAME is {!r}: set NAME in your Config subclass (e.g. "
@@ -59,7 +65,7 @@ def set_log_dir(model, model_path=None):
             # index 6, so training resumes at index 7.
             model.epoch = int(m.group(6))
             print("Re-starting from epoch %d" % model.epoch)
-    name = _config_name(model)
+    name = _config_name(model, required=False)
     model.log_dir = os.path.join(model.model_dir,
                                  "{}{:%Y%m%dT%H%M}".format(name, now))
     model.checkpoint_path = os.path.join(

@@ -74,8 +74,8 @@ def manifest_layers(rng, overrides=None):
         weights = []
         for w in layer["weights"]:
             shape = tuple(overrides.get(w["name"], w["shape"]))
-            weights.append((w["name"], rng.standard_normal(shape)
-                            .astype(w["dtype"])))
+            weights.append((w["name"], rng.standard_normal(
+                shape, dtype=np.float32).astype(w["dtype"])))
         layers.append((layer["name"], weights))
     return layers
 
@@ -150,3 +150,29 @@ def build_mimic_model(num_classes=3, anchors_per_location=3, name="mimic"):
 def model_values(keras_model):
     """{variable path: numpy copy} of every weight."""
     return {v.path: np.array(v.numpy()) for v in keras_model.weights}
+
+
+def named_values(keras_model):
+    """{(layer, "<layer or inner layer>/<var>:0"): numpy copy}: the names the
+    Keras 2 layout gives every weight (independent of auto-named inner
+    layers of wrappers, so comparable across two builds)."""
+    import keras
+
+    def leaves(model):
+        for layer in model.layers:
+            if isinstance(layer, keras.Model):
+                yield from leaves(layer)
+            elif layer.weights:
+                yield layer
+
+    out = {}
+    for layer in keras_model.layers:
+        if isinstance(layer, keras.Model):
+            pairs = [(inner.name, v) for inner in leaves(layer)
+                     for v in inner.weights]
+        else:
+            pairs = [(layer.name, v) for v in layer.weights]
+        for prefix, v in pairs:
+            out[(layer.name, "{}/{}:0".format(prefix, v.name))] = \
+                np.array(v.numpy())
+    return out

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_config
-from h5_fixtures import build_mimic_model, model_values
+from h5_fixtures import build_mimic_model, model_values, named_values
 from mrcnn import checkpoints as C
 from mrcnn import weights as W
 
@@ -70,10 +70,13 @@ def test_set_log_dir_other_files_start_a_new_run(tmp_path, path):
     assert "20171029T2315" not in model.log_dir
 
 
-def test_set_log_dir_needs_a_name(tmp_path):
+def test_missing_name_warns_in_set_log_dir_and_fails_in_find_last(tmp_path):
     model = _model(tmp_path, NAME=None)
-    with pytest.raises(ValueError, match="NAME"):
+    with pytest.warns(UserWarning, match="NAME"):
         C.set_log_dir(model)
+    assert os.path.basename(model.log_dir).startswith("mrcnn")
+    with pytest.raises(ValueError, match="NAME"):
+        C.find_last(model)
 
 
 def test_find_last_picks_newest_run_and_last_epoch(tmp_path):
@@ -162,3 +165,28 @@ def test_checkpoint_callback_in_keras_fit_resumes_epoch_numbers(tmp_path):
     assert sorted(f for f in os.listdir(model.log_dir) if f.endswith(".h5")) \
         == ["mask_rcnn_tiny_{:04d}.h5".format(e) for e in (1, 2, 3, 4)]
     assert C.find_last(model).endswith("mask_rcnn_tiny_0004.h5")
+
+
+def test_maskrcnn_checkpoint_then_find_last_and_resume(tmp_path):
+    try:
+        from mrcnn.maskrcnn import MaskRCNN
+    except ImportError as e:
+        pytest.skip("mrcnn.maskrcnn not available: {}".format(e))
+    config = make_tiny_config(IMAGES_PER_GPU=1)
+    trainer = MaskRCNN("training", config, str(tmp_path))
+    assert trainer.epoch == 0 and trainer.checkpoint_path.endswith(
+        "mask_rcnn_tiny_{epoch:04d}.h5")
+    cb = C.CheckpointCallback(trainer)
+    for e in range(3):
+        cb.on_epoch_end(e)
+    expected = named_values(trainer.keras_model)
+    infer = MaskRCNN("inference", config, str(tmp_path))
+    last = infer.find_last()
+    assert last == trainer.checkpoint_path.format(epoch=3)
+    report = infer.load_weights(last, by_name=False)
+    assert report.skipped == [] and report.unused == []
+    values = named_values(infer.keras_model)
+    assert set(values) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(values[key], value, err_msg=str(key))
+    assert infer.epoch == 3 and infer.log_dir == trainer.log_dir

@@ -307,10 +307,17 @@ def test_matterport_load_weights_sets_log_dir_and_resumes_epoch(mimic,
 
 
 # ------------------------------------------------------------------ inspect
-def test_inspect_coco_layout_file_from_the_manifest(tmp_path):
-    m = manifest()
+@pytest.fixture(scope="module")
+def coco_file(tmp_path_factory):
+    """(path, layers) of a full COCO-layout file (257 MB) from the manifest."""
     layers = manifest_layers(np.random.default_rng(11))
-    path = write_keras2_h5(str(tmp_path / "coco.h5"), layers)
+    path = tmp_path_factory.mktemp("coco") / "mask_rcnn_coco.h5"
+    return write_keras2_h5(str(path), layers), layers
+
+
+def test_inspect_coco_layout_file_from_the_manifest(coco_file):
+    m = manifest()
+    path, _ = coco_file
     info = W.inspect_weights(path)
     assert info["layer_groups"] == m["header"]["n_layer_groups"] == 394
     assert info["weights"] == m["header"]["n_weight_datasets"] == 690
@@ -504,11 +511,10 @@ def coco_inference_model():
 
 
 def test_coco_manifest_file_loads_into_the_r101_model_value_for_value(
-        coco_inference_model, tmp_path):
+        coco_inference_model, coco_file, tmp_path):
     km = coco_inference_model
     m = manifest()
-    layers = manifest_layers(np.random.default_rng(14))
-    path = write_keras2_h5(str(tmp_path / "mask_rcnn_coco.h5"), layers)
+    path, layers = coco_file
     report = W.load_weights_into(km, path, by_name=False, verbose=0)
     weighted = [l for l in m["layers"] if l["weights"]]
     assert sorted(report.loaded) == sorted(l["name"] for l in weighted)
