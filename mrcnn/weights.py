@@ -38,7 +38,6 @@ and checkpoints (`set_log_dir`, `find_last`, `CheckpointCallback`) live in
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
