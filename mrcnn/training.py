@@ -306,10 +306,17 @@ class DataWaitCallback(keras.callbacks.Callback):
         self.verbose = verbose
         self.history = []
 
+    def on_train_begin(self, logs=None):
+        # The first step of a fit() call traces the tf.function: not data.
+        self._skip_first = True
+
     def on_epoch_begin(self, epoch, logs=None):
         self.monitor.reset()
 
     def on_train_batch_begin(self, batch, logs=None):
+        if getattr(self, "_skip_first", False):
+            self._skip_first = False
+            return
         self.monitor.step_begin()
 
     def on_train_batch_end(self, batch, logs=None):

@@ -1,0 +1,185 @@
+"""Tests of mrcnn.training: layer selection, one-epoch updates, resume,
+overfitting, the NaN guard. Tiny 64 px model, batch 1."""
+import os
+import re
+
+import numpy as np
+import pytest
+
+from conftest import make_tiny_config
+
+
+class RectDataset(object):
+    """Duck-typed prepared Dataset: 1-2 rectangles per 64 px image."""
+
+    def __init__(self, n, seed=0):
+        rng = np.random.RandomState(seed)
+        self.image_ids = np.arange(n)
+        self.image_info = [{"source": "rects", "id": i} for i in range(n)]
+        self.num_classes = 3
+        self.source_class_ids = {"": [0], "rects": [0, 1, 2]}
+        self.specs = []
+        for _ in range(n):
+            boxes = []
+            for k in range(rng.randint(1, 3)):
+                y, x = rng.randint(2, 30, 2)
+                h, w = rng.randint(14, 30, 2)
+                boxes.append((1 + k % 2, y, x, y + h, x + w))
+            self.specs.append(boxes)
+
+    def image_reference(self, image_id):
+        return "rects #{}".format(image_id)
+
+    def load_mask(self, image_id):
+        spec = self.specs[image_id]
+        mask = np.zeros((64, 64, len(spec)), bool)
+        for k, (_, y1, x1, y2, x2) in enumerate(spec):
+            mask[y1:y2, x1:x2, k] = True
+        return mask, np.array([s[0] for s in spec], np.int32)
+
+    def load_image(self, image_id):
+        image = np.full((64, 64, 3), 30, np.uint8)
+        mask, ids = self.load_mask(image_id)
+        for k in range(len(ids)):
+            image[mask[:, :, k]] = (200, 60, 60) if ids[k] == 1 else (60, 60, 200)
+        return image
+
+
+def tiny(**overrides):
+    attrs = dict(IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64, IMAGES_PER_GPU=1,
+                 NUM_CLASSES=3, RPN_ANCHOR_SCALES=(8, 16, 32, 64, 128),
+                 STEPS_PER_EPOCH=1, VALIDATION_STEPS=0, TRAIN_ROIS_PER_IMAGE=16,
+                 POST_NMS_ROIS_TRAINING=64, PRE_NMS_LIMIT=256,
+                 RPN_TRAIN_ANCHORS_PER_IMAGE=32, FPN_CLASSIF_FC_LAYERS_SIZE=64,
+                 TOP_DOWN_PYRAMID_SIZE=64, MINI_MASK_SHAPE=(16, 16),
+                 MAX_GT_INSTANCES=4)
+    attrs.update(overrides)
+    return make_tiny_config(**attrs)
+
+
+@pytest.fixture(scope="module")
+def shared_model(tmp_path_factory):
+    from mrcnn.maskrcnn import MaskRCNN
+    return MaskRCNN("training", tiny(), str(tmp_path_factory.mktemp("logs")))
+
+
+def _weights_by_layer(model):
+    """{layer name: [arrays]} over leaf layers (nested rpn_model included)."""
+    out = {}
+
+    def walk(m):
+        for layer in m.layers:
+            if hasattr(layer, "layers") and layer.layers and \
+                    layer.__class__.__name__ in ("Functional", "Model"):
+                walk(layer)
+            elif layer.weights:
+                out[layer.name] = [np.array(w) for w in layer.weights]
+    walk(model.keras_model)
+    return out
+
+
+def test_layer_regexes_are_matterports():
+    from mrcnn.training import LAYER_REGEX
+    heads = LAYER_REGEX["heads"]
+    assert heads == r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)"
+    for name, selected in [("res3a_branch2a", ["3+", "all"]),
+                           ("bn4b_branch2b", ["3+", "4+", "all"]),
+                           ("res5c_branch2c", ["3+", "4+", "5+", "all"]),
+                           ("conv1", ["all"]),
+                           ("fpn_p2", ["heads", "3+", "4+", "5+", "all"]),
+                           ("rpn_conv_shared", ["heads", "3+", "4+", "5+", "all"])]:
+        got = [k for k in ("heads", "3+", "4+", "5+", "all")
+               if re.fullmatch(LAYER_REGEX[k], name)]
+        assert got == selected, name
+
+
+def test_set_trainable_prints_and_recurses(shared_model, capsys):
+    shared_model.set_trainable(r"rpn\_.*|mrcnn\_mask.*")
+    out = capsys.readouterr().out
+    assert "In model:  rpn_model" in out
+    assert "rpn_conv_shared" in out and "mrcnn_mask_conv1" in out
+    assert "res2a_branch2a" not in out
+    rpn = shared_model.keras_model.get_layer("rpn_model")
+    assert rpn.get_layer("rpn_conv_shared").trainable
+    assert not shared_model.keras_model.get_layer("res2a_branch2a").trainable
+    assert not shared_model.keras_model.get_layer("fpn_p2").trainable
+    with pytest.raises(ValueError, match="regular expression"):
+        shared_model.set_trainable("(unclosed")
+
+
+@pytest.mark.parametrize("layers,changed,frozen", [
+    ("heads", ["fpn_p2", "rpn_conv_shared", "mrcnn_class_logits"],
+     ["conv1", "res4a_branch2a", "res5a_branch2a"]),
+    ("4+", ["res4a_branch2a", "res5a_branch2a", "mrcnn_mask"],
+     ["conv1", "res3a_branch2a"]),
+])
+def test_one_epoch_changes_only_selected_layers(shared_model, layers,
+                                                changed, frozen):
+    from mrcnn import training
+    before = _weights_by_layer(shared_model)
+    epoch = shared_model.epoch
+    training.train(shared_model, RectDataset(4), RectDataset(2), 0.02,
+                   epoch + 1, layers)
+    after = _weights_by_layer(shared_model)
+    regex = training.LAYER_REGEX[layers]
+    for name in before:
+        moved = any(not np.array_equal(b, a)
+                    for b, a in zip(before[name], after[name]))
+        if not re.fullmatch(regex, name):
+            assert not moved, "{} changed with layers={}".format(name, layers)
+    for name in changed:
+        assert any(not np.array_equal(b, a) for b, a in
+                   zip(before[name], after[name])), name
+    for name in frozen:
+        assert all(np.array_equal(b, a) for b, a in
+                   zip(before[name], after[name])), name
+    assert shared_model.epoch == epoch + 1
+    assert os.path.exists(shared_model.checkpoint_path.format(epoch=epoch + 1))
+
+
+def test_resume_continues_epoch_count(tmp_path):
+    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn import training
+    config = tiny(VALIDATION_STEPS=1)
+    model = MaskRCNN("training", config, str(tmp_path))
+    history = training.train(model, RectDataset(3), RectDataset(2), 0.01, 1,
+                             "heads")
+    assert model.epoch == 1 and "val_loss" in history.history
+    assert "val_mrcnn_mask_loss" in history.history
+    first = model.checkpoint_path.format(epoch=1)
+    assert os.path.exists(first)
+    # A new model resuming from the checkpoint continues at epoch 1 -> 2.
+    resumed = MaskRCNN("training", tiny(), str(tmp_path))
+    resumed.load_weights(first, by_name=True)
+    assert resumed.epoch == 1
+    history = training.train(resumed, RectDataset(3), RectDataset(2), 0.01,
+                             2, "heads")
+    assert history.epoch == [1]
+    assert resumed.epoch == 2
+    assert os.path.exists(resumed.checkpoint_path.format(epoch=2))
+
+
+def test_nan_guard_stops_without_checkpoint(tmp_path):
+    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn import training
+    config = tiny(STEPS_PER_EPOCH=3, LOSS_WEIGHTS={
+        "rpn_class_loss": float("nan"), "rpn_bbox_loss": 1.,
+        "mrcnn_class_loss": 1., "mrcnn_bbox_loss": 1., "mrcnn_mask_loss": 1.})
+    model = MaskRCNN("training", config, str(tmp_path))
+    with pytest.raises(training.NonFiniteLossError,
+                       match=r"training step 1 .*loss = nan"):
+        training.train(model, RectDataset(3), RectDataset(2), 0.01, 1, "heads")
+    assert not os.path.exists(model.checkpoint_path.format(epoch=1))
+    assert model.epoch == 0
+
+
+def test_overfit_few_images(tmp_path):
+    """A handful of images, a few dozen steps: the loss falls a lot."""
+    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn import training
+    config = tiny(STEPS_PER_EPOCH=12, IMAGES_PER_GPU=2)
+    model = MaskRCNN("training", config, str(tmp_path))
+    ds = RectDataset(4, seed=3)
+    history = training.train(model, ds, ds, 0.03, 3, "all")
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0] / 2, losses
