@@ -149,6 +149,14 @@ class TrainingModel(keras.Model):
     def call(self, inputs, training=False):
         return self.inner_model(inputs, training=training)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' generic build pulls one batch and averages it across
+        # replicas (fails on the bool gt_masks, and wastes a batch). The
+        # wrapped model is already built; only the optimizer may not be.
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
     def _forward(self, data, training):
         """Loss values of one batch.
 
@@ -248,6 +256,10 @@ def compile(model, learning_rate, momentum):  # noqa: A001 - Matterport name
         trainer.compile(
             optimizer=_make_optimizer(config, learning_rate, momentum),
             jit_compile=False)
+        # Build the optimizer now: otherwise fit() builds the model
+        # symbolically from a (replica-averaged) data batch, which cannot
+        # average the bool gt_masks under a multi-replica strategy.
+        trainer.optimizer.build(trainer.trainable_variables)
     model.trainer = trainer
     return trainer
 
