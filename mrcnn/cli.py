@@ -855,25 +855,39 @@ def cmd_train(args):
     return 0
 
 
+def _coco_files(args, subset):
+    """(instances json, image folder) of a COCO dataset, or None."""
+    path = args.dataset
+    if os.path.isfile(path):
+        return path, args.images or os.path.dirname(os.path.abspath(path))
+    found = sorted(glob.glob(os.path.join(
+        path, "annotations", "instances_{}*.json".format(subset))))
+    if not found:
+        return None
+    year = os.path.basename(found[0])[len("instances_" + subset):-5]
+    return found[0], args.images or os.path.join(path, subset + year)
+
+
 def cmd_evaluate(args):
-    """evaluate: COCO metrics via mrcnn.evaluation."""
+    """evaluate: COCO metrics via mrcnn.evaluation.evaluate_coco."""
     from mrcnn import evaluation
-    subset = args.subset
-    args.format = "coco"
-    args.class_attribute = None
-    dataset = load_training_dataset(args, subset) if os.path.isdir(
-        args.dataset) else None
-    if dataset is None and os.path.isdir(args.dataset) and subset == "val":
-        dataset = load_training_dataset(args, "train")
-    if os.path.isfile(args.dataset):
-        args.subset = subset
-        dataset = _load_json_dataset(
-            args.dataset, "coco", args.images or os.path.dirname(
-                os.path.abspath(args.dataset)), args)
-    if dataset is None:
+    from mrcnn.data.coco import CocoDataset
+    if not os.path.exists(args.dataset):
+        raise CLIError("dataset not found: {}".format(args.dataset))
+    files = _coco_files(args, args.subset)
+    if files is None and args.subset == "val":
+        files = _coco_files(args, "train")
+    if files is None:
         raise CLIError("no COCO annotations for subset '{0}' in {1} "
                        "(expected {1}/annotations/instances_{0}<year>.json)"
-                       .format(subset, args.dataset))
+                       .format(args.subset, args.dataset))
+    json_path, image_dir = files
+    if not os.path.isdir(image_dir):
+        raise CLIError("COCO images folder not found: {} (for {}); pass "
+                       "--images DIR".format(image_dir, json_path))
+    dataset = CocoDataset()
+    coco = dataset.load_coco_json(json_path, image_dir, return_coco=True)
+    dataset.prepare()
     weights = resolve_weights_path(args.weights)
     summary = _weights_summary(weights)
     config = make_config(args, "inference", summary=summary,
@@ -884,13 +898,17 @@ def cmd_evaluate(args):
             "(both including background)".format(config.NUM_CLASSES,
                                                  dataset.num_classes))
     model, _ = build_model(args, "inference", config, weights)
+    stats = evaluation.evaluate_coco(model, dataset, coco,
+                                     eval_type=args.eval_type,
+                                     limit=args.limit)
     os.makedirs(args.output, exist_ok=True)
-    stats = evaluation.evaluate_dataset(model, dataset,
-                                        eval_type=args.eval_type,
-                                        limit=args.limit)
-    _write_json(os.path.join(args.output, "metrics.json"),
-                _jsonable(stats))
-    print("Wrote {}".format(os.path.join(args.output, "metrics.json")))
+    metrics = {"eval_type": args.eval_type, "dataset": json_path,
+               "weights": args.weights,
+               "stats": dict(zip(evaluation.COCO_STAT_NAMES,
+                                 [float(v) for v in stats]))}
+    dest = os.path.join(args.output, "metrics.json")
+    _write_json(dest, metrics)
+    print("Wrote {}".format(dest))
     return 0
 
 

@@ -1,0 +1,242 @@
+"""The end-to-end demo behind ``python -m mrcnn demo``.
+
+On a fresh CPU machine, with no data, no weights and no network:
+
+1. generate the synthetic shapes dataset (squares, circles, triangles;
+   fixed seed) for training and a held-out set for evaluation;
+2. train a small Mask R-CNN (ResNet-50 + FPN) from scratch, with a progress
+   bar, for a few minutes;
+3. evaluate it: mAP@0.5 (mask IoU, ``compute_ap``) on the held-out images;
+4. write to the output folder: annotated detections (PNG), a color-splash
+   image and a cut-out with a transparent background (RGBA PNG), the
+   metrics (JSON) and the trained weights (Matterport ``.h5`` layout).
+
+Everything is in `run_demo`; ``--quick`` makes a one-minute smoke run.
+"""
+import json
+import os
+import time
+
+import numpy as np
+
+from mrcnn.config import Config
+
+
+class DemoConfig(Config):
+    """Shapes at 128 px with a ResNet-50, sized for a 2-core CPU."""
+    NAME = "shapes_demo"
+    BACKBONE = "resnet50"
+    GPU_COUNT = 1
+    IMAGES_PER_GPU = 4
+    NUM_CLASSES = 1 + 3  # background + square, circle, triangle
+    IMAGE_MIN_DIM = 128
+    IMAGE_MAX_DIM = 128
+    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
+    TOP_DOWN_PYRAMID_SIZE = 128
+    FPN_CLASSIF_FC_LAYERS_SIZE = 256
+    RPN_TRAIN_ANCHORS_PER_IMAGE = 64
+    PRE_NMS_LIMIT = 1000
+    POST_NMS_ROIS_TRAINING = 200
+    POST_NMS_ROIS_INFERENCE = 100
+    TRAIN_ROIS_PER_IMAGE = 32
+    MAX_GT_INSTANCES = 8
+    DETECTION_MAX_INSTANCES = 8
+    MINI_MASK_SHAPE = (28, 28)
+    DETECTION_MIN_CONFIDENCE = 0.7
+    LEARNING_RATE = 0.01
+    TRAIN_BN = True
+    STEPS_PER_EPOCH = 100
+    VALIDATION_STEPS = 2
+
+
+class DemoInferenceConfig(DemoConfig):
+    IMAGES_PER_GPU = 1
+
+
+# Default and --quick settings.
+DEFAULT_STEPS = 600
+QUICK_STEPS = 10
+EVAL_IMAGES = 50
+QUICK_EVAL_IMAGES = 4
+
+
+def _progress_message(text):
+    print(text, flush=True)
+
+
+def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
+                     config_class=None):
+    """Train a DemoConfig model from scratch for ``steps`` steps.
+
+    Returns:
+        (trained training-mode MaskRCNN, seconds spent training).
+    """
+    import keras
+    from mrcnn.maskrcnn import MaskRCNN
+    keras.utils.set_random_seed(seed)
+    steps_per_epoch = min(steps, 100)
+    epochs = max(1, int(round(steps / float(steps_per_epoch))))
+    overrides = {"STEPS_PER_EPOCH": steps_per_epoch}
+    if quick:
+        # A smoke run: no validation pass (it would compile a second graph)
+        # and small batches.
+        overrides.update(VALIDATION_STEPS=0, IMAGES_PER_GPU=2)
+    config = type("DemoTrainConfig", (config_class or DemoConfig,),
+                  overrides)()
+    model = MaskRCNN(mode="training", config=config, model_dir=model_dir)
+    start = time.time()
+    model.train(train_set, val_set, learning_rate=config.LEARNING_RATE,
+                epochs=epochs, layers="all")
+    return model, time.time() - start
+
+
+def evaluate_map(model, dataset, config, image_ids, iou_threshold=0.5):
+    """Matterport's notebook evaluation: mean of per-image ``compute_ap``.
+
+    Args:
+        model: inference MaskRCNN.
+        dataset: the held-out Dataset.
+        config: the inference config.
+        image_ids: dataset image ids to score.
+    Returns:
+        (mAP, list of (image_id, molded image, result)) for the first images.
+    """
+    from tqdm.auto import tqdm
+    from mrcnn.core.metrics import compute_ap
+    from mrcnn.data.pipeline import load_image_gt
+    aps, kept = [], []
+    for image_id in tqdm(image_ids, desc="evaluate", unit="image"):
+        image, _, gt_class_id, gt_bbox, gt_mask = load_image_gt(
+            dataset, config, image_id)
+        result = model.detect([image], verbose=0)[0]
+        ap, _, _, _ = compute_ap(gt_bbox, gt_class_id, gt_mask,
+                                 result["rois"], result["class_ids"],
+                                 result["scores"], result["masks"],
+                                 iou_threshold=iou_threshold)
+        aps.append(ap)
+        if len(kept) < 4:
+            kept.append((image_id, image, result))
+    return float(np.mean(aps)) if aps else 0.0, kept
+
+
+def _upscale(image, result, factor):
+    """Image, boxes and masks ``factor`` times larger (nearest neighbour),
+    so that labels are readable in the saved PNGs."""
+    import cv2
+    h, w = image.shape[:2]
+    big = cv2.resize(image, (w * factor, h * factor),
+                     interpolation=cv2.INTER_NEAREST)
+    masks = np.asarray(result["masks"])
+    masks = np.repeat(np.repeat(masks, factor, axis=0), factor, axis=1)
+    out = dict(result, rois=np.asarray(result["rois"]) * factor, masks=masks)
+    return big, out
+
+
+def _save_png(path, image):
+    import cv2
+    image = np.asarray(image)
+    bgr = image[..., [2, 1, 0, 3]] if image.shape[-1] == 4 \
+        else image[..., ::-1]
+    if not cv2.imwrite(path, np.ascontiguousarray(bgr)):
+        raise OSError("cannot write {}".format(path))
+    return path
+
+
+def write_examples(output, examples, class_names):
+    """Annotated detections, a splash and a cut-out from ``examples``.
+
+    Returns:
+        list of written file paths.
+    """
+    from mrcnn.render import render_detections
+    from mrcnn.splash import color_splash, cutout
+    written = []
+    for k, (image_id, image, result) in enumerate(examples):
+        big, r = _upscale(image, result, 3)
+        annotated = render_detections(big, r["rois"], r["masks"],
+                                      r["class_ids"], class_names,
+                                      scores=r["scores"])
+        written.append(_save_png(os.path.join(
+            output, "detections_{}.png".format(k)), annotated))
+    # Background removal on the example with the most detections.
+    best = max(examples, key=lambda e: len(e[2]["class_ids"]))
+    _, image, result = best
+    big, r = _upscale(image, result, 3)
+    written.append(_save_png(os.path.join(output, "splash.png"),
+                             color_splash(big, r["masks"])))
+    if len(r["class_ids"]):
+        top = int(np.argmax(r["scores"]))
+        rgba = cutout(big, r["masks"], index=top, crop=True)
+    else:
+        # Nothing detected: a fully transparent image of the input's size.
+        rgba = cutout(big, np.zeros(big.shape[:2] + (1,), bool), crop=False)
+    written.append(_save_png(os.path.join(output, "cutout.png"), rgba))
+    return written
+
+
+def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
+             quick=False, seed=7):
+    """Generate data, train, evaluate and write the results.
+
+    Args:
+        output: output folder (created).
+        steps: training steps (default 600, or 40 with ``quick``).
+        quick: a fast smoke run: few steps and images.
+        seed: seed of the data and of the initial weights.
+    Returns:
+        dict of the metrics also written to ``<output>/metrics.json``.
+    """
+    from mrcnn.data.shapes import ShapesDataset
+    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.weights import save_weights
+    t0 = time.time()
+    steps = int(steps or (QUICK_STEPS if quick else DEFAULT_STEPS))
+    if steps < 1:
+        raise ValueError("--steps must be >= 1")
+    os.makedirs(output, exist_ok=True)
+    size = DemoConfig.IMAGE_MAX_DIM
+    n_train = 200 if quick else 1000
+    n_eval = QUICK_EVAL_IMAGES if quick else EVAL_IMAGES
+
+    _progress_message("[1/4] Generating synthetic shapes: {} training and {} "
+                      "held-out images of {}x{} px (seed {})".format(
+                          n_train, n_eval, size, size, seed))
+    train_set = ShapesDataset()
+    train_set.load_shapes(n_train, size, size, seed=seed)
+    train_set.prepare()
+    val_set = ShapesDataset()
+    val_set.load_shapes(n_eval, size, size, seed=seed + 1000)
+    val_set.prepare()
+
+    _progress_message("[2/4] Training Mask R-CNN (ResNet-50 FPN, from "
+                      "scratch) for {} steps of {} images".format(
+                          steps, 2 if quick else DemoConfig.IMAGES_PER_GPU))
+    model_dir = os.path.join(output, "logs")
+    trained, train_seconds = train_demo_model(train_set, val_set, steps,
+                                              model_dir, seed, quick)
+    weights_path = save_weights(trained.keras_model,
+                                os.path.join(output, "mask_rcnn_shapes_demo.h5"))
+
+    _progress_message("[3/4] Evaluating on {} held-out images".format(n_eval))
+    config = DemoInferenceConfig()
+    model = MaskRCNN(mode="inference", config=config, model_dir=model_dir)
+    model.load_weights(weights_path, by_name=True)
+    mAP, examples = evaluate_map(model, val_set, config, val_set.image_ids)
+    print("mAP@0.5 on {} held-out images: {:.3f}".format(n_eval, mAP))
+
+    _progress_message("[4/4] Writing results")
+    written = write_examples(output, examples, val_set.class_names)
+    metrics = {"mAP@0.5": round(mAP, 4), "eval_images": n_eval,
+               "train_steps": steps, "train_images": n_train,
+               "batch_size": DemoConfig.IMAGES_PER_GPU,
+               "train_seconds": round(train_seconds, 1),
+               "total_seconds": round(time.time() - t0, 1),
+               "seed": seed, "weights": os.path.basename(weights_path)}
+    with open(os.path.join(output, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=1)
+    written.append(os.path.join(output, "metrics.json"))
+    print("\nDone in {:.0f} s. Results in {}:".format(
+        time.time() - t0, os.path.abspath(output)))
+    for path in written + [weights_path]:
+        print("  " + path)
+    return metrics

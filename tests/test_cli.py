@@ -1,0 +1,179 @@
+"""Tests of the ``mrcnn`` command through ``python -m mrcnn`` (subprocess),
+on a tiny config and the balloon images; and of ``mrcnn demo --quick``."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, make_tiny_config, shared_path
+
+HAVE_MODEL = importlib.util.find_spec("mrcnn.maskrcnn") is not None
+needs_model = pytest.mark.skipif(not HAVE_MODEL,
+                                 reason="mrcnn.maskrcnn not available yet")
+
+
+def run_cli(*args, cwd=None, timeout=300):
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3",
+               MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "mrcnn"] + list(args),
+                          cwd=cwd or REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _tiny_config_json(tmp_path, **overrides):
+    config = make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=2,
+                              IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64,
+                              DETECTION_MIN_CONFIDENCE=0.0, **overrides)
+    path = tmp_path / "tiny.json"
+    path.write_text(config.to_json())
+    return str(path)
+
+
+def _fake_weight_file(path, num_classes):
+    """A small Keras-2 layout .h5 holding only a class-logits layer."""
+    import keras
+    from mrcnn.weights import save_weights
+    inputs = keras.Input((8,))
+    outputs = keras.layers.Dense(num_classes,
+                                 name="mrcnn_class_logits")(inputs)
+    save_weights(keras.Model(inputs, outputs), str(path))
+    return str(path)
+
+
+def test_help_lists_commands():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for cmd in ("demo", "detect", "splash", "train", "evaluate", "weights"):
+        assert cmd in proc.stdout
+    proc = run_cli("detect", "--help")
+    assert proc.returncode == 0 and "--weights" in proc.stdout
+    assert "--config-json" in proc.stdout and "--image-size" in proc.stdout
+
+
+def test_missing_weights_file_exit_2_with_advice(tmp_path):
+    image = shared_path("balloon", "val")
+    proc = run_cli("detect", image, "--weights", str(tmp_path / "nope.h5"),
+                   "--output", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert "weights file not found" in proc.stderr
+    assert "--weights none" in proc.stderr or "'none'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run_cli("detect", image, "--weights", "coco",
+                   "--output", str(tmp_path / "out"), cwd=str(tmp_path))
+    assert proc.returncode == 2
+    assert "mask_rcnn_coco.h5" in proc.stderr and "--weights none" in \
+        proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreadable_image_and_missing_input_exit_2(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    cfg = _tiny_config_json(tmp_path)
+    proc = run_cli("detect", str(tmp_path / "absent.jpg"), "--weights",
+                   "none", "--config-json", cfg)
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+    if HAVE_MODEL:
+        proc = run_cli("detect", str(bad), "--weights", "none",
+                       "--config-json", cfg, "--output", str(tmp_path / "o"))
+        assert proc.returncode == 2, proc.stderr
+        assert "broken.jpg" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_class_count_mismatch_exit_2(tmp_path):
+    weights = _fake_weight_file(tmp_path / "five.h5", 5)
+    proc = run_cli("detect", shared_path("balloon", "val"), "--weights",
+                   weights, "--num-classes", "3")
+    assert proc.returncode == 2
+    assert "class count mismatch" in proc.stderr
+    assert "5 classes" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_weights_inspect_small_file(tmp_path):
+    weights = _fake_weight_file(tmp_path / "five.h5", 5)
+    proc = run_cli("weights", "inspect", weights)
+    assert proc.returncode == 0, proc.stderr
+    assert "classes:" in proc.stdout and "5" in proc.stdout
+    assert "keras2" in proc.stdout
+    proc = run_cli("weights", "inspect", weights, "--json")
+    info = json.loads(proc.stdout)
+    assert info["num_classes"] == 5 and info["weighted_layers"] == 1
+    assert info["total_params"] == 8 * 5 + 5
+    proc = run_cli("weights", "inspect", str(tmp_path / "none.h5"))
+    assert proc.returncode == 2 and "not found" in proc.stderr
+
+
+def test_train_without_dataset_is_clear(tmp_path):
+    proc = run_cli("train", "--dataset", str(tmp_path), "--weights", "none")
+    assert proc.returncode == 2
+    assert "no 'train' subset" in proc.stderr
+    assert "via_region_data.json" in proc.stderr
+
+
+@needs_model
+def test_detect_writes_pngs_and_rle_json(tmp_path):
+    val = shared_path("balloon", "val")
+    images = sorted(f for f in os.listdir(val) if f.endswith(".jpg"))[:2]
+    out = tmp_path / "det"
+    cfg = _tiny_config_json(tmp_path)
+    proc = run_cli("detect", *[os.path.join(val, f) for f in images],
+                   "--weights", "none", "--config-json", cfg,
+                   "--class-names", "balloon", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "detections.json").read_text())
+    assert data["class_names"] == ["BG", "balloon"]
+    assert len(data["images"]) == 2
+    from pycocotools import mask as mask_utils
+    for record, name in zip(data["images"], images):
+        png = cv2.imread(str(out / record["output"]))
+        src = cv2.imread(os.path.join(val, name))
+        assert png is not None and png.shape == src.shape
+        assert record["height"] == src.shape[0]
+        for det in record["detections"]:
+            assert isinstance(det["mask"]["counts"], str)
+            m = mask_utils.decode({"size": det["mask"]["size"],
+                                   "counts": det["mask"]["counts"].encode()})
+            assert m.shape == src.shape[:2]
+            assert det["class_name"] == "balloon"
+            y1, x1, y2, x2 = det["box"]
+            assert 0 <= y1 <= y2 <= src.shape[0]
+
+
+@needs_model
+def test_splash_cutout_on_image(tmp_path):
+    val = shared_path("balloon", "val")
+    image = os.path.join(val, sorted(f for f in os.listdir(val)
+                                     if f.endswith(".jpg"))[0])
+    cfg = _tiny_config_json(tmp_path)
+    out = tmp_path / "sp"
+    proc = run_cli("splash", image, "--weights", "none", "--config-json",
+                   cfg, "--effect", "splash", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    written = [f for f in os.listdir(str(out)) if f.endswith("_splash.png")]
+    assert len(written) == 1
+    png = cv2.imread(str(out / written[0]))
+    assert png.shape == cv2.imread(image).shape
+    proc = run_cli("splash", image, "--weights", "none", "--config-json",
+                   cfg, "--effect", "replace", "--output", str(out))
+    assert proc.returncode == 2 and "--background" in proc.stderr
+
+
+@needs_model
+def test_demo_quick_writes_valid_pngs(tmp_path):
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--quick", "--output", str(out), timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mAP@0.5" in proc.stdout
+    for name in ("detections_0.png", "splash.png"):
+        img = cv2.imread(str(out / name))
+        assert img is not None and img.ndim == 3 and img.size > 0
+    rgba = cv2.imread(str(out / "cutout.png"), cv2.IMREAD_UNCHANGED)
+    assert rgba is not None and rgba.shape[-1] == 4
+    assert set(np.unique(rgba[..., 3])) <= {0, 255}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["mAP@0.5"] <= 1.0
