@@ -120,7 +120,12 @@ def build_parser():
                                                          "demo"),
                    metavar="DIR", help="output folder (default: %(default)s)")
     p.add_argument("--steps", type=int, default=None, metavar="N",
-                   help="training steps (default: 600; 40 with --quick)")
+                   help="most training steps (default: 1000; 10 with "
+                        "--quick)")
+    p.add_argument("--minutes", type=float, default=None, metavar="M",
+                   help="training time budget: stop after M minutes even "
+                        "if fewer than --steps ran (default: 5; 0: no "
+                        "budget)")
     p.add_argument("--quick", action="store_true",
                    help="a fast smoke run (about a minute): few steps, few "
                         "images, lower mAP")
@@ -332,6 +337,18 @@ def _read_rgb(path):
     except Exception as e:  # noqa: BLE001 - decoder errors vary by format
         raise CLIError("cannot read image {}: {} (is it an image file?)"
                        .format(path, e))
+
+
+def _check_images(paths):
+    """Fail fast (before building a model) on files that are not images."""
+    from PIL import Image, UnidentifiedImageError
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img.size  # noqa: B018 - reading the header is the check
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            raise CLIError("cannot read image {}: {} (is it an image "
+                           "file?)".format(path, e))
 
 
 def _coco_weight_candidates():
@@ -634,7 +651,7 @@ def _write_json(path, data):
 def cmd_demo(args):
     from mrcnn.demo import run_demo
     run_demo(output=args.output, steps=args.steps, quick=args.quick,
-             seed=args.seed)
+             seed=args.seed, minutes=args.minutes)
     return 0
 
 
@@ -642,6 +659,7 @@ def cmd_detect(args):
     """detect: annotated PNGs + detections.json."""
     from mrcnn.render import render_detections
     paths = _collect_files(args.images, IMAGE_EXTENSIONS, "image")
+    _check_images(paths)
     model, config, names = _prepare_inference(args)
     os.makedirs(args.output, exist_ok=True)
     records, used = [], set()
@@ -690,6 +708,7 @@ def cmd_splash(args):
                            "image or video")
     videos = [f for f in files if f.lower().endswith(VIDEO_EXTENSIONS)]
     images = [f for f in files if f not in videos]
+    _check_images(images)
     background = _parse_background(args.background) \
         if args.effect == "replace" else None
     if videos and args.effect == "cutout":

@@ -9,7 +9,8 @@ On a fresh CPU machine, with no data, no weights and no network:
 3. evaluate it: mAP@0.5 (mask IoU, ``compute_ap``) on the held-out images;
 4. write to the output folder: annotated detections (PNG), a color-splash
    image and a cut-out with a transparent background (RGBA PNG), the
-   metrics (JSON) and the trained weights (Matterport ``.h5`` layout).
+   metrics (JSON); the trained weights are the checkpoint under
+   ``<output>/logs/`` (Matterport ``.h5`` layout).
 
 Everything is in `run_demo`; ``--quick`` makes a one-minute smoke run.
 """
@@ -46,7 +47,7 @@ class DemoConfig(Config):
     LEARNING_RATE = 0.01
     TRAIN_BN = True
     STEPS_PER_EPOCH = 100
-    VALIDATION_STEPS = 2
+    VALIDATION_STEPS = 0
 
 
 class DemoInferenceConfig(DemoConfig):
@@ -54,7 +55,8 @@ class DemoInferenceConfig(DemoConfig):
 
 
 # Default and --quick settings.
-DEFAULT_STEPS = 600
+DEFAULT_STEPS = 1000
+DEFAULT_MINUTES = 5.0
 QUICK_STEPS = 10
 EVAL_IMAGES = 50
 QUICK_EVAL_IMAGES = 4
@@ -64,30 +66,59 @@ def _progress_message(text):
     print(text, flush=True)
 
 
+def _time_budget_callback(seconds):
+    """A Keras callback that stops training after ``seconds`` (checked
+    after every step) and counts the steps run (``.steps``)."""
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.start = None
+            self.steps = 0
+            self.stopped_early = False
+
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if seconds and time.time() - self.start > seconds:
+                self.stopped_early = True
+                self.model.stop_training = True
+
+    return TimeBudget()
+
+
 def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
-                     config_class=None):
-    """Train a DemoConfig model from scratch for ``steps`` steps.
+                     config_class=None, max_seconds=None):
+    """Train a DemoConfig model from scratch for ``steps`` steps, or until
+    ``max_seconds`` of training have passed.
 
     Returns:
-        (trained training-mode MaskRCNN, seconds spent training).
+        (trained training-mode MaskRCNN, seconds spent training, steps run).
     """
     import keras
     from mrcnn.maskrcnn import MaskRCNN
     keras.utils.set_random_seed(seed)
-    steps_per_epoch = min(steps, 100)
-    epochs = max(1, int(round(steps / float(steps_per_epoch))))
-    overrides = {"STEPS_PER_EPOCH": steps_per_epoch}
+    # One epoch (one checkpoint) and no validation pass: the demo scores
+    # the model with mAP afterwards, and a validation pass would compile a
+    # second graph.
+    epochs = 1
+    overrides = {"STEPS_PER_EPOCH": steps, "VALIDATION_STEPS": 0}
     if quick:
-        # A smoke run: no validation pass (it would compile a second graph)
-        # and small batches.
-        overrides.update(VALIDATION_STEPS=0, IMAGES_PER_GPU=2)
+        overrides.update(IMAGES_PER_GPU=2)
     config = type("DemoTrainConfig", (config_class or DemoConfig,),
                   overrides)()
     model = MaskRCNN(mode="training", config=config, model_dir=model_dir)
+    budget = _time_budget_callback(max_seconds)
     start = time.time()
     model.train(train_set, val_set, learning_rate=config.LEARNING_RATE,
-                epochs=epochs, layers="all")
-    return model, time.time() - start
+                epochs=epochs, layers="all", custom_callbacks=[budget])
+    if budget.stopped_early:
+        print("Training time budget of {:.0f} s reached after {} steps "
+              "(--minutes to change it).".format(max_seconds, budget.steps))
+    return model, time.time() - start, budget.steps
 
 
 def evaluate_map(model, dataset, config, image_ids, iou_threshold=0.5):
@@ -175,12 +206,16 @@ def write_examples(output, examples, class_names):
 
 
 def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
-             quick=False, seed=7):
+             quick=False, seed=7, minutes=None):
     """Generate data, train, evaluate and write the results.
 
     Args:
         output: output folder (created).
-        steps: training steps (default 600, or 40 with ``quick``).
+        steps: most training steps (default DEFAULT_STEPS, QUICK_STEPS
+            with ``quick``).
+        minutes: training time budget in minutes; training stops after the
+            step that exceeds it (default DEFAULT_MINUTES; none with
+            ``quick``). 0 means no budget.
         quick: a fast smoke run: few steps and images.
         seed: seed of the data and of the initial weights.
     Returns:
@@ -188,7 +223,6 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
     """
     from mrcnn.data.shapes import ShapesDataset
     from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn.weights import save_weights
     t0 = time.time()
     steps = int(steps or (QUICK_STEPS if quick else DEFAULT_STEPS))
     if steps < 1:
@@ -208,14 +242,18 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
     val_set.load_shapes(n_eval, size, size, seed=seed + 1000)
     val_set.prepare()
 
+    if minutes is None:
+        minutes = 0 if quick else DEFAULT_MINUTES
     _progress_message("[2/4] Training Mask R-CNN (ResNet-50 FPN, from "
-                      "scratch) for {} steps of {} images".format(
-                          steps, 2 if quick else DemoConfig.IMAGES_PER_GPU))
+                      "scratch): up to {} steps of {} images{}".format(
+                          steps, 2 if quick else DemoConfig.IMAGES_PER_GPU,
+                          " or {:g} minutes".format(minutes) if minutes
+                          else ""))
     model_dir = os.path.join(output, "logs")
-    trained, train_seconds = train_demo_model(train_set, val_set, steps,
-                                              model_dir, seed, quick)
-    weights_path = save_weights(trained.keras_model,
-                                os.path.join(output, "mask_rcnn_shapes_demo.h5"))
+    trained, train_seconds, steps_run = train_demo_model(
+        train_set, val_set, steps, model_dir, seed, quick,
+        max_seconds=float(minutes) * 60)
+    weights_path = trained.find_last()
 
     _progress_message("[3/4] Evaluating on {} held-out images".format(n_eval))
     config = DemoInferenceConfig()
@@ -227,11 +265,11 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
     _progress_message("[4/4] Writing results")
     written = write_examples(output, examples, val_set.class_names)
     metrics = {"mAP@0.5": round(mAP, 4), "eval_images": n_eval,
-               "train_steps": steps, "train_images": n_train,
-               "batch_size": DemoConfig.IMAGES_PER_GPU,
+               "train_steps": steps_run, "train_images": n_train,
+               "batch_size": 2 if quick else DemoConfig.IMAGES_PER_GPU,
                "train_seconds": round(train_seconds, 1),
                "total_seconds": round(time.time() - t0, 1),
-               "seed": seed, "weights": os.path.basename(weights_path)}
+               "seed": seed, "weights": os.path.relpath(weights_path, output)}
     with open(os.path.join(output, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     written.append(os.path.join(output, "metrics.json"))
