@@ -124,7 +124,7 @@ def build_parser():
                         "--quick)")
     p.add_argument("--minutes", type=float, default=None, metavar="M",
                    help="training time budget: stop after M minutes even "
-                        "if fewer than --steps ran (default: 5; 0: no "
+                        "if fewer than --steps ran (default: 6; 0: no "
                         "budget)")
     p.add_argument("--quick", action="store_true",
                    help="a fast smoke run (about a minute): few steps, few "

@@ -44,7 +44,7 @@ class DemoConfig(Config):
     DETECTION_MAX_INSTANCES = 8
     MINI_MASK_SHAPE = (28, 28)
     DETECTION_MIN_CONFIDENCE = 0.7
-    LEARNING_RATE = 0.01
+    LEARNING_RATE = 0.03
     TRAIN_BN = True
     STEPS_PER_EPOCH = 100
     VALIDATION_STEPS = 0
@@ -56,7 +56,7 @@ class DemoInferenceConfig(DemoConfig):
 
 # Default and --quick settings.
 DEFAULT_STEPS = 1000
-DEFAULT_MINUTES = 5.0
+DEFAULT_MINUTES = 6.0
 QUICK_STEPS = 10
 EVAL_IMAGES = 50
 QUICK_EVAL_IMAGES = 4
