@@ -10,7 +10,7 @@ import numpy as np
 from mrcnn.core.boxes import denorm_boxes, norm_boxes
 from mrcnn.core.image_meta import compose_image_meta, mold_image
 from mrcnn.core.images import resize_image
-from mrcnn.core.masks import unmold_mask
+from mrcnn.core.masks import paste_mask
 
 
 def log(text, array=None):
@@ -183,10 +183,9 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape,
         scores[keep], masks[keep]
 
     h, w = int(original_image_shape[0]), int(original_image_shape[1])
-    if boxes.shape[0]:
-        # Each mask is resized only inside its box (unmold_mask).
-        full_masks = np.stack([unmold_mask(masks[i], boxes[i], (h, w))
-                               for i in range(boxes.shape[0])], axis=-1)
-    else:
-        full_masks = np.zeros((h, w, 0), dtype=bool)
+    # One allocation; each mask is resized and written only inside its box
+    # (stacking N full-size masks instead costs ~1 s for 100 masks at 1 Mpx).
+    full_masks = np.zeros((h, w, boxes.shape[0]), dtype=bool)
+    for i in range(boxes.shape[0]):
+        paste_mask(full_masks[:, :, i], masks[i], boxes[i])
     return boxes.astype(np.int32), class_ids, scores, full_masks

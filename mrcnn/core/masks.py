@@ -159,13 +159,28 @@ def unmold_mask(mask, bbox, image_shape):
         thresholded at 0.5; False outside the box. Only the box area is
         resized, so the cost is that of the box, not of the image.
     """
-    y1, x1, y2, x2 = [int(v) for v in bbox[:4]]
     full_mask = np.zeros(tuple(int(s) for s in image_shape[:2]), dtype=bool)
-    if y2 <= y1 or x2 <= x1:
-        return full_mask
-    m = resize_linear_2d(mask, (y2 - y1, x2 - x1))     # [box height, box width]
-    _paste(full_mask, m >= 0.5, y1, x1)
+    paste_mask(full_mask, mask, bbox)
     return full_mask
+
+
+def paste_mask(target, mask, bbox):
+    """Resize a mask into its box and write it into `target`, in place.
+
+    The work of `unmold_mask` without allocating the full image: detect()
+    writes up to 100 masks straight into its [H, W, N] result.
+
+    Args:
+        target: bool [H, W] (may be a strided view such as full[:, :, i]);
+            only the box area is written.
+        mask: [height, width] float mask, e.g. [28, 28] probabilities.
+        bbox: (y1, x1, y2, x2) pixels; parts outside target are clipped.
+    """
+    y1, x1, y2, x2 = [int(v) for v in bbox[:4]]
+    if y2 <= y1 or x2 <= x1:
+        return
+    m = resize_linear_2d(mask, (y2 - y1, x2 - x1))     # [box height, box width]
+    _paste(target, m >= 0.5, y1, x1)
 
 
 def _paste(target, patch, y1, x1):
