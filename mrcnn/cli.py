@@ -379,7 +379,10 @@ def resolve_weights_path(spec, logs_dir=None, config_name=None):
                 " and ".join(_coco_weight_candidates()), COCO_WEIGHTS_FILE,
                 COCO_WEIGHTS_URL, _coco_weight_candidates()[0],
                 COCO_WEIGHTS_FILE))
-    if key in ("last", "imagenet"):
+    if key == "last":
+        found = find_last_checkpoint(logs_dir) if logs_dir else None
+        return found or key
+    if key == "imagenet":
         return key
     if not os.path.exists(spec):
         raise CLIError(
@@ -392,6 +395,26 @@ def resolve_weights_path(spec, logs_dir=None, config_name=None):
                        "it (or --weights last with --logs {})".format(
                            spec, spec))
     return spec
+
+
+def find_last_checkpoint(logs_dir):
+    """Newest ``mask_rcnn*.h5`` of the newest run folder under ``logs_dir``
+    (run folders end with their start time, ``<name>YYYYMMDDTHHMM``), or
+    None. Unlike ``MaskRCNN.find_last`` it does not need the config NAME."""
+    import re
+    if not os.path.isdir(logs_dir):
+        return None
+    runs = []
+    for d in os.listdir(logs_dir):
+        m = re.search(r"(\d{8}T\d{4})$", d)
+        folder = os.path.join(logs_dir, d)
+        if not m or not os.path.isdir(folder):
+            continue
+        files = sorted(f for f in os.listdir(folder)
+                       if f.startswith("mask_rcnn") and f.endswith(".h5"))
+        if files:
+            runs.append((m.group(1), os.path.join(folder, files[-1])))
+    return max(runs)[1] if runs else None
 
 
 def _weights_summary(path):
@@ -553,7 +576,7 @@ def _class_names(args, config, dataset_names=None):
 
 def _prepare_inference(args):
     """Common set-up of detect / splash: (model, config, class names)."""
-    weights = resolve_weights_path(args.weights)
+    weights = resolve_weights_path(args.weights, args.logs)
     if args.batch_size < 1:
         raise CLIError("--batch-size must be >= 1")
     summary = _weights_summary(weights)
@@ -834,7 +857,7 @@ def cmd_train(args):
             args.val_subset))
         val_set = train_set
     args.logs = args.output
-    weights = resolve_weights_path(args.weights)
+    weights = resolve_weights_path(args.weights, args.logs)
     summary = _weights_summary(weights)
     name = args.name or os.path.basename(os.path.normpath(
         args.dataset if os.path.isdir(args.dataset)
@@ -907,7 +930,7 @@ def cmd_evaluate(args):
     dataset = CocoDataset()
     coco = dataset.load_coco_json(json_path, image_dir, return_coco=True)
     dataset.prepare()
-    weights = resolve_weights_path(args.weights)
+    weights = resolve_weights_path(args.weights, args.logs)
     summary = _weights_summary(weights)
     config = make_config(args, "inference", summary=summary,
                          weights_path=weights)

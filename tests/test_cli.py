@@ -193,3 +193,15 @@ def test_train_on_balloon_via_one_step(tmp_path):
     assert len(runs) == 1
     files = os.listdir(str(logs / runs[0]))
     assert "mask_rcnn_balloon_0001.h5" in files
+    # --weights last finds that checkpoint without a config NAME and takes
+    # the run's config.json (tiny, 2 classes) from beside it.
+    val = shared_path("balloon", "val")
+    image = os.path.join(val, sorted(f for f in os.listdir(val)
+                                     if f.endswith(".jpg"))[0])
+    out = tmp_path / "det"
+    proc = run_cli("detect", image, "--weights", "last", "--logs",
+                   str(logs), "--output", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mask_rcnn_balloon_0001.h5" in proc.stdout
+    data = json.loads((out / "detections.json").read_text())
+    assert data["class_names"] == ["BG", "class 1"]
