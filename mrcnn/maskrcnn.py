@@ -235,16 +235,34 @@ class MaskRCNN(object):
 
     # ------------------------------------------------------------ inspection
     def ancestor(self, tensor, name, checked=None):
-        """Find an ancestor of a symbolic tensor whose layer name matches.
+        """Find an ancestor of a symbolic tensor by name.
 
-        Best effort on Keras 3 (Matterport walked TF1 ops): walks the Keras
-        graph and returns the output of the first ancestor layer whose
-        name fully matches the regex `name` (a "layer/op" name matches on
-        its layer part), else None.
+        Matterport walked TF 1 ops; on Keras 3 this walks the Keras graph:
+
+        - ``name`` a layer name (regex, full match): the output of the
+          first ancestor layer of ``tensor`` with that name, else None.
+        - ``name`` a TF 1 op name under a ProposalLayer, as in
+          inspect_model.ipynb: ``"ROI/pre_nms_anchors:0"``,
+          ``"ROI/refined_anchors:0"``, ``"ROI/refined_anchors_clipped:0"``,
+          ``"ROI/rpn_non_max_suppression:0"`` (also ``.../NonMaxSuppressionV2:0``
+          and ``V3``): a tensor of this model's graph computing that
+          intermediate (see mrcnn.nn.proposal.ProposalIntermediate), usable
+          in run_graph(). None when ``tensor`` does not depend on that
+          layer. Other "layer/op" names match on their layer part.
+
+        Args:
+            tensor: a symbolic tensor of self.keras_model (e.g.
+                ``self.keras_model.get_layer("ROI").output``).
+            name: the name to look for.
         """
         checked = checked if checked is not None else set()
+        if isinstance(name, str) and "/" in name:
+            found = self._layer_intermediate(tensor, name)
+            if found is not None:
+                return found
+            name = name.split("/")[0]
         if isinstance(name, str):
-            name = re.compile(name.split("/")[0] if "/" in name else name)
+            name = re.compile(name)
         history = getattr(tensor, "_keras_history", None)
         if history is None:
             return None
@@ -261,6 +279,34 @@ class MaskRCNN(object):
             if found is not None:
                 return found
         return None
+
+    def _layer_intermediate(self, tensor, name):
+        """"ROI/pre_nms_anchors:0" -> symbolic intermediate, or None."""
+        from mrcnn.nn.proposal import (INTERMEDIATE_OPS, ProposalIntermediate,
+                                       ProposalLayer)
+        layer_name, op = name.split("/", 1)
+        key = INTERMEDIATE_OPS.get(op.split(":")[0].split("/")[0])
+        if key is None:
+            return None
+        try:
+            layer = self.keras_model.get_layer(layer_name)
+        except ValueError:
+            return None
+        if not isinstance(layer, ProposalLayer):
+            return None
+        # The layer must be `tensor`'s own layer or one of its ancestors.
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None
+        if history[0] is not layer and \
+                self.ancestor(tensor, re.escape(layer_name)) is None:
+            return None
+        cache = self.__dict__.setdefault("_intermediates", {})
+        if (layer_name, key) not in cache:
+            inputs = layer._inbound_nodes[0].input_tensors
+            probe = ProposalIntermediate.from_proposal_layer(layer, key)
+            cache[(layer_name, key)] = probe(list(inputs))
+        return cache[(layer_name, key)]
 
     def find_trainable_layer(self, layer):
         """The layer holding the weights (the inner layer of a wrapper)."""

@@ -35,6 +35,65 @@ from mrcnn.nn.losses import (MrcnnBboxLoss, MrcnnClassLoss, MrcnnMaskLoss,
 from mrcnn.nn.rpn import build_rpn_model
 
 
+def _is_keras3_weights_path(filepath):
+    """True for Keras 3's native ``.weights.h5`` / ``.keras`` files."""
+    path = str(filepath)
+    return path.endswith(".weights.h5") or path.endswith(".keras")
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class MaskRCNNModel(keras.Model):
+    """The functional Mask R-CNN keras.Model, with Matterport's Keras 2 habits.
+
+    Built like any functional model (``MaskRCNNModel(inputs, outputs,
+    name=...)``). Differences from keras.Model, for user code written for
+    Keras 2.0.8:
+
+    - ``save_weights(path)`` / ``load_weights(path)`` with a plain ``.h5``
+      (or ``.hdf5``) path read and write Matterport's Keras 2 layout via
+      mrcnn.weights (Keras 3 accepts only ``.weights.h5``, which still goes
+      to Keras). ``load_weights`` takes Keras 2's ``by_name`` and an
+      ``exclude`` list of layer names.
+    - ``metrics_names`` of a training model lists ``loss`` and the five
+      loss names, as Matterport's compile() left it.
+    """
+
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        if _is_keras3_weights_path(filepath):
+            return super().save_weights(filepath, overwrite=overwrite,
+                                        **kwargs)
+        import os
+
+        from mrcnn.weights import save_weights
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError("save_weights: {} exists and overwrite=False"
+                                  .format(filepath))
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False,
+                     exclude=None, **kwargs):
+        if _is_keras3_weights_path(filepath):
+            return super().load_weights(filepath, skip_mismatch=skip_mismatch,
+                                        **kwargs)
+        if skip_mismatch:
+            raise ValueError(
+                "load_weights({}): skip_mismatch is not supported for "
+                "Matterport .h5 files; use exclude=[layer names] for layers "
+                "whose shapes differ".format(filepath))
+        from mrcnn.weights import load_weights_into
+        load_weights_into(self, filepath, by_name=by_name, exclude=exclude)
+
+    @property
+    def metrics_names(self):
+        names = list(self.output_names)
+        losses = [n for n in ("rpn_class_loss", "rpn_bbox_loss",
+                              "mrcnn_class_loss", "mrcnn_bbox_loss",
+                              "mrcnn_mask_loss") if n in names]
+        if losses:
+            return ["loss"] + losses
+        return super().metrics_names
+
+
 @keras.saving.register_keras_serializable(package="mrcnn")
 class AnchorsLayer(KL.Layer):
     """The pyramid anchors of a fixed image shape, tiled over the batch.
@@ -224,7 +283,7 @@ def build_inference_model(config):
             config.MASK_POOL_SIZE, config.NUM_CLASSES,
             train_bn=config.TRAIN_BN)
 
-        return keras.Model(
+        return MaskRCNNModel(
             [input_image, input_image_meta, input_anchors],
             [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois,
              rpn_class, rpn_bbox],
@@ -352,4 +411,4 @@ def build_training_model(config):
                    mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, output_rois,
                    rpn_class_loss, rpn_bbox_loss, class_loss, bbox_loss,
                    mask_loss]
-        return keras.Model(inputs, outputs, name="mask_rcnn")
+        return MaskRCNNModel(inputs, outputs, name="mask_rcnn")

@@ -154,3 +154,87 @@ class ProposalLayer(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         batch = input_shape[0][0]
         return (batch, self.proposal_count, 4)
+
+
+#: Matterport's TF 1 op names under "ROI/" (what inspect_model.ipynb asks
+#: model.ancestor() for) -> key of ProposalLayer.intermediates().
+INTERMEDIATE_OPS = {
+    "pre_nms_anchors": "pre_nms_anchors",
+    "refined_anchors": "refined_anchors",
+    "refined_anchors_clipped": "refined_anchors_clipped",
+    "rpn_non_max_suppression": "post_nms_anchor_ix",
+    "post_nms_anchor_ix": "post_nms_anchor_ix",
+    "top_anchors": "scores",
+    "scores": "scores",
+}
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class ProposalIntermediate(keras.layers.Layer):
+    """One named intermediate of a ProposalLayer, as a graph output.
+
+    Lets inspection code (MaskRCNN.ancestor / run_graph) fetch what
+    Matterport's TF 1 graph exposed as ops under "ROI/". Same arguments as
+    ProposalLayer plus `key` (see ProposalLayer.intermediates).
+
+    Inputs: [rpn_probs, rpn_bbox, anchors] as ProposalLayer.
+    Returns:
+        scores [B, K]; pre_nms_anchors, refined_anchors,
+        refined_anchors_clipped [B, K, (y1, x1, y2, x2)] normalized;
+        post_nms_anchor_ix int32 [n]: indices into K kept by NMS for the
+        FIRST image of the batch, best first, padding removed (Matterport's
+        NMS op ran per image and inspect_model indexes [0] boxes with it).
+    """
+
+    def __init__(self, key, proposal_count, nms_threshold, *,
+                 rpn_bbox_std_dev, pre_nms_limit, name=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(name=name, **kwargs)
+        if key not in set(INTERMEDIATE_OPS.values()):
+            raise ValueError("ProposalIntermediate: unknown key {!r}; one of "
+                             "{}".format(key, sorted(set(INTERMEDIATE_OPS.values()))))
+        self.key = key
+        self.proposal = ProposalLayer(
+            proposal_count, nms_threshold, rpn_bbox_std_dev=rpn_bbox_std_dev,
+            pre_nms_limit=pre_nms_limit, name=(name or "ROI") + "_proposal")
+
+    @classmethod
+    def from_proposal_layer(cls, layer, key, name=None):
+        return cls(key, layer.proposal_count, layer.nms_threshold,
+                   rpn_bbox_std_dev=layer.rpn_bbox_std_dev,
+                   pre_nms_limit=layer.pre_nms_limit,
+                   name=name or "{}_{}".format(layer.name, key))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(key=self.key,
+                      proposal_count=self.proposal.proposal_count,
+                      nms_threshold=self.proposal.nms_threshold,
+                      rpn_bbox_std_dev=list(self.proposal.rpn_bbox_std_dev),
+                      pre_nms_limit=self.proposal.pre_nms_limit)
+        return config
+
+    def build(self, input_shape):
+        # No weights: the wrapped ProposalLayer has none either.
+        self.proposal.built = True
+        self.built = True
+
+    def call(self, inputs):
+        value = self.proposal.intermediates(inputs)[self.key]
+        if self.key == "post_nms_anchor_ix":
+            first = value[0]                      # [P] of image 0
+            value = tf.boolean_mask(first, first >= 0)  # [n], padding dropped
+        return value
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0][0]
+        if self.key == "post_nms_anchor_ix":
+            return (None,)
+        if self.key == "scores":
+            return (batch, None)
+        return (batch, None, 4)
+
+    def compute_output_spec(self, inputs):
+        dtype = "int32" if self.key == "post_nms_anchor_ix" else "float32"
+        shape = self.compute_output_shape([tuple(x.shape) for x in inputs])
+        return keras.KerasTensor(shape, dtype=dtype)
