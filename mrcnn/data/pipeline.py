@@ -72,7 +72,21 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
             dropped from class_ids, bbox and mask.
     """
     image = dataset.load_image(image_id)
-    mask, class_ids = dataset.load_mask(image_id)
+    try:
+        mask, class_ids = dataset.load_mask(image_id)
+    except IndexError as e:
+        # Typical: VIA/COCO polygons with vertices at x == width or
+        # y == height rasterised without clipping (Matterport's balloon.py).
+        info = dataset.image_info[image_id]
+        raise IndexError(
+            "load_image_gt: {} (path {}, {}x{} px): load_mask raised "
+            "IndexError: {}. A polygon vertex probably lies on or outside the "
+            "image border (x == width or y == height); clip the rasterised "
+            "indices, e.g. skimage.draw.polygon(ys, xs, shape=(height, "
+            "width)), or use mrcnn.data.via.ViaDataset which clips.".format(
+                _describe(dataset, image_id), info.get("path"),
+                info.get("width", image.shape[1]),
+                info.get("height", image.shape[0]), e)) from e
     mask = np.asarray(mask)
     class_ids = np.asarray(class_ids, dtype=np.int32).reshape(-1)
     if mask.ndim != 3 or mask.shape[:2] != image.shape[:2] or \
