@@ -126,7 +126,8 @@ def test_training_step_finite_losses_and_gradients():
     assert not any(v.path.endswith("gamma") for v in model.trainable_variables)
     # Output shapes of the heads.
     R = config.TRAIN_ROIS_PER_IMAGE
-    assert outs[3].shape == (2, R, 4) and outs[6].shape == (2, R, 28, 28, 4)
+    P = int(R * config.ROI_POSITIVE_RATIO)  # mask head: positive slots only
+    assert outs[3].shape == (2, R, 4) and outs[6].shape == (2, P, 28, 28, 4)
 
 
 def test_no_gt_gives_zero_head_box_and_mask_losses():
@@ -180,3 +181,35 @@ def test_anchors_layer_matches_numpy_and_round_trips():
     clone = AnchorsLayer.from_config(layer.get_config())
     np.testing.assert_array_equal(clone._anchors, layer._anchors)
     assert clone.name == "anchors" and not clone.weights
+
+
+def test_mask_head_on_positive_slots_gives_the_full_mask_loss(tiny_config):
+    """The training mask branch sees only the leading positive RoI slots;
+    the mask loss must equal the loss over all T RoIs (negatives and padding
+    carry no mask loss), computed here with the same weights."""
+    from mrcnn.nn.detection_target import DetectionTargetLayer
+    from mrcnn.nn.losses import mrcnn_mask_loss_graph
+
+    model = build_training_model(tiny_config)
+    dt = model.get_layer("proposal_targets")
+    # Positive rows are first and at most int(T * ratio) of them.
+    T, ratio = dt.train_rois_per_image, dt.roi_positive_ratio
+    rng = np.random.default_rng(3)
+    props = np.tile(np.array([[0.1, 0.1, 0.5, 0.5]], np.float32), (1, 40, 1))
+    props[0, :, :2] += rng.uniform(0, 0.05, (40, 2))
+    gt_ids = np.zeros((1, 10), np.int32); gt_ids[0, 0] = 2
+    gt_boxes = np.zeros((1, 10, 4), np.float32); gt_boxes[0, 0] = [0.1, 0.1, 0.5, 0.5]
+    masks = np.zeros((1, 28, 28, 10), bool); masks[0, 5:20, 5:20, 0] = True
+    rois, ids, _, tmask = DetectionTargetLayer(T, ratio, [0.1, 0.1, 0.2, 0.2],
+                                               [28, 28], True)(
+        [props, gt_ids, gt_boxes, masks])
+    ids = ids.numpy()
+    P = int(T * ratio)
+    assert np.all(ids[:, P:] == 0) and np.any(ids[:, :P] > 0)
+    # Same random masks for all rows: the loss over the first P rows equals
+    # the loss over all T rows.
+    pred = tf.random.uniform((1, T, 28, 28, tiny_config.NUM_CLASSES), 0.01, 0.99, seed=1)
+    full = mrcnn_mask_loss_graph(tmask, ids, pred)
+    lead = mrcnn_mask_loss_graph(tmask[:, :P], ids[:, :P], pred[:, :P])
+    np.testing.assert_allclose(full.numpy(), lead.numpy(), rtol=1e-6)
+    assert model.get_layer("positive_rois").count == P
