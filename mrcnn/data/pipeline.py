@@ -14,6 +14,10 @@ A training sample is the training model's inputs, in its order:
     input_gt_class_ids int32   [B, M]         0-padded; < 0 = crowd
     input_gt_boxes     float32 [B, M, (y1, x1, y2, x2)] pixels, 0-padded
     input_gt_masks     bool    [B, mh, mw, M] 0-padded
+and, when config.USE_RPN_ROIS is False (the heads train on external RoIs
+instead of the RPN's proposals):
+    input_roi          int32   [B, POST_NMS_ROIS_TRAINING, (y1, x1, y2, x2)]
+                               pixels, random RoIs (generate_random_rois)
 """
 
 import logging
@@ -193,6 +197,23 @@ def build_sample(dataset, config, image_id, anchors, augmentation=None,
             gt_class_ids, gt_boxes, gt_masks)
 
 
+def random_rois_of_sample(sample, count):
+    """Random RoIs for a build_sample() result (Matterport's random_rois).
+
+    Args:
+        sample: the 7-tuple of build_sample (one image, no batch axis).
+        count: number of RoIs (POST_NMS_ROIS_TRAINING for the training
+            model's input_roi).
+    Returns:
+        int32 [count, (y1, x1, y2, x2)] pixels, around the non-crowd gt
+        boxes (90%) and anywhere in the image (10%).
+    """
+    gt_class_ids, gt_boxes = sample[4], sample[5]
+    real = gt_class_ids > 0                                 # [M]
+    return generate_random_rois(sample[0].shape, count, gt_class_ids[real],
+                                gt_boxes[real])
+
+
 def _log_skip(dataset, image_id, seen=set()):  # noqa: B006 - a log-once set
     key = (id(dataset), int(image_id))
     if key not in seen:
@@ -356,7 +377,8 @@ class DataWaitMonitor(object):
 
 
 def sample_signature(config):
-    """tf.TensorSpec of one sample (no batch axis), INPUT_NAMES order."""
+    """tf.TensorSpec of one sample (no batch axis), INPUT_NAMES order, plus
+    input_roi [POST_NMS_ROIS_TRAINING, 4] int32 when USE_RPN_ROIS is False."""
     import tensorflow as tf
     if config.IMAGE_RESIZE_MODE in ("square", "crop"):
         height, width = int(config.IMAGE_SHAPE[0]), int(config.IMAGE_SHAPE[1])
@@ -370,7 +392,7 @@ def sample_signature(config):
         num_anchors = None
     mask_hw = tuple(config.MINI_MASK_SHAPE) if config.USE_MINI_MASK \
         else (height, width)
-    return (
+    specs = (
         tf.TensorSpec([height, width, channels], tf.float32),
         tf.TensorSpec([config.IMAGE_META_SIZE], tf.float32),
         tf.TensorSpec([num_anchors, 1], tf.int32),
@@ -379,6 +401,9 @@ def sample_signature(config):
         tf.TensorSpec([limit, 4], tf.float32),
         tf.TensorSpec(list(mask_hw) + [limit], tf.bool),
     )
+    if not config.USE_RPN_ROIS:
+        specs += (tf.TensorSpec([config.POST_NMS_ROIS_TRAINING, 4], tf.int32),)
+    return specs
 
 
 def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
@@ -403,8 +428,9 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         seed: optional int seed of the id shuffle.
 
     Returns:
-        an infinite tf.data.Dataset of 7-tuples, each [batch_size, ...]
-        as in the module docstring.
+        an infinite tf.data.Dataset of 7-tuples (8 with input_roi when
+        config.USE_RPN_ROIS is False), each [batch_size, ...] as in the
+        module docstring.
     """
     import tensorflow as tf
     check_augmentation(augmentation)
@@ -429,6 +455,10 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         if sample is None:
             _log_skip(dataset, image_id)
             return [np.bool_(False)] + empty
+        if not config.USE_RPN_ROIS:
+            # The heads train on random RoIs instead of RPN proposals.
+            sample = sample + (random_rois_of_sample(
+                sample, config.POST_NMS_ROIS_TRAINING),)
         return [np.bool_(True)] + list(sample)
 
     def tf_load(image_id):

@@ -195,3 +195,35 @@ def test_tf_dataset_fixed_shapes_and_reshuffle():
     passes = [tuple(seen[i:i + 5]) for i in range(0, 20, 5)]
     assert len(set(passes)) > 1                   # a new order every pass
     assert len(monitor._pulls) >= 1               # batches were stamped
+
+
+def test_tf_dataset_random_rois_without_rpn_rois():
+    """USE_RPN_ROIS = False: an 8th element, input_roi, of random pixel RoIs
+    inside the image, 90% of them near a gt box (inside the box grown by its
+    own height / width on each side, Matterport's random_rois)."""
+    config = make_tiny_config(IMAGES_PER_GPU=2, USE_RPN_ROIS=False,
+                              POST_NMS_ROIS_TRAINING=40)
+    ds = RectDataset([2, 3, 1])
+    signature = sample_signature(config)
+    assert len(signature) == 8
+    assert signature[7].shape.as_list() == [40, 4]
+    data = make_tf_dataset(ds, config, seed=1)
+    assert len(data.element_spec) == 8
+    batch = next(iter(data))
+    rois = batch[7].numpy()
+    assert rois.shape == (2, 40, 4) and rois.dtype == np.int32
+    h, w = config.IMAGE_SHAPE[:2]
+    assert np.all(rois[..., 0] < rois[..., 2])       # no empty boxes
+    assert np.all(rois[..., 1] < rois[..., 3])
+    assert rois.min() >= 0 and rois[..., 2].max() <= h and \
+        rois[..., 3].max() <= w
+    for b in range(2):
+        count = int(np.count_nonzero(batch[4][b].numpy()))
+        gt = batch[5][b].numpy()[:count]
+        gh, gw = gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]
+        grown = np.stack([gt[:, 0] - gh, gt[:, 1] - gw, gt[:, 2] + gh,
+                          gt[:, 3] + gw], axis=1)          # [G, 4]
+        r = rois[b][:, np.newaxis]                          # [R, 1, 4]
+        near = np.all(r[..., :2] >= grown[:, :2], axis=-1) & \
+            np.all(r[..., 2:] <= grown[:, 2:], axis=-1)      # [R, G]
+        assert np.mean(near.any(axis=1)) >= 0.85, (rois[b], gt)
