@@ -225,6 +225,59 @@ class LeadingRois(KL.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
+class DetectionBoxes(KL.Layer):
+    """Boxes of the detections, trimmed to the longest valid list in the batch.
+
+    DetectionLayer sorts each image's detections first and zero-pads the
+    rest, so columns past the batch's largest detection count hold only
+    padding; the mask head skips them (with real weights an image has far
+    fewer than DETECTION_MAX_INSTANCES detections).
+
+    Input: detections [B, D, (y1, x1, y2, x2, class_id, score)].
+    Output: float32 [B, N, (y1, x1, y2, x2)] normalized, 1 <= N <= D.
+    """
+
+    def __init__(self, name=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(name=name, **kwargs)
+
+    def call(self, detections):
+        counts = tf.reduce_sum(tf.cast(detections[..., 4] > 0, tf.int32), axis=1)  # [B]
+        n = tf.maximum(tf.reduce_max(counts), 1)
+        return detections[:, :n, :4]  # [B, D, 6] -> [B, N, 4]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, 4)
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class PadRois(KL.Layer):
+    """Zero-pad the RoI axis of a tensor to a fixed length.
+
+    Input: [B, N, ...] with N <= count. Output: [B, count, ...].
+    """
+
+    def __init__(self, count, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.count = int(count)
+
+    def call(self, inputs):
+        pad = self.count - tf.shape(inputs)[1]
+        paddings = tf.concat([[[0, 0], [0, pad]],
+                              tf.zeros([len(inputs.shape) - 2, 2], tf.int32)], axis=0)
+        out = tf.pad(inputs, paddings)
+        return tf.ensure_shape(out, (None, self.count) + tuple(inputs.shape[2:]))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.count) + tuple(input_shape[2:])
+
+    def get_config(self):
+        config = super().get_config()
+        config["count"] = self.count
+        return config
+
+
 @contextlib.contextmanager
 def dtype_policy_scope(policy_name):
     """Build layers under a Keras dtype policy, restoring the global one after.
@@ -306,12 +359,16 @@ def build_inference_model(config):
             name="mrcnn_detection")(
                 [rpn_rois, mrcnn_class, mrcnn_bbox, input_image_meta])
 
-        # Masks of the final detections only (Mask R-CNN sec. 3.1, inference).
-        detection_boxes = detections[..., :4]  # [B, D, 4]
+        # Masks of the final detections only (Mask R-CNN sec. 3.1, inference),
+        # computed for the N valid columns and zero-padded back to D:
+        # [B, N, 4] -> [B, N, 28, 28, NC] -> [B, D, 28, 28, NC]
+        detection_boxes = DetectionBoxes(name="detection_boxes")(detections)
         mrcnn_mask = build_fpn_mask_graph(
             detection_boxes, mrcnn_feature_maps, input_image_meta,
             config.MASK_POOL_SIZE, config.NUM_CLASSES,
             train_bn=config.TRAIN_BN)
+        mrcnn_mask = PadRois(config.DETECTION_MAX_INSTANCES,
+                             name="mrcnn_mask_padded", dtype="float32")(mrcnn_mask)
 
         return MaskRCNNModel(
             [input_image, input_image_meta, input_anchors],
