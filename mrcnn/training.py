@@ -109,6 +109,12 @@ def _decayed(variable):
     return base not in ("gamma", "beta")
 
 
+def _multi_worker(strategy):
+    """True for a MultiWorkerMirroredStrategy spanning several workers."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) \
+        and strategy.extended._in_multi_worker_mode()
+
+
 class TrainingModel(keras.Model):
     """Keras 3 wrapper of the functional training model.
 
@@ -186,7 +192,15 @@ class TrainingModel(keras.Model):
         self.trackers[0].update_state(total)
         for tracker, loss in zip(self.trackers[1:], losses):
             tracker.update_state(loss)
-        return {t.name: t.result() for t in self.trackers}
+        results = {t.name: t.result() for t in self.trackers}
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras 3 reduces step results across workers with
+            # strategy.reduce("MEAN", value, axis=0), which fails on scalars
+            # ("Invalid reduction dimension 0 for input with 0 dimensions",
+            # tensorflow/tensorflow#72388): give it [1] tensors, it returns
+            # scalars.
+            results = {k: tf.reshape(v, [1]) for k, v in results.items()}
+        return results
 
     def train_step(self, data):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
