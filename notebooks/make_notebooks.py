@@ -332,6 +332,53 @@ AP, precisions, recalls, overlaps = utils.compute_ap(
 visualize.plot_precision_recall(AP, precisions, recalls)
 visualize.plot_overlaps(gt_class_id, r['class_ids'], r['scores'], overlaps,
                         dataset.class_names)'''),
+    ("md", "## Step 1: the Region Proposal Network\n\n`run_graph` evaluates any "
+           "layer output of the graph (and, through `ancestor`, the proposal "
+           "layer's intermediate steps) on an image."),
+    ("code", '''\
+pillar = model.keras_model.get_layer("ROI").output  # node to start searching from
+nms_node = model.ancestor(pillar, "ROI/rpn_non_max_suppression:0")
+rpn = model.run_graph([image], [
+    ("rpn_class", model.keras_model.get_layer("rpn_class").output),
+    ("pre_nms_anchors", model.ancestor(pillar, "ROI/pre_nms_anchors:0")),
+    ("refined_anchors", model.ancestor(pillar, "ROI/refined_anchors:0")),
+    ("refined_anchors_clipped", model.ancestor(pillar, "ROI/refined_anchors_clipped:0")),
+    ("post_nms_anchor_ix", nms_node),
+    ("proposals", model.keras_model.get_layer("ROI").output),
+])'''),
+    ("code", '''\
+# The anchors with the highest objectness, and the first proposals after NMS
+limit = 10
+sorted_anchor_ids = np.argsort(rpn["rpn_class"][:, :, 1].flatten())[::-1]
+visualize.draw_boxes(image, boxes=model.anchors[sorted_anchor_ids[:limit]],
+                     title="Top anchors")
+h, w = config.IMAGE_SHAPE[:2]
+proposals = rpn["proposals"][0, :limit] * np.array([h, w, h, w])
+visualize.draw_boxes(image, refined_boxes=proposals, title="Proposals")'''),
+    ("md", "## Step 2: classification, box refinement and masks"),
+    ("code", '''\
+mrcnn = model.run_graph([image], [
+    ("proposals", model.keras_model.get_layer("ROI").output),
+    ("probs", model.keras_model.get_layer("mrcnn_class").output),
+    ("deltas", model.keras_model.get_layer("mrcnn_bbox").output),
+    ("masks", model.keras_model.get_layer("mrcnn_mask").output),
+    ("detections", model.keras_model.get_layer("mrcnn_detection").output),
+])
+det_class_ids = mrcnn["detections"][0, :, 4].astype(np.int32)
+det_count = int(np.sum(det_class_ids > 0))
+det_class_ids = det_class_ids[:det_count]
+print("{} detections: {}".format(
+    det_count, np.array(dataset.class_names)[det_class_ids]))
+# The mask of each detection's own class, unmolded to the image
+det_mask_specific = np.array([mrcnn["masks"][0, i, :, :, c]
+                              for i, c in enumerate(det_class_ids)])
+det_boxes = utils.denorm_boxes(mrcnn["detections"][0, :det_count, :4], image.shape[:2])
+det_masks = np.array([utils.unmold_mask(m, det_boxes[i], image.shape)
+                      for i, m in enumerate(det_mask_specific)])
+log("det_mask_specific", det_mask_specific)
+log("det_masks", det_masks)
+if det_count:
+    visualize.display_images(det_mask_specific[:4] * 255, cmap="Blues", interpolation="none")'''),
     ("code", '''\
 # The layers of the graph carry Matterport's names, so weight files and
 # train(layers=...) regular expressions work unchanged
