@@ -217,3 +217,44 @@ def test_train_without_rpn_rois(tmp_path):
     for name in ("mrcnn_class_logits", "mrcnn_mask", "rpn_conv_shared"):
         assert any(not np.array_equal(b, a) for b, a in
                    zip(before[name], after[name])), name
+
+
+def test_train_mixed_bfloat16(tmp_path):
+    """MIXED_PRECISION = "mixed_bfloat16": bfloat16 compute, float32
+    variables and float32 loss outputs; a few steps give finite losses and
+    move the weights; the global Keras policy is left as it was."""
+    import keras
+    import tensorflow as tf
+    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn import training
+    policy = keras.config.dtype_policy().name
+    config = tiny(MIXED_PRECISION="mixed_bfloat16", STEPS_PER_EPOCH=3,
+                  IMAGES_PER_GPU=2)
+    model = MaskRCNN("training", config, str(tmp_path))
+    km = model.keras_model
+    assert km.get_layer("res2a_branch2a").compute_dtype == "bfloat16"
+    assert all(w.dtype == "float32" for w in km.weights)
+    loss_outputs = [km.outputs[km.output_names.index(n)]
+                    for n in training.LOSS_NAMES]
+    assert all(t.dtype == "float32" for t in loss_outputs)
+    before = _weights_by_layer(model)
+    history = training.train(model, RectDataset(4), RectDataset(2), 0.02, 1,
+                             "all")
+    after = _weights_by_layer(model)
+    for name in ("loss",) + training.LOSS_NAMES:
+        value = history.history[name][0]
+        assert np.isfinite(value), (name, value)
+    assert history.history["rpn_class_loss"][0] > 0
+    # (mask / box heads only learn once RoIs turn positive: not in 3 steps)
+    for name in ("conv1", "res4a_branch2a", "fpn_p2", "rpn_conv_shared",
+                 "mrcnn_class_logits"):
+        assert any(not np.array_equal(b, a) for b, a in
+                   zip(before[name], after[name])), name
+        assert all(a.dtype == np.float32 for a in after[name]), name
+    assert keras.config.dtype_policy().name == policy
+    # The loss values the trainer sums are float32 tensors.
+    from mrcnn.data.pipeline import make_tf_dataset
+    data = next(iter(make_tf_dataset(RectDataset(2), config)))
+    total, losses = model.trainer._forward(data, training=True)
+    assert total.dtype == tf.float32
+    assert all(loss.dtype == tf.float32 for loss in losses)
