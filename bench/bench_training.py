@@ -1,10 +1,14 @@
 """Training benchmark: R50 at 128 px, batch 4, from scratch on shapes.
 
-Reports median s/step, images/s, share of step time waiting for data, the
-loss curve, wall time, and mAP@0.5 / mAP@[.5:.95] on 100 held-out images
-(fixed seeds), and appends a section to bench/RESULTS.md.
+One train() call (layers="all") under a time budget, with a linear warm-up
+and a cosine learning-rate decay over the budget
+(training.WarmupCosineSchedule). Reports the median s/step, images/s, the
+share of step time spent waiting for data, the loss curve, the wall time,
+and mAP@0.5 / mAP@[.5:.95] (mask IoU, compute_ap, mean over images) on 100
+held-out images (fixed seeds), and appends a section to bench/RESULTS.md.
 
-    nice python bench/bench_training.py [--minutes 20] [--steps-per-epoch 50]
+    nice python bench/bench_training.py [--minutes 20] [--lr 0.02]
+        [--precision float32|mixed_bfloat16]
 """
 import argparse
 import datetime
@@ -22,6 +26,7 @@ from mrcnn.config import Config  # noqa: E402
 
 
 class BenchConfig(Config):
+    """Matterport's ShapesConfig RPN/RoI settings, R50, batch 4, from scratch."""
     NAME = "shapes_bench"
     BACKBONE = "resnet50"
     GPU_COUNT = 1
@@ -32,12 +37,17 @@ class BenchConfig(Config):
     RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
     TRAIN_ROIS_PER_IMAGE = 32
     STEPS_PER_EPOCH = 50
-    VALIDATION_STEPS = 2
+    VALIDATION_STEPS = 0
+    TRAIN_BN = True
     DETECTION_MIN_CONFIDENCE = 0.5
 
 
 def evaluate(model, dataset, config, iou_thresholds):
-    """mAP over the dataset for each IoU threshold (Matterport compute_ap)."""
+    """mAP over the dataset for each IoU threshold (Matterport compute_ap).
+
+    Returns:
+        {threshold: mean over images of compute_ap at that mask IoU}.
+    """
     from mrcnn.core.metrics import compute_ap
     from mrcnn.data.pipeline import load_image_gt
     aps = {t: [] for t in iou_thresholds}
@@ -58,13 +68,39 @@ def evaluate(model, dataset, config, iou_thresholds):
     return {t: float(np.mean(v)) for t, v in aps.items()}
 
 
+def _step_timer():
+    """Callback recording the wall time of every training step."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+            self.losses = []
+            self._t = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._t = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter() - self._t)
+            self.losses.append(float(logs["loss"]) if logs else float("nan"))
+
+    return StepTimer()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=20.0,
-                        help="training time budget (whole epochs)")
+                        help="training time budget (from the start of fit)")
     parser.add_argument("--steps-per-epoch", type=int, default=50)
     parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--warmup", type=int, default=100,
+                        help="steps of linear learning-rate warm-up")
+    parser.add_argument("--precision", default="float32",
+                        choices=["float32", "mixed_bfloat16"])
     parser.add_argument("--train-images", type=int, default=2000)
+    parser.add_argument("--eval-images", type=int, default=100)
     parser.add_argument("--results", default=os.path.join(ROOT, "bench",
                                                           "RESULTS.md"))
     args = parser.parse_args()
@@ -74,67 +110,80 @@ def main():
     from mrcnn.data.shapes import ShapesDataset
     from mrcnn.maskrcnn import MaskRCNN
 
+    t0 = time.time()
     keras.utils.set_random_seed(1)
     config = BenchConfig()
     config.STEPS_PER_EPOCH = args.steps_per_epoch
+    config.MIXED_PRECISION = None if args.precision == "float32" \
+        else args.precision
     train_ds = ShapesDataset()
     train_ds.load_shapes(args.train_images, 128, 128, seed=1)
     train_ds.prepare()
     val_ds = ShapesDataset()
-    val_ds.load_shapes(100, 128, 128, seed=12345)   # held out
+    val_ds.load_shapes(args.eval_images, 128, 128, seed=12345)   # held out
     val_ds.prepare()
 
     model_dir = tempfile.mkdtemp(prefix="bench_training_")
     model = MaskRCNN("training", config, model_dir)
     model.verbose = 2
-    curve, step_times, waits = [], [], []
-    start = time.time()
-    epoch = 0
-    while time.time() - start < args.minutes * 60:
-        epoch += 1
-        layers = "all"
-        history = training.train(model, train_ds, val_ds, args.lr, epoch,
-                                 layers)
-        curve.append(float(history.history["loss"][-1]))
-        info = model.data_wait[-1]
-        step_times.append(info["median_step_s"])
-        waits.append(info["data_wait"])
-        print("epoch {} loss {:.3f} median step {:.3f}s wait {:.1%} "
-              "elapsed {:.0f}s".format(epoch, curve[-1], step_times[-1],
-                                       waits[-1], time.time() - start),
-              flush=True)
-    wall = time.time() - start
+    schedule = training.WarmupCosineSchedule(
+        args.lr, warmup_steps=args.warmup, total_seconds=args.minutes * 60)
+    timer = _step_timer()
+    history = training.train(model, train_ds, val_ds, args.lr, 100000, "all",
+                             custom_callbacks=[schedule, timer])
+    wall = time.time() - t0
+    steps = len(timer.times)
+    curve = [float(v) for v in history.history["loss"]]
+    waits = [info["data_wait"] for info in model.data_wait]
 
-    last = model.checkpoint_path.format(epoch=epoch)
+    t1 = time.time()
     inference_config = BenchConfig()
+    inference_config.MIXED_PRECISION = config.MIXED_PRECISION
     infer = MaskRCNN("inference", inference_config, model_dir)
-    infer.load_weights(last, by_name=True)
+    infer.load_weights(model.find_last(), by_name=True)
     thresholds = [round(x, 2) for x in np.arange(0.5, 1.0, 0.05)]
     maps = evaluate(infer, val_ds, inference_config, thresholds)
+    eval_seconds = time.time() - t1
     map50 = maps[0.5]
     map_range = float(np.mean(list(maps.values())))
 
-    median_step = float(np.median(step_times[1:] or step_times))
+    step_times = np.array(timer.times[1:] or timer.times)  # not the trace
+    median_step = float(np.median(step_times))
+    last = history.history
     lines = [
         "",
-        "## bench_training {:%Y-%m-%d %H:%M}".format(datetime.datetime.now()),
+        "## bench_training {:%Y-%m-%d %H:%M}, {}".format(
+            datetime.datetime.now(), args.precision),
         "",
-        "Command: `nice python bench/bench_training.py --minutes {} "
-        "--steps-per-epoch {} --lr {}`".format(args.minutes,
-                                                args.steps_per_epoch, args.lr),
+        "Command: `nice python bench/bench_training.py --minutes {:g} --lr {:g} "
+        "--warmup {} --precision {}`".format(args.minutes, args.lr,
+                                             args.warmup, args.precision),
         "",
-        "- R50, 128 px, batch 4, float32, from scratch, shapes "
-        "({} train images, seed 1; 100 held-out, seed 12345)".format(
-            args.train_images),
-        "- epochs: {} x {} steps; wall time {:.0f} s".format(
-            epoch, args.steps_per_epoch, wall),
-        "- median s/step: {:.3f}; images/s: {:.2f}".format(
-            median_step, config.BATCH_SIZE / median_step),
-        "- data wait share (per epoch): {}".format(
-            ", ".join("{:.1%}".format(w) for w in waits)),
-        "- loss curve (per epoch): {}".format(
-            ", ".join("{:.3f}".format(v) for v in curve)),
-        "- mAP@0.5: {:.3f}; mAP@[.5:.95]: {:.3f}".format(map50, map_range),
+        "- R50, 128 px, batch 4, {}, from scratch, layers='all', TRAIN_BN; "
+        "shapes ({} train images, seed 1; {} held-out, seed 12345); SGD "
+        "momentum 0.9, lr {:g} with {}-step warm-up and cosine decay over "
+        "the time budget".format(args.precision, args.train_images,
+                                 args.eval_images, args.lr, args.warmup),
+        "- trained {} steps ({} images) in {:.0f} s of fit(); wall time "
+        "{:.0f} s from start to trained weights (+ {:.0f} s evaluation)".format(
+            steps, steps * config.BATCH_SIZE, sum(timer.times), wall,
+            eval_seconds),
+        "- s/step: median {:.3f} (p10 {:.3f}, p90 {:.3f}); images/s: {:.2f}"
+        .format(median_step, np.percentile(step_times, 10),
+                np.percentile(step_times, 90),
+                config.BATCH_SIZE / median_step),
+        "- data wait share per epoch: median {:.1%}, max {:.1%}".format(
+            float(np.median(waits)), float(np.max(waits))),
+        "- loss curve (mean per {}-step epoch): {}".format(
+            args.steps_per_epoch, ", ".join("{:.3f}".format(v)
+                                            for v in curve)),
+        "- last epoch losses: {}".format(", ".join(
+            "{} {:.3f}".format(n, float(last[n][-1]))
+            for n in training.LOSS_NAMES)),
+        "- mAP@0.5: {:.3f}; mAP@[.5:.95]: {:.3f} (on {} held-out images; "
+        "DETECTION_MIN_CONFIDENCE {})".format(
+            map50, map_range, args.eval_images,
+            inference_config.DETECTION_MIN_CONFIDENCE),
         "- machine: {} CPU cores (shared)".format(os.cpu_count()),
         "",
     ]

@@ -15,6 +15,7 @@ gradient-norm clipping:
 import math
 import os
 import re
+import time
 import warnings
 
 import keras
@@ -359,6 +360,71 @@ class DataWaitCallback(keras.callbacks.Callback):
         if self.verbose:
             _log("Epoch {}: median step {:.3f} s, {:.1%} of step time waiting "
                  "for data".format(epoch + 1, median, share))
+
+
+class WarmupCosineSchedule(keras.callbacks.Callback):
+    """Per-step learning rate: linear warm-up, then cosine decay, with an
+    optional time budget (for training from scratch).
+
+        lr(p) = base_lr * (step + 1) / warmup_steps       during warm-up
+        lr(p) = base_lr * (f + (1 - f) * (1 + cos(pi * p)) / 2)   after
+
+    where p in [0, 1] is the progress: the larger of steps / total_steps
+    and elapsed seconds / total_seconds (whichever are given), and
+    f = final_fraction. Training stops (model.stop_training) when p reaches
+    1, so ``total_seconds`` is also a time budget.
+
+    Args:
+        base_lr: peak learning rate.
+        warmup_steps: steps of the linear warm-up (0 for none).
+        total_steps: optional planned number of steps (this fit call).
+        total_seconds: optional time budget of this fit call, in seconds.
+        final_fraction: the learning rate at the end, as a fraction of base_lr.
+    """
+
+    def __init__(self, base_lr, warmup_steps=0, total_steps=None,
+                 total_seconds=None, final_fraction=0.05):
+        super().__init__()
+        self.base_lr = float(base_lr)
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = int(total_steps) if total_steps else None
+        self.total_seconds = float(total_seconds) if total_seconds else None
+        self.final_fraction = float(final_fraction)
+        self.steps = 0
+        self.start = None
+        self.lrs = []
+        self.stopped_by_budget = False
+
+    def progress(self):
+        """Fraction in [0, 1] of the planned steps / time used so far."""
+        done = 0.0
+        if self.total_steps:
+            done = max(done, self.steps / self.total_steps)
+        if self.total_seconds and self.start is not None:
+            done = max(done, (time.time() - self.start) / self.total_seconds)
+        return min(1.0, done)
+
+    def learning_rate(self):
+        """The learning rate of the next step (float)."""
+        if self.steps < self.warmup_steps:
+            return self.base_lr * (self.steps + 1) / self.warmup_steps
+        f = self.final_fraction
+        cosine = 0.5 * (1.0 + math.cos(math.pi * self.progress()))
+        return self.base_lr * (f + (1.0 - f) * cosine)
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        lr = self.learning_rate()
+        self.model.optimizer.learning_rate = lr
+        self.lrs.append(lr)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.progress() >= 1.0:
+            self.stopped_by_budget = True
+            self.model.stop_training = True
 
 
 # -------------------------------------------------------------------- train

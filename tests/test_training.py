@@ -258,3 +258,32 @@ def test_train_mixed_bfloat16(tmp_path):
     total, losses = model.trainer._forward(data, training=True)
     assert total.dtype == tf.float32
     assert all(loss.dtype == tf.float32 for loss in losses)
+
+
+def test_warmup_cosine_schedule_on_a_real_fit():
+    """Linear warm-up, cosine decay to final_fraction, stop at total_steps;
+    the optimizer really runs with the scheduled rates."""
+    import math
+
+    import keras
+    from mrcnn.training import WarmupCosineSchedule
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(self.model.optimizer.learning_rate))
+
+    schedule = WarmupCosineSchedule(0.1, warmup_steps=4, total_steps=10,
+                                    final_fraction=0.1)
+    x = np.ones((64, 2), np.float32)
+    model.fit(x, x[:, :1], batch_size=2, epochs=1, verbose=0,
+              callbacks=[schedule, Probe()])
+    expected = [0.1 * (k + 1) / 4 for k in range(4)] + [
+        0.1 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / 10)))
+        for k in range(4, 10)]
+    assert schedule.steps == 10 and schedule.stopped_by_budget  # 32 planned
+    np.testing.assert_allclose(schedule.lrs, expected, rtol=1e-6)
+    np.testing.assert_allclose(seen, expected, rtol=1e-6)
+    assert max(expected) == pytest.approx(0.1)
