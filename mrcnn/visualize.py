@@ -26,13 +26,26 @@ import sys
 import numpy as np
 
 
+def _in_jupyter():
+    """True inside a running Jupyter kernel (not merely with ipykernel or
+    IPython imported, as in a test suite that also runs notebooks)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # noqa: BLE001 - any failure means "not in a kernel"
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def _choose_backend():
     """Select "Agg" when there is no display and no backend was chosen."""
     import matplotlib
     if os.environ.get("MPLBACKEND") or "matplotlib.pyplot" in sys.modules:
         return
-    if "ipykernel" in sys.modules or "IPython" in sys.modules:
-        return  # Jupyter / IPython pick their own (inline) backend.
+    if _in_jupyter():
+        return  # Jupyter picks its own (inline) backend.
     try:
         from matplotlib import rcsetup
         chosen = dict.__getitem__(matplotlib.rcParams, "backend") is not \
@@ -83,8 +96,6 @@ def _backend_name():
     return str(matplotlib.get_backend()).lower()
 
 
-def _in_jupyter():
-    return "ipykernel" in sys.modules
 
 
 def _show(fig):
