@@ -45,6 +45,7 @@ setup(
         "albumentations>=2.0",
         "pillow>=10.0",
         "tqdm>=4.66",
+        "tensorboard>=2.16",
     ],
     extras_require={
         "cpu": ["tensorflow-cpu>=2.16"],
