@@ -23,37 +23,15 @@ from mrcnn.nn.losses import (mrcnn_bbox_loss_graph,  # noqa: F401
                              smooth_l1_loss)
 from mrcnn.nn.rpn import build_rpn_model, rpn_graph  # noqa: F401
 
-# Names implemented by other modules, imported when first used so that this
-# façade imports even while one of them is missing or broken.
-_LAZY = {
-    "ProposalLayer": "mrcnn.nn.proposal",
-    "PyramidROIAlign": "mrcnn.nn.roi_align",
-    "DetectionTargetLayer": "mrcnn.nn.detection_target",
-    "DetectionLayer": "mrcnn.nn.detection",
-    "apply_box_deltas_graph": "mrcnn.nn.box_ops",
-    "clip_boxes_graph": "mrcnn.nn.box_ops",
-    "overlaps_graph": "mrcnn.nn.box_ops",
-    "box_refinement_graph": "mrcnn.nn.box_ops",
-    "norm_boxes_graph": "mrcnn.nn.box_ops",
-    "denorm_boxes_graph": "mrcnn.nn.box_ops",
-    "trim_zeros_graph": "mrcnn.nn.box_ops",
-    "parse_image_meta_graph": "mrcnn.nn.box_ops",
-    "load_image_gt": "mrcnn.data.pipeline",
-    "data_generator": "mrcnn.data.pipeline",
-    "build_rpn_targets": "mrcnn.data.targets",
-    "build_detection_targets": "mrcnn.data.targets",
-    "generate_random_rois": "mrcnn.data.targets",
-}
-
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError("module 'mrcnn.model' has no attribute {!r}".format(name))
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+from mrcnn.nn.box_ops import (apply_box_deltas_graph,  # noqa: F401
+                              box_refinement_graph, clip_boxes_graph,
+                              denorm_boxes_graph, norm_boxes_graph,
+                              overlaps_graph, parse_image_meta_graph,
+                              trim_zeros_graph)
+from mrcnn.nn.detection import DetectionLayer  # noqa: F401
+from mrcnn.nn.detection_target import DetectionTargetLayer  # noqa: F401
+from mrcnn.nn.proposal import ProposalLayer  # noqa: F401
+from mrcnn.nn.roi_align import PyramidROIAlign  # noqa: F401
+from mrcnn.data.pipeline import data_generator, load_image_gt  # noqa: F401
+from mrcnn.data.targets import (build_detection_targets,  # noqa: F401
+                                build_rpn_targets, generate_random_rois)
