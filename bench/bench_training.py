@@ -97,6 +97,9 @@ def main():
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--warmup", type=int, default=100,
                         help="steps of linear learning-rate warm-up")
+    parser.add_argument("--clip", type=float,
+                        default=BenchConfig.GRADIENT_CLIP_NORM,
+                        help="GRADIENT_CLIP_NORM (global norm)")
     parser.add_argument("--precision", default="float32",
                         choices=["float32", "mixed_bfloat16"])
     parser.add_argument("--train-images", type=int, default=2000)
@@ -116,6 +119,7 @@ def main():
     config.STEPS_PER_EPOCH = args.steps_per_epoch
     config.MIXED_PRECISION = None if args.precision == "float32" \
         else args.precision
+    config.GRADIENT_CLIP_NORM = args.clip
     train_ds = ShapesDataset()
     train_ds.load_shapes(args.train_images, 128, 128, seed=1)
     train_ds.prepare()
@@ -156,14 +160,15 @@ def main():
             datetime.datetime.now(), args.precision),
         "",
         "Command: `nice python bench/bench_training.py --minutes {:g} --lr {:g} "
-        "--warmup {} --precision {}`".format(args.minutes, args.lr,
-                                             args.warmup, args.precision),
+        "--warmup {} --clip {:g} --precision {}`".format(
+            args.minutes, args.lr, args.warmup, args.clip, args.precision),
         "",
         "- R50, 128 px, batch 4, {}, from scratch, layers='all', TRAIN_BN; "
         "shapes ({} train images, seed 1; {} held-out, seed 12345); SGD "
         "momentum 0.9, lr {:g} with {}-step warm-up and cosine decay over "
-        "the time budget".format(args.precision, args.train_images,
-                                 args.eval_images, args.lr, args.warmup),
+        "the time budget, GRADIENT_CLIP_NORM {:g}".format(
+            args.precision, args.train_images, args.eval_images, args.lr,
+            args.warmup, args.clip),
         "- trained {} steps ({} images) in {:.0f} s of fit(); wall time "
         "{:.0f} s from start to trained weights (+ {:.0f} s evaluation)".format(
             steps, steps * config.BATCH_SIZE, sum(timer.times), wall,

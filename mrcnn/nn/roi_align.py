@@ -27,7 +27,8 @@ def roi_levels_graph(boxes, image_shape):
         image_shape: [(H, W, ...)] pixel shape of the molded image.
 
     Returns:
-        int32 [...] levels in {2, 3, 4, 5}. Zero-area boxes (padding) get 2.
+        int32 [...] levels in {2, 3, 4, 5}. Zero-area boxes (padding) and
+        NaN boxes get 2.
     """
     boxes = tf.cast(boxes, tf.float32)
     image_shape = tf.cast(image_shape, tf.float32)
@@ -36,6 +37,9 @@ def roi_levels_graph(boxes, image_shape):
     image_area = image_shape[0] * image_shape[1]
     # log2(0) = -inf for empty boxes; the clamp turns it into level 2
     level = tf.math.log(tf.sqrt(area) / (224.0 / tf.sqrt(image_area))) / tf.math.log(2.0)
+    # NaN boxes (a diverged model) must still map to a level, or the
+    # inverse permutation in PyramidROIAlign fails: they go to P2.
+    level = tf.where(tf.math.is_nan(level), -2.0, level)
     level = tf.clip_by_value(4.0 + tf.round(level), 2.0, 5.0)
     return tf.cast(level, tf.int32)
 
@@ -104,6 +108,9 @@ class PyramidROIAlign(keras.layers.Layer):
         # Boxes are inputs of the crop, not something to learn through it
         # (as Matterport: no gradient to the proposals).
         boxes = tf.stop_gradient(boxes)
+        # CropAndResize rejects non-finite boxes (a diverged model): crop
+        # them as empty boxes at (0, 0) instead of failing the whole step.
+        boxes = tf.where(tf.math.is_finite(boxes), boxes, 0.0)
 
         pooled = []
         flat_positions = []

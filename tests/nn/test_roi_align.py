@@ -149,3 +149,19 @@ def test_bfloat16_features_under_mixed_policy():
         assert PyramidROIAlign([7, 7])(ins).dtype == "bfloat16"
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def test_nan_boxes_go_to_p2_and_do_not_break_the_pooling():
+    """A diverged model can propose NaN boxes: they get level 2 and the
+    layer still returns one (NaN) crop per box instead of failing in the
+    inverse permutation."""
+    boxes = np.array([[_square(0.5), [np.nan] * 4, _square(0.1)]], np.float32)
+    np.testing.assert_array_equal(
+        roi_levels_graph(boxes, [1024, 1024, 3]).numpy(), [[5, 2, 3]])
+    meta = compose_image_meta(0, (1024, 1024, 3), (1024, 1024, 3),
+                              (0, 0, 1024, 1024), 1.0, np.ones(2))[np.newaxis]
+    rng = np.random.default_rng(0)
+    out = PyramidROIAlign((2, 2))([boxes, meta.astype(np.float32)] +
+                                  _pyramid(rng, 1)).numpy()
+    assert out.shape == (1, 3, 2, 2, 3)
+    assert np.all(np.isfinite(out[0, 0])) and np.all(np.isfinite(out[0, 2]))
