@@ -121,6 +121,29 @@ def test_coco_evaluate_cli_random_init(tmp_path, coco_tiny_dir):
     assert "Prediction time" in out
 
 
+@pytest.mark.slow
+def test_coco_train_cli_three_stages_random_init(tmp_path, coco_tiny_dir):
+    """coco.py train runs its heads / 4+ / all schedule (one step per epoch)
+    on coco_tiny and leaves one checkpoint per epoch."""
+    rc, out = _run([os.path.join(REPO_ROOT, "samples", "coco", "coco.py"), "train",
+                    "--dataset=" + coco_tiny_dir, "--year=2017", "--subset=train",
+                    "--train-subsets=train", "--model=imagenet", "--epochs=1,2,3",
+                    "--logs=" + str(tmp_path / "logs")] + TINY_SET +
+                   ["--set", "IMAGES_PER_GPU=1", "--set", "STEPS_PER_EPOCH=1",
+                    "--set", "VALIDATION_STEPS=1", "--set", "TRAIN_ROIS_PER_IMAGE=32",
+                    "--set", "POST_NMS_ROIS_TRAINING=200"], cwd=str(tmp_path))
+    assert rc == 0, out[-3000:]
+    assert "RANDOM initialisation" in out
+    for stage in ("Training network heads", "Fine tune Resnet stage 4 and up",
+                  "Fine tune all layers"):
+        assert stage in out
+    runs = os.listdir(tmp_path / "logs")
+    assert len(runs) == 1
+    checkpoints = sorted(f for f in os.listdir(tmp_path / "logs" / runs[0])
+                         if f.endswith(".h5"))
+    assert checkpoints == ["mask_rcnn_coco_000{}.h5".format(e) for e in (1, 2, 3)]
+
+
 def test_cli_usage_errors(tmp_path):
     rc, out = _run([os.path.join(REPO_ROOT, "samples", "balloon", "balloon.py"), "splash",
                     "--weights=last"], cwd=str(tmp_path), timeout=120)
