@@ -338,6 +338,17 @@ class Config(object):
         return cls.from_dict(json.loads(text))
 
 
+def resolve_layer_arg(value, config, attr):
+    """A layer argument: the explicit value, else config.<attr>, else the
+    Config default. Lets layers accept Matterport's ``Layer(config)`` form
+    while keeping explicit arguments (the Config object is not stored)."""
+    if value is not None:
+        return value
+    if config is not None:
+        return getattr(config, attr)
+    return getattr(Config, attr)
+
+
 def _is_count(value):
     """True for an integral number >= 1 (ints, numpy ints, 2.0)."""
     try:

@@ -20,21 +20,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.config import Config
+from mrcnn.config import resolve_layer_arg as _resolve
 from mrcnn.nn.box_ops import (apply_box_deltas_graph, clip_boxes_graph,
                               norm_boxes_graph, parse_image_meta_graph)
 
 # Distance between the frames of two classes in the per-class NMS.
 _CLASS_OFFSET = 2.0
-
-
-def _resolve(value, config, attr):
-    """Explicit argument first, then the Config object, then Config's default."""
-    if value is not None:
-        return value
-    if config is not None:
-        return getattr(config, attr)
-    return getattr(Config, attr)
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")

@@ -21,21 +21,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.config import Config
+from mrcnn.config import resolve_layer_arg as _resolve
 from mrcnn.nn.box_ops import batch_overlaps_graph, box_refinement_graph
 
 # A proposal whose IoU with any crowd box reaches this is never a negative.
 _CROWD_IOU = 0.001
 _POSITIVE_IOU = 0.5
-
-
-def _resolve(value, config, attr):
-    """Explicit argument first, then the Config object, then Config's default."""
-    if value is not None:
-        return value
-    if config is not None:
-        return getattr(config, attr)
-    return getattr(Config, attr)
 
 
 def _random_subset(candidates, k):

@@ -13,17 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.config import Config
+from mrcnn.config import resolve_layer_arg as _resolve
 from mrcnn.nn.box_ops import apply_box_deltas_graph, clip_boxes_graph
-
-
-def _resolve(value, config, attr):
-    """Explicit argument first, then the Config object, then Config's default."""
-    if value is not None:
-        return value
-    if config is not None:
-        return getattr(config, attr)
-    return getattr(Config, attr)
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
