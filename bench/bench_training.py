@@ -38,7 +38,7 @@ class BenchConfig(Config):
     TRAIN_ROIS_PER_IMAGE = 32
     STEPS_PER_EPOCH = 50
     VALIDATION_STEPS = 0
-    TRAIN_BN = True
+    TRAIN_BN = False   # Matterport's default: frozen BatchNorm
     DETECTION_MIN_CONFIDENCE = 0.5
 
 
@@ -94,12 +94,14 @@ def main():
     parser.add_argument("--minutes", type=float, default=20.0,
                         help="training time budget (from the start of fit)")
     parser.add_argument("--steps-per-epoch", type=int, default=50)
-    parser.add_argument("--lr", type=float, default=0.02)
-    parser.add_argument("--warmup", type=int, default=100,
+    parser.add_argument("--lr", type=float, default=0.005)
+    parser.add_argument("--warmup", type=int, default=50,
                         help="steps of linear learning-rate warm-up")
     parser.add_argument("--clip", type=float,
                         default=BenchConfig.GRADIENT_CLIP_NORM,
                         help="GRADIENT_CLIP_NORM (global norm)")
+    parser.add_argument("--train-bn", type=int, default=int(BenchConfig.TRAIN_BN),
+                        help="1: BatchNorm in training mode (TRAIN_BN)")
     parser.add_argument("--precision", default="float32",
                         choices=["float32", "mixed_bfloat16"])
     parser.add_argument("--train-images", type=int, default=2000)
@@ -120,6 +122,7 @@ def main():
     config.MIXED_PRECISION = None if args.precision == "float32" \
         else args.precision
     config.GRADIENT_CLIP_NORM = args.clip
+    config.TRAIN_BN = bool(args.train_bn)
     train_ds = ShapesDataset()
     train_ds.load_shapes(args.train_images, 128, 128, seed=1)
     train_ds.prepare()
@@ -160,14 +163,17 @@ def main():
             datetime.datetime.now(), args.precision),
         "",
         "Command: `nice python bench/bench_training.py --minutes {:g} --lr {:g} "
-        "--warmup {} --clip {:g} --precision {}`".format(
-            args.minutes, args.lr, args.warmup, args.clip, args.precision),
+        "--warmup {} --clip {:g} --train-bn {} --precision {}`".format(
+            args.minutes, args.lr, args.warmup, args.clip, args.train_bn,
+            args.precision),
         "",
-        "- R50, 128 px, batch 4, {}, from scratch, layers='all', TRAIN_BN; "
+        "- R50, 128 px, batch 4, {}, from scratch, layers='all', "
+        "TRAIN_BN {}; "
         "shapes ({} train images, seed 1; {} held-out, seed 12345); SGD "
         "momentum 0.9, lr {:g} with {}-step warm-up and cosine decay over "
         "the time budget, GRADIENT_CLIP_NORM {:g}".format(
-            args.precision, args.train_images, args.eval_images, args.lr,
+            args.precision, bool(args.train_bn), args.train_images,
+            args.eval_images, args.lr,
             args.warmup, args.clip),
         "- trained {} steps ({} images) in {:.0f} s of fit(); wall time "
         "{:.0f} s from start to trained weights (+ {:.0f} s evaluation)".format(
