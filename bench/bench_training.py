@@ -68,6 +68,37 @@ def evaluate(model, dataset, config, iou_thresholds):
     return {t: float(np.mean(v)) for t, v in aps.items()}
 
 
+def plot_curve(history, steps_per_epoch, path, title):
+    """Save the loss curve as a PNG: the per-epoch mean of the total loss
+    and of each of the five losses, against the training step.
+
+    Args:
+        history: {loss name: [per-epoch mean]} (keras History.history).
+        steps_per_epoch: steps in one epoch (the x axis is in steps).
+        path: the PNG to write.
+        title: the figure title.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    x = (np.arange(len(history["loss"])) + 1) * steps_per_epoch
+    for name in ["loss", "rpn_class_loss", "rpn_bbox_loss",
+                 "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss"]:
+        if name in history:
+            ax.plot(x, history[name], marker=".",
+                    lw=2.0 if name == "loss" else 1.0, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step (epoch means)")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def _step_timer():
     """Callback recording the wall time of every training step."""
     import keras
@@ -198,6 +229,13 @@ def main():
         "- machine: {} CPU cores (shared)".format(os.cpu_count()),
         "",
     ]
+    curve_png = os.path.join(ROOT, "bench",
+                             "training_curve_{}.png".format(args.precision))
+    plot_curve(last, args.steps_per_epoch, curve_png,
+               "from scratch, {}, {} steps, mAP@0.5 {:.3f}".format(
+                   args.precision, steps, map50))
+    lines.insert(-2, "- loss curve plot: `bench/{}`".format(
+        os.path.basename(curve_png)))
     text = "\n".join(lines)
     print(text)
     with open(args.results, "a") as f:
