@@ -287,3 +287,74 @@ def test_warmup_cosine_schedule_on_a_real_fit():
     np.testing.assert_allclose(schedule.lrs, expected, rtol=1e-6)
     np.testing.assert_allclose(seen, expected, rtol=1e-6)
     assert max(expected) == pytest.approx(0.1)
+
+
+def _loss_model():
+    """Tiny functional model with the five loss outputs: Dense + BatchNorm
+    (training mode), and a Dense the losses do not reach (stop_gradient)."""
+    import keras
+    import tensorflow as tf
+    from mrcnn.training import LOSS_NAMES
+    x = keras.Input((3,), name="x")
+    h = keras.layers.Dense(2, name="fc")(x)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    u = keras.layers.Dense(4, name="unreached")(x)
+    outs = [keras.layers.Lambda(
+        lambda t, k=k: keras.ops.mean(keras.ops.square(t[0] - float(k))) +
+        0.0 * tf.reduce_sum(tf.stop_gradient(t[1])), name=n)([h, u])
+        for k, n in enumerate(LOSS_NAMES)]
+    return keras.Model(x, outs, name="loss_model")
+
+
+def test_weight_decay_value_and_gradient_match_matterport_l2():
+    """One SGD step (lr 1, no momentum) equals the step on the loss
+    sum(weighted losses) + WEIGHT_DECAY * sum_w sum(w^2) / size(w) over
+    the trainable weights except BatchNorm gamma/beta (also those the losses
+    do not reach); the reported loss includes the decay."""
+    import keras
+    import tensorflow as tf
+    from mrcnn.training import LOSS_NAMES, TrainingModel
+    keras.utils.set_random_seed(3)
+    inner = _loss_model()
+    wd = 0.1
+    weights = {n: 1.0 + i for i, n in enumerate(LOSS_NAMES)}
+    trainer = TrainingModel(inner, loss_weights=weights, weight_decay=wd)
+    trainer.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    trainable = list(trainer.trainable_variables)
+    names = [v.path for v in trainable]
+    assert "unreached/kernel" in names and "bn/gamma" in names
+    data = (np.random.RandomState(0).normal(size=(8, 3)).astype("float32"),)
+    before = [np.array(v) for v in trainable]
+
+    # Reference: the Matterport loss, all of it differentiated on the tape.
+    with tf.GradientTape() as tape:
+        outs = inner(list(data), training=True)
+        total = tf.add_n([outs[i] * weights[n]
+                          for i, n in enumerate(LOSS_NAMES)])
+        for v in trainable:
+            if v.path.split("/")[-1] not in ("gamma", "beta"):
+                total += wd * tf.reduce_sum(tf.square(v)) / \
+                    float(np.prod(v.shape))
+    grads = tape.gradient(total, trainable)
+    expected = [b - g.numpy() for b, g in zip(before, grads)]
+    # The reference pass updated the BatchNorm moving statistics (they do
+    # not enter training-mode losses, but keep the state identical).
+    bn = inner.get_layer("bn")
+    bn.moving_mean.assign(np.zeros(2, "float32"))
+    bn.moving_variance.assign(np.ones(2, "float32"))
+
+    logs = trainer.train_step(data)
+    for v, e in zip(trainable, expected):
+        np.testing.assert_allclose(np.array(v), e, rtol=1e-5, atol=1e-6,
+                                   err_msg=v.path)
+    np.testing.assert_allclose(float(logs["loss"]), float(total), rtol=1e-5)
+    # gamma/beta moved by the loss gradient alone; the unreached kernel by
+    # the decay alone: w * (1 - 2 wd / size)
+    k = names.index("unreached/kernel")
+    np.testing.assert_allclose(np.array(trainable[k]),
+                               before[k] * (1 - 2 * wd / before[k].size),
+                               rtol=1e-6)
+    g = names.index("bn/gamma")
+    bn_grad = grads[g].numpy()
+    np.testing.assert_allclose(np.array(trainable[g]), before[g] - bn_grad,
+                               rtol=1e-5, atol=1e-6)
