@@ -7,8 +7,12 @@ share of step time spent waiting for data, the loss curve, the wall time,
 and mAP@0.5 / mAP@[.5:.95] (mask IoU, compute_ap, mean over images) on 100
 held-out images (fixed seeds), and appends a section to bench/RESULTS.md.
 
-    nice python bench/bench_training.py [--minutes 20] [--lr 0.02]
+    nice python bench/bench_training.py [--minutes 20] [--lr 0.005]
+        [--warmup 50] [--clip 5] [--train-bn 0|1]
         [--precision float32|mixed_bfloat16]
+
+It also draws the loss curve to training_curve_<precision>.png next to the
+results file.
 """
 import argparse
 import datetime
@@ -229,12 +233,14 @@ def main():
         "- machine: {} CPU cores (shared)".format(os.cpu_count()),
         "",
     ]
-    curve_png = os.path.join(ROOT, "bench",
+    # Next to the results file, so that a trial run with --results elsewhere
+    # leaves the committed plots alone.
+    curve_png = os.path.join(os.path.dirname(os.path.abspath(args.results)),
                              "training_curve_{}.png".format(args.precision))
     plot_curve(last, args.steps_per_epoch, curve_png,
                "from scratch, {}, {} steps, mAP@0.5 {:.3f}".format(
                    args.precision, steps, map50))
-    lines.insert(-2, "- loss curve plot: `bench/{}`".format(
+    lines.insert(-2, "- loss curve plot: `{}` (next to this file)".format(
         os.path.basename(curve_png)))
     text = "\n".join(lines)
     print(text)
