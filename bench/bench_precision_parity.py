@@ -23,19 +23,15 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from mrcnn.config import Config  # noqa: E402
+from bench_training import BenchConfig  # noqa: E402
 
 
-class ShapesInference(Config):
+class ShapesInference(BenchConfig):
+    """The training benchmark's model, one image at a time."""
     NAME = "shapes_parity"
-    BACKBONE = "resnet50"
-    GPU_COUNT = 1
     IMAGES_PER_GPU = 1
-    NUM_CLASSES = 4
-    IMAGE_MIN_DIM = 128
-    IMAGE_MAX_DIM = 128
-    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
     DETECTION_MIN_CONFIDENCE = 0.7
 
 
