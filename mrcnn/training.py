@@ -170,8 +170,8 @@ class TrainingModel(keras.Model):
         Args:
             data: the training model's inputs (tuple/list in its order).
         Returns:
-            total float32 scalar (weighted losses + weight decay), and the
-            list of the five float32 loss scalars.
+            total float32 scalar (weighted losses; train_step adds the
+            weight decay), and the list of the five float32 loss scalars.
         """
         if isinstance(data, dict):
             data = [data[t.name] if t.name in data else data[k]
@@ -181,13 +181,43 @@ class TrainingModel(keras.Model):
                   for i in self.loss_index]
         total = tf.add_n([loss * self.loss_weights[n]
                           for n, loss in zip(LOSS_NAMES, losses)])
-        if self.weight_decay and training:
-            decay = [tf.reduce_sum(tf.square(tf.cast(w, tf.float32))) /
-                     tf.cast(tf.size(w), tf.float32)
-                     for w in self.trainable_weights if _decayed(w)]
-            if decay:
-                total = total + self.weight_decay * tf.add_n(decay)
         return total, losses
+
+    def _add_weight_decay(self, total, grads, variables, grad_scale):
+        """Adds the L2 term to the loss value and to the gradients.
+
+        The term WEIGHT_DECAY * sum(w^2) / size(w) of every decayed weight
+        has the gradient 2 * WEIGHT_DECAY * w / size(w); writing it out
+        costs one pass over each weight instead of the tape's square,
+        reduction, broadcast and AddN (about 50 ms a step for R50's 45 M
+        weights on 2 CPU cores).
+
+        Args:
+            total: float32 scalar, the weighted losses.
+            grads: list of gradients of ``total * grad_scale`` (None where
+                the losses do not reach a variable).
+            variables: the trainable variables, in the order of grads.
+            grad_scale: float32 scalar the gradients are scaled by (loss
+                scale / replicas).
+        Returns:
+            (total + decay, grads + decay gradients * grad_scale).
+        """
+        decay_sum = []
+        grads = list(grads)
+        for i, v in enumerate(variables):
+            if not _decayed(v):
+                continue
+            w = tf.convert_to_tensor(v)
+            inv_size = 1.0 / float(np.prod(v.shape))
+            # l2_loss(w) = sum(w^2) / 2, in one pass
+            decay_sum.append(tf.cast(tf.nn.l2_loss(w), tf.float32) *
+                             (2.0 * inv_size))
+            g = w * tf.cast(2.0 * self.weight_decay * inv_size * grad_scale,
+                            w.dtype)
+            grads[i] = g if grads[i] is None else grads[i] + g
+        if decay_sum:
+            total = total + self.weight_decay * tf.add_n(decay_sum)
+        return total, grads
 
     def _update(self, total, losses):
         self.trackers[0].update_state(total)
@@ -212,6 +242,11 @@ class TrainingModel(keras.Model):
             scaled = self.optimizer.scale_loss(total / replicas)
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
+        if self.weight_decay:
+            grad_scale = self.optimizer.scale_loss(
+                tf.constant(1.0 / replicas, tf.float32))
+            total, grads = self._add_weight_decay(total, grads, variables,
+                                                  grad_scale)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply_gradients(pairs)
         return self._update(total, losses)
@@ -230,11 +265,61 @@ def _bf16_cpu_supported():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
+class MomentumSGD(keras.optimizers.SGD):
+    """keras.optimizers.SGD with a fused momentum update.
+
+    The update is Keras' SGD (m = momentum * m - lr * g; w = w + m) and the
+    clipping its ``global_clipnorm`` (g * clip / max(norm, clip), norm over
+    all gradients). Outside a distribution strategy (one device) each
+    variable's update runs as one TensorFlow kernel
+    (ResourceApplyKerasMomentum) and the clipping factor is folded into the
+    learning rate, instead of Keras' five separate elementwise passes per
+    variable: for R50's 45 M weights the optimizer step drops from ~80 to
+    ~45 ms on 2 CPU cores. Under a tf.distribute strategy, with Nesterov
+    momentum or without momentum it is the plain Keras SGD.
+
+    Args: as keras.optimizers.SGD.
+    """
+
+    def _fused(self):
+        return (self.momentum != 0 and not self.nesterov and
+                not self.use_ema and not self.gradient_accumulation_steps
+                and not tf.distribute.has_strategy())
+
+    def _clip_gradients(self, grads):
+        self._clip_factor = None
+        if self.global_clipnorm and self.global_clipnorm > 0 and \
+                self._fused():
+            norm = tf.linalg.global_norm([g for g in grads if g is not None])
+            clip = tf.cast(self.global_clipnorm, norm.dtype)
+            # Keras' clip_by_global_norm: NaN/Inf norms give NaN factors.
+            self._clip_factor = clip * tf.minimum(1.0 / norm, 1.0 / clip) + \
+                (norm - norm)
+            return grads
+        return super()._clip_gradients(grads)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if not self._fused() or not isinstance(variable, tf.Variable):
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        lr = tf.cast(learning_rate, dtype)
+        factor = getattr(self, "_clip_factor", None)
+        if factor is not None:
+            lr = lr * tf.cast(factor, dtype)
+        m = self.momentums[self._get_variable_index(variable)]
+        m = m.value if isinstance(m, keras.Variable) else m
+        tf.raw_ops.ResourceApplyKerasMomentum(
+            var=variable.handle, accum=m.handle, lr=lr,
+            grad=tf.cast(gradient, dtype),
+            momentum=tf.cast(self.momentum, dtype), use_locking=False,
+            use_nesterov=False)
+
+
 def _make_optimizer(config, learning_rate, momentum):
     clip = getattr(config, "GRADIENT_CLIP_NORM", None)
-    optimizer = keras.optimizers.SGD(learning_rate=learning_rate,
-                                     momentum=momentum,
-                                     global_clipnorm=clip or None)
+    optimizer = MomentumSGD(learning_rate=learning_rate, momentum=momentum,
+                            global_clipnorm=clip or None)
     policy = getattr(config, "MIXED_PRECISION", None)
     has_gpu = bool(tf.config.list_logical_devices("GPU"))
     if policy == "mixed_float16":

@@ -135,6 +135,20 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size,
     # [B, N, P, P, D]
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")(
         [rois, image_meta] + list(feature_maps))
+    return fpn_mask_head(x, num_classes, train_bn=train_bn)
+
+
+def fpn_mask_head(x, num_classes, train_bn=True):
+    """The mask head's convolutions on RoIAlign features.
+
+    Args:
+        x: [B, N, P, P, D] RoIAlign features (output of roi_align_mask).
+        num_classes: NC.
+        train_bn: False freezes the head's BatchNorm layers.
+
+    Returns:
+        [B, N, 2P, 2P, NC] per-class mask probabilities (sigmoid).
+    """
     for i in range(1, 5):
         x = RoiDistributed(KL.Conv2D(256, (3, 3), padding="same"),
                            name="mrcnn_mask_conv{}".format(i))(x)

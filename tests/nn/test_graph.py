@@ -215,6 +215,63 @@ def test_mask_head_on_positive_slots_gives_the_full_mask_loss(tiny_config):
     assert model.get_layer("positive_rois").count == P
 
 
+def test_mask_head_runs_on_the_batch_positives_with_the_same_loss_and_gradients():
+    """The training mask head's convolutions see only the batch's positive
+    RoIs (GatherPositives / ScatterPositives); its masks, the mask loss and
+    the gradients equal those of the same layers run on every positive slot
+    (Matterport's computation), with frozen BatchNorm."""
+    from mrcnn.nn.losses import MrcnnMaskLoss
+    keras.utils.set_random_seed(2)
+    config = make_tiny_config(USE_RPN_ROIS=False)
+    assert config.TRAIN_BN is False
+    model = build_training_model(config)
+    rois = np.zeros((2, config.POST_NMS_ROIS_TRAINING, 4), np.int32)
+    rois[:, :50] = [10, 10, 60, 60]    # box IoU 0.19 with the gt: negatives
+    rois[0, :10] = [22, 28, 88, 96]    # IoU 0.87: positives, more in image 0
+    rois[1, :3] = [22, 28, 88, 96]
+    feeds = _training_inputs(config, model) + [rois]
+    lead = model.get_layer("positive_rois").output
+    probe = keras.Model(model.inputs, [
+        model.get_layer("roi_align_mask").output, lead[1], lead[2],
+        model.get_layer("gather_positives").output,
+        model.get_layer("scatter_positives").output,
+        model.get_layer("mrcnn_mask_loss").output])
+    head = [model.get_layer("mrcnn_mask_conv{}".format(i)) for i in range(1, 5)]
+    bns = [model.get_layer("mrcnn_mask_bn{}".format(i)) for i in range(1, 5)]
+    deconv, last = model.get_layer("mrcnn_mask_deconv"), model.get_layer("mrcnn_mask")
+    head_vars = [v for layer in head + [deconv, last]
+                 for v in layer.trainable_variables]
+    with tf.GradientTape(persistent=True) as tape:
+        feats, ids, targets, packed, masks, loss = probe(feeds, training=True)
+        tape.watch(feats)
+        x = feats
+        for conv, bn in zip(head, bns):
+            x = tf.nn.relu(bn(conv(x), training=True))
+        ref_masks = last(deconv(x))
+        ref_loss = MrcnnMaskLoss()([targets, ids, ref_masks])
+    ids = ids.numpy()
+    positive = ids > 0
+    counts = positive.sum(axis=1)
+    assert counts[0] > counts[1] > 0, counts
+    # Only the positives (plus one padding row) went through the head.
+    assert packed.shape[:2] == (1, counts.sum() + 1)
+    masks, ref_masks = masks.numpy(), ref_masks.numpy()
+    assert masks.shape == ref_masks.shape
+    np.testing.assert_allclose(masks[positive], ref_masks[positive],
+                               rtol=1e-5, atol=1e-6)
+    assert np.all(masks[~positive] == 0)
+    np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-5)
+    assert float(loss) > 0
+    grads = tape.gradient(loss, head_vars + [feats])
+    ref_grads = tape.gradient(ref_loss, head_vars + [feats])
+    for v, g, r in zip(head_vars + [feats], grads, ref_grads):
+        r = tf.convert_to_tensor(r).numpy()
+        assert np.abs(r).max() > 0
+        np.testing.assert_allclose(tf.convert_to_tensor(g).numpy(), r,
+                                   rtol=1e-4, atol=1e-6 * np.abs(r).max(),
+                                   err_msg=getattr(v, "path", "features"))
+
+
 def test_detection_boxes_trim_to_longest_valid_list_and_pad_back():
     from mrcnn.nn.graph import DetectionBoxes, PadRois
     det = np.zeros((2, 5, 6), np.float32)
