@@ -12,12 +12,13 @@ peak: a floor no float32 implementation of the same layers can beat.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from bench_inference import _median_time  # noqa: E402
 
 
 def conv_macs(model):
@@ -30,16 +31,6 @@ def conv_macs(model):
             group = "fpn" if layer.name.startswith("fpn") else "backbone"
             macs[group] += positions * int(np.prod(layer.kernel.shape))
     return macs
-
-
-def median_seconds(fn, runs=5):
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():
@@ -75,7 +66,7 @@ def main():
 
     a = tf.random.normal([4096, 4096])
     matmul = tf.function(lambda x: tf.matmul(x, x))
-    peak = 4096 ** 3 / median_seconds(lambda: matmul(a).numpy()) / 1e9
+    peak = 4096 ** 3 / _median_time(lambda: matmul(a).numpy(), 5) / 1e9
 
     side = size // config.BACKBONE_STRIDES[0]
     p2 = tf.random.normal([1, side, side, channels])
@@ -83,7 +74,7 @@ def main():
     for name, out in (("RPN shared conv on P2", 512), ("fpn_p2", channels)):
         kernel = tf.random.normal([3, 3, channels, out])
         conv = tf.function(lambda x, k=kernel: tf.nn.conv2d(x, k, 1, "SAME"))
-        seconds = median_seconds(lambda: conv(p2).numpy())
+        seconds = _median_time(lambda: conv(p2).numpy(), 5)
         convs[name] = (seconds, side * side * 9 * channels * out / seconds / 1e9)
 
     print("{} at {} px, float32 (TF {}, {} CPUs)".format(
