@@ -9,8 +9,9 @@
 loading a checkpoint with that naming resumes its run directory and epoch.
 `find_last` returns the newest checkpoint of the newest run.
 `CheckpointCallback` writes a checkpoint after each epoch, atomically (see
-`mrcnn.weights.save_weights`), so a crash never leaves a partial file under
-a checkpoint name.
+`mrcnn.weights.h5layout.save_weights`), so a crash never leaves a partial
+file under a checkpoint name. `load_weights` is Matterport's
+``MaskRCNN.load_weights``: load a file, then resume its run.
 """
 
 import datetime
@@ -20,6 +21,9 @@ import re
 import warnings
 
 import keras
+
+from mrcnn.weights.h5layout import save_weights
+from mrcnn.weights.loading import load_weights_into
 
 # Matterport's pattern: .../<name>YYYYMMDDTHHMM/mask_rcnn_<name>_NNNN.h5
 CHECKPOINT_REGEX = (r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]"
@@ -151,8 +155,6 @@ class CheckpointCallback(keras.callbacks.Callback):
         os.replace(tmp, path)
 
     def on_epoch_end(self, epoch, logs=None):
-        # Imported here: mrcnn.weights imports this module.
-        from mrcnn.weights import save_weights
         for attr in ("log_dir", "checkpoint_path"):
             if not getattr(self.maskrcnn, attr, None):
                 raise ValueError("CheckpointCallback: model.{} is not set; "
@@ -164,3 +166,30 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.saved.append(path)
         if self.verbose:
             print("\nSaved checkpoint {}".format(path))
+
+
+def load_weights(model, filepath, by_name=False, exclude=None):
+    """Matterport's ``MaskRCNN.load_weights``: load a ``.h5`` weight file.
+
+    Args:
+        model: the MaskRCNN instance (``keras_model``, ``config``,
+            ``model_dir``); a bare keras.Model also works (no log dir then).
+        filepath: Matterport / Keras 2 ``.h5`` file (``mask_rcnn_coco.h5``,
+            a checkpoint, the ImageNet ``notop`` file).
+        by_name: match layers by name, keep model layers missing from the
+            file. False requires every weighted layer to be in the file.
+        exclude: list of layer names not to load (implies by_name=True),
+            e.g. ``["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox",
+            "mrcnn_mask"]`` to fine-tune on another class count.
+    Returns:
+        LoadReport (also printed).
+
+    After loading, ``set_log_dir(model, filepath)`` resumes the epoch count
+    when ``filepath`` is one of this package's / Matterport's checkpoints.
+    """
+    report = load_weights_into(model, filepath, by_name=by_name,
+                               exclude=exclude, verbose=1)
+    if hasattr(model, "keras_model") and hasattr(model, "config"):
+        set_log_dir(model, filepath)
+    return report
+

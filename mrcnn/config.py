@@ -14,10 +14,11 @@ import json
 
 import numpy as np
 
+from mrcnn.core.image_meta import image_meta_size
+from mrcnn.core.outputs import LOSS_NAMES
+
 _RESIZE_MODES = ("none", "square", "pad64", "crop")
 _BACKBONES = ("resnet50", "resnet101")
-_LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
-               "mrcnn_bbox_loss", "mrcnn_mask_loss")
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,15 @@ class Config(object):
 
     # Only for a callable BACKBONE: ``f(image_shape)`` -> [[h, w] per level].
     COMPUTE_BACKBONE_SHAPE = None
+
+    # The mask head's convolutions (not in Matterport; an extension point
+    # like BACKBONE). None: Matterport's four 3x3 convs, a 2x deconv and a
+    # per-class sigmoid (mrcnn.nn.heads.fpn_mask_head). A callable
+    # ``f(roi_features, num_classes, train_bn)`` maps RoIAlign features
+    # [B, N, MASK_POOL_SIZE, MASK_POOL_SIZE, TOP_DOWN_PYRAMID_SIZE] to
+    # float32 mask probabilities [B, N, MASK_SHAPE[0], MASK_SHAPE[1],
+    # NUM_CLASSES]. See docs/ARCHITECTURE.md.
+    MASK_HEAD = None
 
     # Strides of each level of the FPN pyramid (P2..P6).
     BACKBONE_STRIDES = [4, 8, 16, 32, 64]
@@ -180,7 +190,7 @@ class Config(object):
                                          self.IMAGE_CHANNEL_COUNT])
 
         # Image meta data length; see compose_image_meta().
-        self.IMAGE_META_SIZE = 1 + 3 + 3 + 4 + 1 + self.NUM_CLASSES
+        self.IMAGE_META_SIZE = image_meta_size(self.NUM_CLASSES)
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -212,6 +222,9 @@ class Config(object):
         elif self.COMPUTE_BACKBONE_SHAPE is None:
             fail("COMPUTE_BACKBONE_SHAPE", "a callable BACKBONE needs "
                  "COMPUTE_BACKBONE_SHAPE(image_shape) -> feature shapes")
+        if self.MASK_HEAD is not None and not callable(self.MASK_HEAD):
+            fail("MASK_HEAD", "must be None or a callable f(roi_features, "
+                 "num_classes, train_bn) -> mask probabilities")
         if self.IMAGE_CHANNEL_COUNT < 1:
             fail("IMAGE_CHANNEL_COUNT", "must be >= 1")
         if len(np.atleast_1d(self.MEAN_PIXEL)) != self.IMAGE_CHANNEL_COUNT:
@@ -257,10 +270,10 @@ class Config(object):
         if list(self.MASK_SHAPE) != [2 * self.MASK_POOL_SIZE] * 2:
             fail("MASK_SHAPE", "the mask head upsamples MASK_POOL_SIZE x2, so "
                  "MASK_SHAPE must be [{0}, {0}]".format(2 * self.MASK_POOL_SIZE))
-        unknown = set(self.LOSS_WEIGHTS) - set(_LOSS_NAMES)
+        unknown = set(self.LOSS_WEIGHTS) - set(LOSS_NAMES)
         if unknown:
             fail("LOSS_WEIGHTS", "unknown loss names {}; known: {}".format(
-                sorted(unknown), list(_LOSS_NAMES)))
+                sorted(unknown), list(LOSS_NAMES)))
         if self.MIXED_PRECISION not in (None, "float32", "mixed_float16",
                                         "mixed_bfloat16"):
             fail("MIXED_PRECISION", "must be None, 'mixed_float16' or "
@@ -322,6 +335,10 @@ class Config(object):
                 raise ConfigError(
                     "BACKBONE {!r} was a callable; pass the config class that "
                     "defines it instead of restoring from a dict".format(value))
+            if key == "MASK_HEAD" and value is not None:
+                raise ConfigError(
+                    "MASK_HEAD {!r} was a callable; pass the config class that "
+                    "defines it instead of restoring from a dict".format(value))
             if isinstance(default, np.ndarray):
                 value = np.array(value)
             elif isinstance(default, tuple) and isinstance(value, list):
@@ -336,17 +353,6 @@ class Config(object):
     def from_json(cls, text):
         """Inverse of `to_json`."""
         return cls.from_dict(json.loads(text))
-
-
-def resolve_layer_arg(value, config, attr):
-    """A layer argument: the explicit value, else config.<attr>, else the
-    Config default. Lets layers accept Matterport's ``Layer(config)`` form
-    while keeping explicit arguments (the Config object is not stored)."""
-    if value is not None:
-        return value
-    if config is not None:
-        return getattr(config, attr)
-    return getattr(Config, attr)
 
 
 def _is_count(value):

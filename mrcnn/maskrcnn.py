@@ -1,8 +1,9 @@
 """`MaskRCNN`: Matterport's model object on Keras 3.
 
 Building the graph lives in `mrcnn.nn.graph`, host-side molding/unmolding
-in `mrcnn.inference`, weight files in `mrcnn.weights`, training in
-`mrcnn.training`. This class ties them together with Matterport's API.
+in `mrcnn.inference`, weight files in `mrcnn.weights`, run directories and
+checkpoints in `mrcnn.checkpoints`, training in `mrcnn.training`. This class
+ties them together with Matterport's API.
 """
 
 import re
@@ -11,12 +12,21 @@ from collections import OrderedDict
 import keras
 import numpy as np
 import tensorflow as tf
+from tqdm.auto import tqdm
 
+from mrcnn import checkpoints, training
+from mrcnn import inference as infer
 from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
 from mrcnn.core.boxes import norm_boxes
-from mrcnn import inference as infer
+from mrcnn.core.image_meta import parse_image_meta
+from mrcnn.core.outputs import INFERENCE_OUTPUTS
+from mrcnn.distribute import get_strategy
 from mrcnn.inference import log
 from mrcnn.nn.graph import build_inference_model, build_training_model
+from mrcnn.nn.proposal import (INTERMEDIATE_OPS, ProposalIntermediate,
+                               ProposalLayer)
+from mrcnn.weights.download import get_imagenet_weights
+from mrcnn.weights.keras_model import MatterportKerasModel
 
 
 class MaskRCNN(object):
@@ -42,34 +52,24 @@ class MaskRCNN(object):
         self.epoch = 0
         self._anchor_cache = {}
         self._predict_fn = None
-        try:
-            self.set_log_dir()
-        except ImportError:
-            pass
-        try:
-            from mrcnn.distribute import get_strategy
-            scope = get_strategy(config).scope()
-        except ImportError:
-            scope = None
-        if scope is None:
+        self.set_log_dir()
+        with get_strategy(config).scope():
             self.keras_model = self.build(mode=mode, config=config)
-        else:
-            with scope:
-                self.keras_model = self.build(mode=mode, config=config)
 
     # ---------------------------------------------------------------- graph
     def build(self, mode, config):
         """Build the Keras model of Mask R-CNN for `mode`.
 
         Returns:
-            keras.Model (inputs/outputs in mrcnn.nn.graph).
+            keras.Model (inputs/outputs in mrcnn.nn.graph) whose
+            save_weights/load_weights read and write Matterport's .h5 files.
         """
         if mode not in ("training", "inference"):
             raise ValueError("build: mode must be 'training' or 'inference', "
                              "got {!r}".format(mode))
         if mode == "training":
-            return build_training_model(config)
-        return build_inference_model(config)
+            return build_training_model(config, MatterportKerasModel)
+        return build_inference_model(config, MatterportKerasModel)
 
     def get_anchors(self, image_shape):
         """Normalized anchors of a molded image shape, cached per shape.
@@ -130,8 +130,9 @@ class MaskRCNN(object):
                 tf.TensorSpec([None, None, 4], tf.float32)]
 
             def run(images, metas, anchors):
-                out = model([images, metas, anchors], training=False)
-                return out[0], out[3]
+                out = dict(zip(INFERENCE_OUTPUTS,
+                               model([images, metas, anchors], training=False)))
+                return out["detections"], out["mrcnn_mask"]
 
             # One trace for every batch size and image shape.
             self._predict_fn = tf.function(run, input_signature=signature,
@@ -144,6 +145,28 @@ class MaskRCNN(object):
             tf.constant(image_metas, tf.float32),
             tf.constant(anchors, tf.float32))
         return detections.numpy(), masks.numpy()
+
+    def _detect_batch(self, molded_images, image_metas, original_shapes,
+                      windows):
+        """Run one batch and unmold each image's detections.
+
+        Args:
+            molded_images: [B, h, w, C] float32; image_metas: [B, META].
+            original_shapes: B shapes (H, W[, C]) of the original images.
+            windows: [B, (y1, x1, y2, x2)] pixels of the molded images.
+        Returns:
+            list of B result dicts (see detect()).
+        """
+        detections, mrcnn_mask = self._run_inference(molded_images,
+                                                     image_metas)
+        results = []
+        for j in range(len(molded_images)):
+            rois, class_ids, scores, masks = infer.unmold_detections(
+                detections[j], mrcnn_mask[j], original_shapes[j],
+                molded_images[j].shape, windows[j])
+            results.append({"rois": rois, "class_ids": class_ids,
+                            "scores": scores, "masks": masks})
+        return results
 
     def detect(self, images, verbose=0):
         """Detect instances in any number of images of any sizes.
@@ -174,7 +197,6 @@ class MaskRCNN(object):
         results = [None] * len(images)
         iterator = batches
         if verbose and len(batches) > 1:
-            from tqdm.auto import tqdm
             iterator = tqdm(batches, desc="detect", unit="batch")
         for batch in iterator:
             molded_images = np.stack([molded[i][0] for i in batch])
@@ -183,14 +205,11 @@ class MaskRCNN(object):
                 log("molded_images", molded_images)
                 log("image_metas", image_metas)
                 log("anchors", self.get_anchors(molded_images.shape[1:3]))
-            detections, mrcnn_mask = self._run_inference(molded_images,
-                                                         image_metas)
-            for j, i in enumerate(batch):
-                rois, class_ids, scores, masks = infer.unmold_detections(
-                    detections[j], mrcnn_mask[j], images[i].shape,
-                    molded_images[j].shape, molded[i][2])
-                results[i] = {"rois": rois, "class_ids": class_ids,
-                              "scores": scores, "masks": masks}
+            batch_results = self._detect_batch(
+                molded_images, image_metas, [images[i].shape for i in batch],
+                [molded[i][2] for i in batch])
+            for i, result in zip(batch, batch_results):
+                results[i] = result
         return results
 
     def detect_molded(self, molded_images, image_metas, verbose=0):
@@ -219,18 +238,11 @@ class MaskRCNN(object):
         results = []
         bs = self.config.BATCH_SIZE
         for start in range(0, len(molded_images), bs):
-            imgs = molded_images[start:start + bs]
             metas = image_metas[start:start + bs]
-            detections, mrcnn_mask = self._run_inference(imgs, metas)
-            for j in range(len(imgs)):
-                m = metas[j]
-                window = m[7:11]
-                original_shape = m[1:4].astype(np.int64)
-                rois, class_ids, scores, masks = infer.unmold_detections(
-                    detections[j], mrcnn_mask[j], original_shape,
-                    imgs[j].shape, window)
-                results.append({"rois": rois, "class_ids": class_ids,
-                                "scores": scores, "masks": masks})
+            fields = parse_image_meta(metas)
+            results.extend(self._detect_batch(
+                molded_images[start:start + bs], metas,
+                fields["original_image_shape"], fields["window"]))
         return results
 
     # ------------------------------------------------------------ inspection
@@ -282,8 +294,6 @@ class MaskRCNN(object):
 
     def _layer_intermediate(self, tensor, name):
         """"ROI/pre_nms_anchors:0" -> symbolic intermediate, or None."""
-        from mrcnn.nn.proposal import (INTERMEDIATE_OPS, ProposalIntermediate,
-                                       ProposalLayer)
         layer_name, op = name.split("/", 1)
         key = INTERMEDIATE_OPS.get(op.split(":")[0].split("/")[0])
         if key is None:
@@ -363,34 +373,33 @@ class MaskRCNN(object):
             log(name, value)
         return result
 
-    # -------------------------------------------- weights (mrcnn.weights)
+    # ------------------------- weights and checkpoints (mrcnn.checkpoints)
     def load_weights(self, filepath, by_name=False, exclude=None):
-        """Load a Matterport/Keras-2 .h5 weight file; see mrcnn.weights."""
-        from mrcnn import weights
-        return weights.load_weights(self, filepath, by_name=by_name,
-                                    exclude=exclude)
+        """Load a Matterport/Keras-2 .h5 weight file, then resume its run;
+        see mrcnn.checkpoints.load_weights."""
+        return checkpoints.load_weights(self, filepath, by_name=by_name,
+                                        exclude=exclude)
 
     def find_last(self):
-        """Path of the newest checkpoint of the newest run; see mrcnn.weights."""
-        from mrcnn import weights
-        return weights.find_last(self)
+        """Path of the newest checkpoint of the newest run; see
+        mrcnn.checkpoints.find_last."""
+        return checkpoints.find_last(self)
 
     def set_log_dir(self, model_path=None):
-        """Set self.log_dir, checkpoint_path and epoch; see mrcnn.weights."""
-        from mrcnn import weights
-        return weights.set_log_dir(self, model_path)
+        """Set self.log_dir, checkpoint_path and epoch; see
+        mrcnn.checkpoints.set_log_dir."""
+        return checkpoints.set_log_dir(self, model_path)
 
     def get_imagenet_weights(self):
-        """Path of the Keras ResNet-50 ImageNet notop file; see mrcnn.weights."""
-        from mrcnn import weights
-        return weights.get_imagenet_weights(self)
+        """Path of the Keras ResNet ImageNet notop file; see
+        mrcnn.weights.download.get_imagenet_weights."""
+        return get_imagenet_weights(self)
 
     # ------------------------------------------ training (mrcnn.training)
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers,
               augmentation=None, custom_callbacks=None,
               no_augmentation_sources=None):
         """Train the model; see mrcnn.training.train."""
-        from mrcnn import training
         return training.train(self, train_dataset, val_dataset, learning_rate,
                               epochs, layers, augmentation=augmentation,
                               custom_callbacks=custom_callbacks,
@@ -398,11 +407,9 @@ class MaskRCNN(object):
 
     def set_trainable(self, layer_regex, keras_model=None, indent=0, verbose=1):
         """Set layers whose names match the regex trainable; see mrcnn.training."""
-        from mrcnn import training
         return training.set_trainable(self, layer_regex, keras_model=keras_model,
                                       indent=indent, verbose=verbose)
 
     def compile(self, learning_rate, momentum):
         """Compile the training model; see mrcnn.training.compile."""
-        from mrcnn import training
         return training.compile(self, learning_rate, momentum)

@@ -6,8 +6,6 @@ losses (`mrcnn.nn.losses`), image meta and molding (`mrcnn.core.image_meta`),
 and the training data functions (`mrcnn.data.*`, imported on first use).
 """
 
-import importlib
-
 from mrcnn.core.anchors import compute_backbone_shapes  # noqa: F401
 from mrcnn.core.image_meta import (compose_image_meta, mold_image,  # noqa: F401
                                    parse_image_meta, unmold_image)
@@ -28,9 +26,10 @@ from mrcnn.nn.box_ops import (apply_box_deltas_graph,  # noqa: F401
                               denorm_boxes_graph, norm_boxes_graph,
                               overlaps_graph, parse_image_meta_graph,
                               trim_zeros_graph)
-from mrcnn.nn.detection import DetectionLayer  # noqa: F401
-from mrcnn.nn.detection_target import DetectionTargetLayer  # noqa: F401
-from mrcnn.nn.proposal import ProposalLayer  # noqa: F401
+# The custom layers in Matterport's Layer(config) form (explicit arguments
+# also work): mrcnn.config_layers translates the Config.
+from mrcnn.config_layers import (DetectionLayer,  # noqa: F401
+                                 DetectionTargetLayer, ProposalLayer)
 from mrcnn.nn.roi_align import PyramidROIAlign  # noqa: F401
 from mrcnn.data.pipeline import data_generator, load_image_gt  # noqa: F401
 from mrcnn.data.targets import (build_detection_targets,  # noqa: F401

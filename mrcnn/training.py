@@ -22,13 +22,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mrcnn.checkpoints import CheckpointCallback, set_log_dir
+from mrcnn.core.outputs import LOSS_NAMES
 from mrcnn.data.augment import check_augmentation
 from mrcnn.data.pipeline import DataWaitMonitor, make_distributed_dataset
 from mrcnn.distribute import get_strategy
-
-#: Loss outputs of the training model, in order.
-LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
-              "mrcnn_bbox_loss", "mrcnn_mask_loss")
 
 #: Matterport's pre-defined layer selections for train(layers=...).
 LAYER_REGEX = {
@@ -518,7 +516,7 @@ class WarmupCosineSchedule(keras.callbacks.Callback):
 def _tensorboard_callback(log_dir):
     """keras TensorBoard callback, or None (one log line) without tensorboard."""
     try:
-        import tensorboard  # noqa: F401
+        import tensorboard  # noqa: F401 - optional; only its presence matters
     except ImportError:
         _log("tensorboard is not installed: no TensorBoard logs (pip install "
              "tensorboard)")
@@ -565,7 +563,6 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     steps = _steps(config.STEPS_PER_EPOCH, "STEPS_PER_EPOCH")
     val_steps = int(config.VALIDATION_STEPS or 0)
     if not getattr(model, "log_dir", None):
-        from mrcnn.checkpoints import set_log_dir
         set_log_dir(model)
     os.makedirs(model.log_dir, exist_ok=True)
 
@@ -578,7 +575,6 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     val_data = make_distributed_dataset(strategy, val_dataset, config,
                                         shuffle=True) if val_steps else None
 
-    from mrcnn.checkpoints import CheckpointCallback
     callbacks = [
         DataWaitCallback(monitor),
         NaNGuard(checkpoint_hint="newest file in {}".format(model.log_dir)),

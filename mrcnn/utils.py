@@ -33,16 +33,17 @@ from mrcnn.core.masks import (compute_overlaps_masks, expand_mask,
 from mrcnn.core.metrics import (compute_ap, compute_ap_range, compute_matches,
                                 compute_recall)
 
-# URL of the released COCO-trained weights (Matterport's v2.0 release).
-COCO_MODEL_URL = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
+from mrcnn.core.release import COCO_WEIGHTS_URL as COCO_MODEL_URL
 
 
 def download_trained_weights(coco_model_path, verbose=1):
     """Download the COCO-trained weights from the releases to coco_model_path.
 
-    Implemented in ``mrcnn.weights.download_trained_weights``.
+    Implemented in ``mrcnn.weights.download.download_trained_weights``.
     """
-    from mrcnn.weights import download_trained_weights as download
+    # Imported on use: it downloads through Keras, which loads TensorFlow;
+    # `import mrcnn.utils` stays numpy-only.
+    from mrcnn.weights.download import download_trained_weights as download
     return download(coco_model_path, verbose=verbose)
 
 

@@ -137,7 +137,7 @@ def test_checkpoint_callback_writes_one_based_files_and_config(tmp_path):
     expected = model_values(keras_model)
     for v in keras_model.weights:
         v.assign(np.zeros(v.shape, v.dtype))
-    W.load_weights(model, C.find_last(model), by_name=True)
+    C.load_weights(model, C.find_last(model), by_name=True)
     for path, value in model_values(keras_model).items():
         np.testing.assert_array_equal(value, expected[path], err_msg=path)
     assert model.epoch == 2   # resume: the next epoch index is 2
@@ -158,7 +158,7 @@ def test_checkpoint_callback_in_keras_fit_resumes_epoch_numbers(tmp_path):
     assert first.endswith("mask_rcnn_tiny_0002.h5")
     # Resume as Matterport does: load the last checkpoint, then train from
     # model.epoch to the requested epoch.
-    W.load_weights(model, first, by_name=True)
+    C.load_weights(model, first, by_name=True)
     assert model.epoch == 2
     keras_model.fit(x, y, initial_epoch=model.epoch, epochs=4, verbose=0,
                     callbacks=[C.CheckpointCallback(model)])

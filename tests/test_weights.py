@@ -14,6 +14,7 @@ import pytest
 
 from h5_fixtures import (build_mimic_model, manifest, manifest_layers,
                          model_layers, model_values, write_keras2_h5)
+from mrcnn import checkpoints
 from mrcnn import weights as W
 
 
@@ -209,7 +210,7 @@ def test_interrupted_save_keeps_previous_file_and_leaves_no_partial(
     W.save_weights(mimic, path)
     with open(path, "rb") as f:
         previous = f.read()
-    real = W._write_dataset
+    real = W.h5layout._write_dataset
     calls = []
 
     def dying_writer(group, name, value):
@@ -218,7 +219,7 @@ def test_interrupted_save_keeps_previous_file_and_leaves_no_partial(
             raise KeyboardInterrupt("killed mid-write")
         real(group, name, value)
 
-    monkeypatch.setattr(W, "_write_dataset", dying_writer)
+    monkeypatch.setattr(W.h5layout, "_write_dataset", dying_writer)
     for v in mimic.weights:
         v.assign(np.zeros(v.shape, v.dtype))
     with pytest.raises(KeyboardInterrupt):
@@ -299,7 +300,7 @@ def test_matterport_load_weights_sets_log_dir_and_resumes_epoch(mimic,
     run.mkdir()
     path = str(run / "mask_rcnn_tiny_0007.h5")
     W.save_weights(mimic, path)
-    report = W.load_weights(model, path, by_name=True)
+    report = checkpoints.load_weights(model, path, by_name=True)
     assert report.n_weights == len(mimic.weights)
     assert model.epoch == 7
     assert model.log_dir == str(run)
@@ -377,11 +378,19 @@ def test_synthetic_imagenet_notop_file_loads_into_r50(r50_backbone, tmp_path,
 
 
 def test_get_imagenet_weights_finds_the_keras_cache(tmp_path, monkeypatch):
+    import hashlib
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
     models = tmp_path / "kh" / "models"
     models.mkdir(parents=True)
+    assert W.keras_models_dir() == str(models)
     target = models / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
     target.write_bytes(b"x")
+    # keras.utils.get_file checks a cached file against the md5 it is given.
+    monkeypatch.setitem(W.IMAGENET_WEIGHTS["resnet50"], "md5",
+                        hashlib.md5(b"x").hexdigest())
+    # Nothing may leave the machine: the ResNet-101 URL points at loopback.
+    monkeypatch.setitem(W.IMAGENET_WEIGHTS["resnet101"], "url",
+                        "http://127.0.0.1:9/resnet101_notop.h5")
     from conftest import make_tiny_config
     model = types.SimpleNamespace(config=make_tiny_config())
     assert W.get_imagenet_weights(model) == str(target)
@@ -407,8 +416,6 @@ def test_get_imagenet_weights_offline_says_where_to_put_the_file(
         tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(W, "_keras_model_dirs",
-                        lambda: [str(tmp_path / "kh" / "models")])
     monkeypatch.setitem(W.IMAGENET_WEIGHTS["resnet50"], "url",
                         "http://127.0.0.1:9/resnet50_notop.h5")
     from conftest import make_tiny_config
@@ -425,7 +432,7 @@ def test_get_imagenet_weights_offline_says_where_to_put_the_file(
 # ---------------------------------------------------------------- download
 def test_download_trained_weights_fails_fast_when_unreachable(tmp_path,
                                                               monkeypatch):
-    monkeypatch.setattr(W, "COCO_MODEL_URL", "http://127.0.0.1:9/coco.h5")
+    monkeypatch.setattr(W.download, "COCO_WEIGHTS_URL", "http://127.0.0.1:9/coco.h5")
     dest = tmp_path / "mask_rcnn_coco.h5"
     t = time.time()
     with pytest.raises(W.DownloadError) as e:
@@ -452,9 +459,9 @@ def test_download_checks_the_size(tmp_path):
     src.write_bytes(b"\0" * 1000)
     dest = tmp_path / "out" / "mask_rcnn_coco.h5"
     with pytest.raises(W.DownloadError, match="1,000 bytes, expected 1,001"):
-        W._download(src.as_uri(), str(dest), expected_bytes=1001, verbose=0)
+        W.fetch_file(src.as_uri(), str(dest), expected_bytes=1001)
     assert os.listdir(tmp_path / "out") == []
-    W._download(src.as_uri(), str(dest), expected_bytes=1000, verbose=0)
+    W.fetch_file(src.as_uri(), str(dest), expected_bytes=1000)
     assert dest.read_bytes() == b"\0" * 1000
 
 
@@ -469,7 +476,7 @@ def test_convert_to_keras_and_back(mimic, tmp_path, monkeypatch):
                                         name="conv{}".format(len(builds))))
         return builds[-1]
 
-    monkeypatch.setattr(W, "_build_keras_model", build)
+    monkeypatch.setattr(W.convert, "build_inference_model", build)
     layers = model_layers(mimic, np.random.default_rng(13))
     src = write_keras2_h5(str(tmp_path / "src.h5"), layers)
     with pytest.raises(ValueError, match=r"\.weights\.h5"):
@@ -573,9 +580,9 @@ def test_chunked_name_attributes_like_keras2_writes_for_long_lists(mimic,
     # And the writer chunks a list too long for one attribute.
     with h5py.File(str(tmp_path / "names.h5"), "w") as f:
         long_names = ["layer_{:05d}_{}".format(i, "x" * 40) for i in range(3000)]
-        W._write_name_attr(f, "layer_names", long_names)
+        W.h5layout.write_name_attr(f, "layer_names", long_names)
         assert "layer_names" not in f.attrs and "layer_names1" in f.attrs
-        assert W._read_name_attr(f, "layer_names") == long_names
+        assert W.h5layout.read_name_attr(f, "layer_names") == long_names
 
 
 def test_convert_real_graph_to_keras3_and_back_keeps_every_weight(tmp_path):

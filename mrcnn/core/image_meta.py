@@ -13,6 +13,27 @@ Image meta layout, one float row per image (IMAGE_META_SIZE = 12 + NUM_CLASSES):
 
 import numpy as np
 
+# The layout above, as index / slice of the last axis. numpy (here), the
+# TF graph (mrcnn.nn.box_ops.parse_image_meta_graph, the active class ids
+# of the training graph) and host code read the fields through these.
+META_IMAGE_ID = 0
+META_ORIGINAL_IMAGE_SHAPE = slice(1, 4)
+META_IMAGE_SHAPE = slice(4, 7)
+META_WINDOW = slice(7, 11)
+META_SCALE = 11
+META_ACTIVE_CLASS_IDS = slice(12, None)
+META_FIELDS = (("image_id", META_IMAGE_ID),
+               ("original_image_shape", META_ORIGINAL_IMAGE_SHAPE),
+               ("image_shape", META_IMAGE_SHAPE),
+               ("window", META_WINDOW),
+               ("scale", META_SCALE),
+               ("active_class_ids", META_ACTIVE_CLASS_IDS))
+
+
+def image_meta_size(num_classes):
+    """Length of one image meta row: 12 fixed values + NUM_CLASSES."""
+    return META_ACTIVE_CLASS_IDS.start + int(num_classes)
+
 
 def compose_image_meta(image_id, original_image_shape, image_shape,
                        window, scale, active_class_ids):
@@ -55,14 +76,9 @@ def parse_image_meta(meta):
         [batch, NUM_CLASSES] int32.
     """
     meta = np.asarray(meta)
-    return {
-        "image_id": meta[..., 0].astype(np.int32),
-        "original_image_shape": meta[..., 1:4].astype(np.int32),
-        "image_shape": meta[..., 4:7].astype(np.int32),
-        "window": meta[..., 7:11].astype(np.int32),
-        "scale": meta[..., 11].astype(np.float32),
-        "active_class_ids": meta[..., 12:].astype(np.int32),
-    }
+    return {name: meta[..., where].astype(np.float32 if name == "scale"
+                                            else np.int32)
+            for name, where in META_FIELDS}
 
 
 def mold_image(images, config):

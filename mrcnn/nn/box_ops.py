@@ -17,6 +17,8 @@ Shape shorthand: B images, N / N1 / N2 boxes, META image meta length.
 
 import tensorflow as tf
 
+from mrcnn.core.image_meta import META_FIELDS
+
 
 def _split_boxes(boxes):
     """[..., 4] -> four [...] tensors (y1, x1, y2, x2)."""
@@ -214,11 +216,4 @@ def parse_image_meta_graph(meta):
         scale [B], active_class_ids [B, NUM_CLASSES].
     """
     meta = tf.cast(meta, tf.float32)
-    return {
-        "image_id": meta[:, 0],
-        "original_image_shape": meta[:, 1:4],
-        "image_shape": meta[:, 4:7],
-        "window": meta[:, 7:11],
-        "scale": meta[:, 11],
-        "active_class_ids": meta[:, 12:],
-    }
+    return {name: meta[:, where] for name, where in META_FIELDS}

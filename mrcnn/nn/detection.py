@@ -20,7 +20,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.config import resolve_layer_arg as _resolve
 from mrcnn.nn.box_ops import (apply_box_deltas_graph, clip_boxes_graph,
                               norm_boxes_graph, parse_image_meta_graph)
 
@@ -39,10 +38,6 @@ class DetectionLayer(keras.layers.Layer):
             dropped (0 keeps all, as Matterport's `if MIN_CONFIDENCE:`).
         detection_nms_threshold: IoU threshold of the per-class NMS.
         bbox_std_dev: [4] the head's deltas are multiplied by.
-        config: optional Config; fills the arguments left as None
-            (DETECTION_MAX_INSTANCES, DETECTION_MIN_CONFIDENCE,
-            DETECTION_NMS_THRESHOLD, BBOX_STD_DEV). Not stored. Matterport's
-            `DetectionLayer(config)` (config first) also works.
         name: layer name ("mrcnn_detection", as in Matterport).
 
     Inputs (a list):
@@ -58,22 +53,15 @@ class DetectionLayer(keras.layers.Layer):
         normalized coordinates, sorted by score, zero-padded rows at the end.
     """
 
-    def __init__(self, detection_max_instances=None, detection_min_confidence=None,
-                 detection_nms_threshold=None, bbox_std_dev=None, config=None,
-                 name="mrcnn_detection", **kwargs):
-        if hasattr(detection_max_instances, "DETECTION_MAX_INSTANCES"):
-            # Matterport's call: DetectionLayer(config, name=...)
-            config, detection_max_instances = detection_max_instances, None
+    def __init__(self, detection_max_instances, detection_min_confidence,
+                 detection_nms_threshold, bbox_std_dev, name="mrcnn_detection",
+                 **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
-        self.detection_max_instances = int(_resolve(
-            detection_max_instances, config, "DETECTION_MAX_INSTANCES"))
-        self.detection_min_confidence = float(_resolve(
-            detection_min_confidence, config, "DETECTION_MIN_CONFIDENCE"))
-        self.detection_nms_threshold = float(_resolve(
-            detection_nms_threshold, config, "DETECTION_NMS_THRESHOLD"))
-        self.bbox_std_dev = [float(s) for s in np.reshape(
-            _resolve(bbox_std_dev, config, "BBOX_STD_DEV"), [-1])]
+        self.detection_max_instances = int(detection_max_instances)
+        self.detection_min_confidence = float(detection_min_confidence)
+        self.detection_nms_threshold = float(detection_nms_threshold)
+        self.bbox_std_dev = [float(s) for s in np.reshape(bbox_std_dev, [-1])]
         if self.detection_max_instances < 1:
             raise ValueError("DetectionLayer '{}': detection_max_instances must be "
                              ">= 1, got {}".format(name, self.detection_max_instances))

@@ -21,7 +21,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.config import resolve_layer_arg as _resolve
 from mrcnn.nn.box_ops import batch_overlaps_graph, box_refinement_graph
 
 # A proposal whose IoU with any crowd box reaches this is never a negative.
@@ -55,10 +54,6 @@ class DetectionTargetLayer(keras.layers.Layer):
         mask_shape: (mh, mw) of the mask targets.
         use_mini_mask: whether gt_masks are mini-masks (each mask resized to
             its own box) rather than full-image masks.
-        config: optional Config; fills the arguments left as None
-            (TRAIN_ROIS_PER_IMAGE, ROI_POSITIVE_RATIO, BBOX_STD_DEV,
-            MASK_SHAPE, USE_MINI_MASK). Not stored. Matterport's
-            `DetectionTargetLayer(config)` (config first) also works.
         name: layer name ("proposal_targets", as in Matterport).
 
     Inputs (a list):
@@ -80,22 +75,15 @@ class DetectionTargetLayer(keras.layers.Layer):
     rows, as in Matterport (no positives means no negatives are kept either).
     """
 
-    def __init__(self, train_rois_per_image=None, roi_positive_ratio=None,
-                 bbox_std_dev=None, mask_shape=None, use_mini_mask=None,
-                 config=None, name="proposal_targets", **kwargs):
-        if hasattr(train_rois_per_image, "TRAIN_ROIS_PER_IMAGE"):
-            # Matterport's call: DetectionTargetLayer(config, name=...)
-            config, train_rois_per_image = train_rois_per_image, None
+    def __init__(self, train_rois_per_image, roi_positive_ratio, bbox_std_dev,
+                 mask_shape, use_mini_mask, name="proposal_targets", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
-        self.train_rois_per_image = int(_resolve(
-            train_rois_per_image, config, "TRAIN_ROIS_PER_IMAGE"))
-        self.roi_positive_ratio = float(_resolve(
-            roi_positive_ratio, config, "ROI_POSITIVE_RATIO"))
-        self.bbox_std_dev = [float(s) for s in np.reshape(
-            _resolve(bbox_std_dev, config, "BBOX_STD_DEV"), [-1])]
-        self.mask_shape = [int(s) for s in _resolve(mask_shape, config, "MASK_SHAPE")]
-        self.use_mini_mask = bool(_resolve(use_mini_mask, config, "USE_MINI_MASK"))
+        self.train_rois_per_image = int(train_rois_per_image)
+        self.roi_positive_ratio = float(roi_positive_ratio)
+        self.bbox_std_dev = [float(s) for s in np.reshape(bbox_std_dev, [-1])]
+        self.mask_shape = [int(s) for s in mask_shape]
+        self.use_mini_mask = bool(use_mini_mask)
         if self.train_rois_per_image < 1:
             raise ValueError("DetectionTargetLayer '{}': train_rois_per_image must "
                              "be >= 1, got {}".format(name, self.train_rois_per_image))

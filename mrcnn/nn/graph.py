@@ -20,6 +20,7 @@ Training model: see build_training_model.
 """
 
 import contextlib
+import inspect
 
 import keras
 import numpy as np
@@ -27,70 +28,36 @@ import tensorflow as tf
 from keras import layers as KL
 
 from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
+from mrcnn.core.image_meta import META_ACTIVE_CLASS_IDS
+from mrcnn.core.outputs import INFERENCE_OUTPUTS, LOSS_NAMES, TRAINING_OUTPUTS
 from mrcnn.nn.backbone import backbone_graph
 from mrcnn.nn.box_ops import norm_boxes_graph
-from mrcnn.nn.heads import (build_fpn_mask_graph, fpn_classifier_graph,
-                             fpn_mask_head)
+from mrcnn.nn.detection import DetectionLayer
+from mrcnn.nn.detection_target import DetectionTargetLayer
+from mrcnn.nn.heads import fpn_classifier_graph, fpn_mask_head
 from mrcnn.nn.losses import (MrcnnBboxLoss, MrcnnClassLoss, MrcnnMaskLoss,
                              RpnBboxLoss, RpnClassLoss)
+from mrcnn.nn.proposal import ProposalLayer
 from mrcnn.nn.roi_align import PyramidROIAlign
 from mrcnn.nn.rpn import build_rpn_model
 
 
-def _is_keras3_weights_path(filepath):
-    """True for Keras 3's native ``.weights.h5`` / ``.keras`` files."""
-    path = str(filepath)
-    return path.endswith(".weights.h5") or path.endswith(".keras")
-
-
 @keras.saving.register_keras_serializable(package="mrcnn")
 class MaskRCNNModel(keras.Model):
-    """The functional Mask R-CNN keras.Model, with Matterport's Keras 2 habits.
+    """The functional Mask R-CNN keras.Model.
 
     Built like any functional model (``MaskRCNNModel(inputs, outputs,
-    name=...)``). Differences from keras.Model, for user code written for
-    Keras 2.0.8:
-
-    - ``save_weights(path)`` / ``load_weights(path)`` with a plain ``.h5``
-      (or ``.hdf5``) path read and write Matterport's Keras 2 layout via
-      mrcnn.weights (Keras 3 accepts only ``.weights.h5``, which still goes
-      to Keras). ``load_weights`` takes Keras 2's ``by_name`` and an
-      ``exclude`` list of layer names.
-    - ``metrics_names`` of a training model lists ``loss`` and the five
-      loss names, as Matterport's compile() left it.
+    name=...)``). The one difference from keras.Model: ``metrics_names`` of
+    a training model lists ``loss`` and the five loss names, as Matterport's
+    compile() left it. Reading and writing Matterport's ``.h5`` files with
+    ``save_weights`` / ``load_weights`` is added above this floor, by
+    `mrcnn.weights.keras_model.MatterportKerasModel`.
     """
-
-    def save_weights(self, filepath, overwrite=True, **kwargs):
-        if _is_keras3_weights_path(filepath):
-            return super().save_weights(filepath, overwrite=overwrite,
-                                        **kwargs)
-        import os
-
-        from mrcnn.weights import save_weights
-        if not overwrite and os.path.exists(filepath):
-            raise FileExistsError("save_weights: {} exists and overwrite=False"
-                                  .format(filepath))
-        save_weights(self, filepath)
-
-    def load_weights(self, filepath, skip_mismatch=False, by_name=False,
-                     exclude=None, **kwargs):
-        if _is_keras3_weights_path(filepath):
-            return super().load_weights(filepath, skip_mismatch=skip_mismatch,
-                                        **kwargs)
-        if skip_mismatch:
-            raise ValueError(
-                "load_weights({}): skip_mismatch is not supported for "
-                "Matterport .h5 files; use exclude=[layer names] for layers "
-                "whose shapes differ".format(filepath))
-        from mrcnn.weights import load_weights_into
-        load_weights_into(self, filepath, by_name=by_name, exclude=exclude)
 
     @property
     def metrics_names(self):
         names = list(self.output_names)
-        losses = [n for n in ("rpn_class_loss", "rpn_bbox_loss",
-                              "mrcnn_class_loss", "mrcnn_bbox_loss",
-                              "mrcnn_mask_loss") if n in names]
+        losses = [n for n in LOSS_NAMES if n in names]
         if losses:
             return ["loss"] + losses
         return super().metrics_names
@@ -190,11 +157,12 @@ class ActiveClassIds(KL.Layer):
         super().__init__(name=name, **kwargs)
 
     def call(self, image_meta):
-        return tf.cast(image_meta, tf.float32)[:, 12:]
+        return tf.cast(image_meta, tf.float32)[:, META_ACTIVE_CLASS_IDS]
 
     def compute_output_shape(self, input_shape):
+        fixed = META_ACTIVE_CLASS_IDS.start
         return (input_shape[0], None if input_shape[1] is None
-                else input_shape[1] - 12)
+                else input_shape[1] - fixed)
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -350,7 +318,8 @@ def _backbone_and_rpn(config, input_image):
         rpn_bbox [B, A, (dy, dx, log(dh), log(dw))], all float32.
     """
     P2, P3, P4, P5, P6 = backbone_graph(
-        input_image, config.BACKBONE, train_bn=config.TRAIN_BN,
+        input_image, _config_callable(config, "BACKBONE"),
+        train_bn=config.TRAIN_BN,
         pyramid_size=config.TOP_DOWN_PYRAMID_SIZE)
     rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE,
                           len(config.RPN_ANCHOR_RATIOS),
@@ -365,17 +334,36 @@ def _backbone_and_rpn(config, input_image):
     return [P2, P3, P4, P5], rpn_class_logits, rpn_class, rpn_bbox
 
 
-def build_inference_model(config):
+def _config_callable(config, attr):
+    """config.<attr>, a function set as a plain class attribute included
+    (Python binds those to the instance; Matterport asked for staticmethod)."""
+    value = getattr(config, attr, None)
+    if inspect.ismethod(value) and value.__self__ is config:
+        return value.__func__
+    return value
+
+
+def _mask_head(config):
+    """The mask head's convolutions: config.MASK_HEAD or fpn_mask_head.
+
+    A MASK_HEAD callable ``f(roi_features, num_classes, train_bn)`` maps
+    RoIAlign features [B, N, MASK_POOL_SIZE, MASK_POOL_SIZE, D] to float32
+    per-class mask probabilities [B, N, MASK_SHAPE[0], MASK_SHAPE[1], NC].
+    """
+    return _config_callable(config, "MASK_HEAD") or fpn_mask_head
+
+
+def build_inference_model(config, model_class=MaskRCNNModel):
     """The inference keras.Model (inputs and outputs in the module docstring).
 
     Args:
         config: a Config.
+        model_class: the functional keras.Model class to build (MaskRCNN
+            passes one that reads and writes Matterport's .h5 files).
     Returns:
-        keras.Model named "mask_rcnn".
+        model_class named "mask_rcnn"; outputs in the order of
+        mrcnn.core.outputs.INFERENCE_OUTPUTS.
     """
-    from mrcnn.nn.detection import DetectionLayer
-    from mrcnn.nn.proposal import ProposalLayer
-
     with dtype_policy_scope(getattr(config, "MIXED_PRECISION", None)):
         input_image = KL.Input(shape=[None, None, config.IMAGE_CHANNEL_COUNT],
                                name="input_image")
@@ -410,21 +398,25 @@ def build_inference_model(config):
         # computed for the N valid columns and zero-padded back to D:
         # [B, N, 4] -> [B, N, 28, 28, NC] -> [B, D, 28, 28, NC]
         detection_boxes = DetectionBoxes(name="detection_boxes")(detections)
-        mrcnn_mask = build_fpn_mask_graph(
-            detection_boxes, mrcnn_feature_maps, input_image_meta,
-            config.MASK_POOL_SIZE, config.NUM_CLASSES,
-            train_bn=config.TRAIN_BN)
+        mask_features = PyramidROIAlign(
+            [config.MASK_POOL_SIZE, config.MASK_POOL_SIZE],
+            name="roi_align_mask")(
+                [detection_boxes, input_image_meta] + mrcnn_feature_maps)
+        mrcnn_mask = _mask_head(config)(mask_features, config.NUM_CLASSES,
+                                        train_bn=config.TRAIN_BN)
         mrcnn_mask = PadRois(config.DETECTION_MAX_INSTANCES,
                              name="mrcnn_mask_padded", dtype="float32")(mrcnn_mask)
 
-        return MaskRCNNModel(
+        outputs = dict(detections=detections, mrcnn_class=mrcnn_class,
+                       mrcnn_bbox=mrcnn_bbox, mrcnn_mask=mrcnn_mask,
+                       rpn_rois=rpn_rois, rpn_class=rpn_class,
+                       rpn_bbox=rpn_bbox)
+        return model_class(
             [input_image, input_image_meta, input_anchors],
-            [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois,
-             rpn_class, rpn_bbox],
-            name="mask_rcnn")
+            [outputs[name] for name in INFERENCE_OUTPUTS], name="mask_rcnn")
 
 
-def build_training_model(config):
+def build_training_model(config, model_class=MaskRCNNModel):
     """The training keras.Model.
 
     Inputs (Matterport order):
@@ -448,12 +440,11 @@ def build_training_model(config):
 
     Args:
         config: a Config (validated for training: NUM_CLASSES >= 2).
+        model_class: the functional keras.Model class to build.
     Returns:
-        keras.Model named "mask_rcnn".
+        model_class named "mask_rcnn"; outputs in the order of
+        mrcnn.core.outputs.TRAINING_OUTPUTS.
     """
-    from mrcnn.nn.detection_target import DetectionTargetLayer
-    from mrcnn.nn.proposal import ProposalLayer
-
     config.validate(training=True)
     image_shape = [int(s) for s in config.IMAGE_SHAPE]
     with dtype_policy_scope(getattr(config, "MIXED_PRECISION", None)):
@@ -540,8 +531,8 @@ def build_training_model(config):
             [mask_features, mask_target_class_ids])
         mrcnn_mask = ScatterPositives(name="scatter_positives",
                                       dtype="float32")(
-            [fpn_mask_head(positives, config.NUM_CLASSES,
-                           train_bn=config.TRAIN_BN),
+            [_mask_head(config)(positives, config.NUM_CLASSES,
+                                train_bn=config.TRAIN_BN),
              mask_target_class_ids])
 
         output_rois = KL.Identity(name="output_rois", dtype="float32")(rois)
@@ -560,8 +551,12 @@ def build_training_model(config):
         inputs = [input_image, input_image_meta, input_rpn_match,
                   input_rpn_bbox, input_gt_class_ids, input_gt_boxes,
                   input_gt_masks] + extra_inputs
-        outputs = [rpn_class_logits, rpn_class, rpn_bbox, mrcnn_class_logits,
-                   mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, output_rois,
-                   rpn_class_loss, rpn_bbox_loss, class_loss, bbox_loss,
-                   mask_loss]
-        return MaskRCNNModel(inputs, outputs, name="mask_rcnn")
+        outputs = dict(rpn_class_logits=rpn_class_logits, rpn_class=rpn_class,
+                       rpn_bbox=rpn_bbox, mrcnn_class_logits=mrcnn_class_logits,
+                       mrcnn_class=mrcnn_class, mrcnn_bbox=mrcnn_bbox,
+                       mrcnn_mask=mrcnn_mask, rpn_rois=rpn_rois,
+                       output_rois=output_rois, rpn_class_loss=rpn_class_loss,
+                       rpn_bbox_loss=rpn_bbox_loss, mrcnn_class_loss=class_loss,
+                       mrcnn_bbox_loss=bbox_loss, mrcnn_mask_loss=mask_loss)
+        return model_class(inputs, [outputs[n] for n in TRAINING_OUTPUTS],
+                           name="mask_rcnn")

@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import layers as KL
 
 from mrcnn.nn.backbone import BatchNorm
+from mrcnn.nn.roi_align import PyramidROIAlign
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -80,8 +81,6 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
         mrcnn_bbox: [B, N, NC, (dy, dx, log(dh), log(dw))] deltas, divided
             by BBOX_STD_DEV, one set per class.
     """
-    from mrcnn.nn.roi_align import PyramidROIAlign
-
     # [B, N, P, P, D]
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")(
         [rois, image_meta] + list(feature_maps))
@@ -130,8 +129,6 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size,
         [B, N, 2*pool_size, 2*pool_size, NC] per-class mask probabilities
         (sigmoid), 28x28 by default.
     """
-    from mrcnn.nn.roi_align import PyramidROIAlign
-
     # [B, N, P, P, D]
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")(
         [rois, image_meta] + list(feature_maps))

@@ -13,7 +13,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.config import resolve_layer_arg as _resolve
 from mrcnn.nn.box_ops import apply_box_deltas_graph, clip_boxes_graph
 
 
@@ -25,8 +24,6 @@ class ProposalLayer(keras.layers.Layer):
         proposal_count: P, number of proposals kept after NMS per image
             (Matterport passes POST_NMS_ROIS_TRAINING / _INFERENCE).
         nms_threshold: IoU threshold of the NMS (RPN_NMS_THRESHOLD).
-        config: optional Config; fills the arguments left as None
-            (RPN_BBOX_STD_DEV, PRE_NMS_LIMIT). Not stored.
         rpn_bbox_std_dev: [4] std dev the RPN deltas are multiplied by.
         pre_nms_limit: number of top-scoring anchors refined and fed to NMS.
         name: layer name ("ROI", as in Matterport).
@@ -44,16 +41,14 @@ class ProposalLayer(keras.layers.Layer):
     inspection notebooks display.
     """
 
-    def __init__(self, proposal_count, nms_threshold, config=None, *,
-                 rpn_bbox_std_dev=None, pre_nms_limit=None, name="ROI",
-                 **kwargs):
+    def __init__(self, proposal_count, nms_threshold, *, rpn_bbox_std_dev,
+                 pre_nms_limit, name="ROI", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
         self.proposal_count = int(proposal_count)
         self.nms_threshold = float(nms_threshold)
-        std = _resolve(rpn_bbox_std_dev, config, "RPN_BBOX_STD_DEV")
-        self.rpn_bbox_std_dev = [float(s) for s in np.reshape(std, [-1])]
-        self.pre_nms_limit = int(_resolve(pre_nms_limit, config, "PRE_NMS_LIMIT"))
+        self.rpn_bbox_std_dev = [float(s) for s in np.reshape(rpn_bbox_std_dev, [-1])]
+        self.pre_nms_limit = int(pre_nms_limit)
         if len(self.rpn_bbox_std_dev) != 4:
             raise ValueError("ProposalLayer '{}': rpn_bbox_std_dev must have 4 "
                              "values, got {}".format(name, self.rpn_bbox_std_dev))

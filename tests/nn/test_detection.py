@@ -146,20 +146,3 @@ def test_functional_model_dynamic_batch_and_mixed_policy():
         assert got.dtype == tf.float32
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def test_matterport_style_config_and_roundtrip():
-    config = make_tiny_config(DETECTION_MAX_INSTANCES=7, DETECTION_MIN_CONFIDENCE=0.6,
-                              DETECTION_NMS_THRESHOLD=0.4)
-    layer = DetectionLayer(config, name="mrcnn_detection")
-    assert (layer.detection_max_instances, layer.detection_min_confidence,
-            layer.detection_nms_threshold) == (7, 0.6, 0.4)
-    assert layer.bbox_std_dev == pytest.approx(list(STD))
-    assert DetectionLayer(config=config, detection_max_instances=3).detection_max_instances == 3
-    clone = DetectionLayer.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    # registered: deserializes by name, no custom_objects needed
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(revived) is type(layer) and revived.get_config() == layer.get_config() and clone.name == "mrcnn_detection"
-    with pytest.raises(ValueError, match="bbox_std_dev"):
-        DetectionLayer(5, 0.5, 0.3, [1, 2])

