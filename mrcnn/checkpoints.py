@@ -86,40 +86,61 @@ def _checkpoints_in(folder):
                   if f.startswith("mask_rcnn") and f.endswith(".h5"))
 
 
-def find_last(model):
-    """Path of the last checkpoint of the newest run of this config.
+# A run directory: <name><YYYYMMDDTHHMM>.
+_RUN_DIR_REGEX = re.compile(r"^(.*?)(\d{8}T\d{4})$")
 
-    Run directories are those under ``model.model_dir`` starting with
-    ``config.NAME.lower()``, sorted by name (their names end with the
-    date). The newest one that holds checkpoints is used (a newer run that
-    crashed before its first epoch is passed over); in it, the last
-    ``mask_rcnn*.h5`` by name.
+
+def find_last_checkpoint(model_dir, name=None):
+    """Path of the last checkpoint of the newest run under ``model_dir``.
+
+    Run directories are ``<name>YYYYMMDDTHHMM``. With ``name`` (a config
+    NAME, lower case) only directories starting with it count, sorted by
+    directory name (Matterport's rule); without it, every run directory,
+    sorted by its date. The newest one that holds checkpoints is used (a
+    newer run that crashed before its first epoch is passed over); in it,
+    the last ``mask_rcnn*.h5`` by name. Temporary files of a save in
+    progress never count (see `mrcnn.weights.h5layout.save_weights`).
 
     Returns:
         path of the checkpoint.
     Raises:
         FileNotFoundError: no run directory ("Could not find model
-            directory under ...") or no checkpoint in it ("Could not find
+            directory under ...") or no checkpoint in any ("Could not find
             weight files in ...").
     """
-    key = _config_name(model)
     try:
-        dir_names = next(os.walk(model.model_dir))[1]
+        dir_names = next(os.walk(model_dir))[1]
     except StopIteration:
         dir_names = []
-    dir_names = sorted(d for d in dir_names if d.startswith(key))
+    if name is not None:
+        dir_names = sorted(d for d in dir_names if d.startswith(name))
+    else:
+        runs = [(m.group(2), d) for d in dir_names
+                for m in [_RUN_DIR_REGEX.match(d)] if m]
+        dir_names = [d for _, d in sorted(runs)]
     if not dir_names:
         raise FileNotFoundError(
             errno.ENOENT,
-            "Could not find model directory under {}".format(model.model_dir))
+            "Could not find model directory under {}".format(model_dir))
     for dir_name in reversed(dir_names):
-        folder = os.path.join(model.model_dir, dir_name)
+        folder = os.path.join(model_dir, dir_name)
         checkpoints = _checkpoints_in(folder)
         if checkpoints:
             return os.path.join(folder, checkpoints[-1])
     raise FileNotFoundError(
         errno.ENOENT, "Could not find weight files in {}".format(
-            os.path.join(model.model_dir, dir_names[-1])))
+            os.path.join(model_dir, dir_names[-1])))
+
+
+def find_last(model):
+    """Path of the last checkpoint of the newest run of this config
+    (Matterport's ``MaskRCNN.find_last``): `find_last_checkpoint` over
+    ``model.model_dir`` for ``config.NAME.lower()``.
+
+    Raises:
+        FileNotFoundError as find_last_checkpoint.
+    """
+    return find_last_checkpoint(model.model_dir, _config_name(model))
 
 
 class CheckpointCallback(keras.callbacks.Callback):

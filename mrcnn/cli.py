@@ -1,4 +1,5 @@
-"""The ``mrcnn`` command (also ``python -m mrcnn``).
+"""The ``mrcnn`` command (also ``python -m mrcnn``): argument parsing and
+printing. The work is done by the application layer, `mrcnn.app`.
 
 Sub-commands:
     demo      train a small model on synthetic shapes, evaluate, write results
@@ -15,38 +16,17 @@ status 2, without a traceback. TensorFlow is imported only by the commands
 that need it, so ``mrcnn --help`` is instant.
 """
 import argparse
-import glob
 import json
 import os
 import sys
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff",
-                    ".webp", ".gif")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg",
-                    ".webm")
-COCO_WEIGHTS_FILE = "mask_rcnn_coco.h5"
-COCO_WEIGHTS_URL = ("https://github.com/matterport/Mask_RCNN/releases/"
-                    "download/v2.0/mask_rcnn_coco.h5")
+from mrcnn import __version__
+from mrcnn.app import datasets
+from mrcnn.app.errors import UserError
+from mrcnn.core.release import COCO_CLASS_NAMES  # noqa: F401 - documented here
 
-# The 80 COCO classes in the order of the released mask_rcnn_coco.h5.
-COCO_CLASS_NAMES = [
-    "BG", "person", "bicycle", "car", "motorcycle", "airplane", "bus",
-    "train", "truck", "boat", "traffic light", "fire hydrant", "stop sign",
-    "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag",
-    "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon",
-    "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot",
-    "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote",
-    "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
-    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
-    "hair drier", "toothbrush"]
-
-
-class CLIError(Exception):
-    """A problem the user can fix; printed without a traceback (exit 2)."""
+# Kept for code that caught the CLI's own error type.
+CLIError = UserError
 
 
 ############################################################
@@ -103,7 +83,6 @@ def build_parser():
                     "Run 'mrcnn demo' for an end-to-end example that needs "
                     "no data, no weights and no network.",
         epilog="Run 'mrcnn COMMAND --help' for the options of a command.")
-    from mrcnn import __version__
     parser.add_argument("--version", action="version",
                         version="mrcnn " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -181,7 +160,7 @@ def build_parser():
                     "go to --output/<name><date>/ (Matterport's layout).")
     p.add_argument("--dataset", required=True, metavar="DIR|JSON",
                    help="dataset folder or annotation file")
-    p.add_argument("--format", choices=("auto", "coco", "via"),
+    p.add_argument("--format", choices=datasets.FORMATS,
                    default="auto", help="annotation format (default: "
                                         "%(default)s)")
     p.add_argument("--subset", default="train",
@@ -266,9 +245,6 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\nmrcnn {}: interrupted".format(args.command), file=sys.stderr)
         return 130
-    except CLIError as e:
-        print("mrcnn {}: error: {}".format(args.command, e), file=sys.stderr)
-        return 2
     except Exception as e:  # noqa: BLE001 - known user errors, no traceback
         if _is_user_error(e):
             print("mrcnn {}: error: {}".format(args.command, e),
@@ -279,7 +255,7 @@ def main(argv=None):
 
 def _is_user_error(e):
     """Errors whose message tells the user what to fix."""
-    if isinstance(e, (FileNotFoundError, IsADirectoryError,
+    if isinstance(e, (UserError, FileNotFoundError, IsADirectoryError,
                       PermissionError)):
         return True
     names = {c.__name__ for c in type(e).__mro__}
@@ -288,12 +264,9 @@ def _is_user_error(e):
                          "DistributeError"})
 
 
-############################################################
-#  Shared helpers
-############################################################
-
 def _parse_names(text):
-    """--class-names value -> list of names (without BG)."""
+    """--class-names / --classes value (comma list or a text file, one name
+    a line) -> list of names without "BG", or None."""
     if text is None:
         return None
     if os.path.isfile(text):
@@ -306,703 +279,107 @@ def _parse_names(text):
     return names
 
 
-def _collect_files(inputs, extensions, what):
-    """Expand files / folders / globs into a sorted list of files."""
-    files = []
-    for item in inputs:
-        if os.path.isdir(item):
-            found = sorted(os.path.join(item, f) for f in os.listdir(item)
-                           if f.lower().endswith(extensions))
-            if not found:
-                raise CLIError("no {} files ({}) in folder {}".format(
-                    what, ", ".join(extensions), item))
-            files.extend(found)
-        elif os.path.isfile(item):
-            files.append(item)
-        else:
-            matches = sorted(glob.glob(item))
-            if not matches:
-                raise CLIError("no such file or folder: {}".format(item))
-            files.extend(matches)
-    return files
+def _jobs():
+    """mrcnn.app.jobs, imported on first use: it loads TensorFlow (seconds),
+    and `mrcnn --help` and argument errors should stay instant."""
+    from mrcnn.app import jobs
+    return jobs
 
 
-def _read_rgb(path):
-    """An image file as RGB uint8 [H, W, 3]; CLIError naming the file."""
-    from mrcnn.core.images import read_image, to_rgb_uint8
-    try:
-        return to_rgb_uint8(read_image(path))
-    except FileNotFoundError:
-        raise CLIError("image not found: {}".format(path))
-    except Exception as e:  # noqa: BLE001 - decoder errors vary by format
-        raise CLIError("cannot read image {}: {} (is it an image file?)"
-                       .format(path, e))
-
-
-def _check_images(paths):
-    """Fail fast (before building a model) on files that are not images."""
-    from PIL import Image, UnidentifiedImageError
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                img.size  # noqa: B018 - reading the header is the check
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise CLIError("cannot read image {}: {} (is it an image "
-                           "file?)".format(path, e))
-
-
-def _coco_weight_candidates():
-    return [os.path.abspath(COCO_WEIGHTS_FILE),
-            os.path.join(os.path.expanduser("~"), ".keras", "models",
-                         COCO_WEIGHTS_FILE)]
-
-
-def resolve_weights_path(spec, logs_dir=None, config_name=None):
-    """--weights value -> a file path, None ('none'), or the markers
-    'imagenet' / 'last' that need the model.
-
-    Raises:
-        CLIError: a file that does not exist, with what to do about it.
-    """
-    if spec is None or str(spec).lower() == "none":
-        return None
-    key = str(spec).lower()
-    if key == "coco":
-        for path in _coco_weight_candidates():
-            if os.path.isfile(path):
-                return path
-        raise CLIError(
-            "COCO weights not found. Looked for {}. Download {} ({}) on a "
-            "machine with network and put it at {} (or pass --weights "
-            "/path/to/{}). To run without any weight file (random init; no "
-            "network needed), use --weights none.".format(
-                " and ".join(_coco_weight_candidates()), COCO_WEIGHTS_FILE,
-                COCO_WEIGHTS_URL, _coco_weight_candidates()[0],
-                COCO_WEIGHTS_FILE))
-    if key == "last":
-        found = find_last_checkpoint(logs_dir) if logs_dir else None
-        return found or key
-    if key == "imagenet":
-        return key
-    if not os.path.exists(spec):
-        raise CLIError(
-            "weights file not found: {}. Pass an existing .h5 file, 'coco' "
-            "(looks for {}), 'last' (newest checkpoint under --logs), or "
-            "'none' (random init; no file or network needed).".format(
-                spec, COCO_WEIGHTS_FILE))
-    if os.path.isdir(spec):
-        raise CLIError("--weights {} is a folder; pass the .h5 file inside "
-                       "it (or --weights last with --logs {})".format(
-                           spec, spec))
-    return spec
-
-
-def find_last_checkpoint(logs_dir):
-    """Newest ``mask_rcnn*.h5`` of the newest run folder under ``logs_dir``
-    (run folders end with their start time, ``<name>YYYYMMDDTHHMM``), or
-    None. Unlike ``MaskRCNN.find_last`` it does not need the config NAME."""
-    import re
-    if not os.path.isdir(logs_dir):
-        return None
-    runs = []
-    for d in os.listdir(logs_dir):
-        m = re.search(r"(\d{8}T\d{4})$", d)
-        folder = os.path.join(logs_dir, d)
-        if not m or not os.path.isdir(folder):
-            continue
-        files = sorted(f for f in os.listdir(folder)
-                       if f.startswith("mask_rcnn") and f.endswith(".h5"))
-        if files:
-            runs.append((m.group(1), os.path.join(folder, files[-1])))
-    return max(runs)[1] if runs else None
-
-
-def _weights_summary(path):
-    """inspect_weights(path), or None for a non-file spec."""
-    if path in (None, "last", "imagenet"):
-        return None
-    from mrcnn.weights import inspect_weights
-    return inspect_weights(path)
-
-
-def _run_config_json(weights_path):
-    """config.json of the run folder holding a checkpoint, or None."""
-    if weights_path in (None, "last", "imagenet"):
-        return None
-    candidate = os.path.join(os.path.dirname(os.path.abspath(weights_path)),
-                             "config.json")
-    return candidate if os.path.isfile(candidate) else None
-
-
-def make_config(args, mode, summary=None, num_classes=None, name=None,
-                weights_path=None):
-    """Build the Config from --config-json / the run's config.json /
-    defaults, then apply --num-classes, --backbone, --image-size.
-
-    Args:
-        args: parsed arguments.
-        mode: "inference" or "training".
-        summary: inspect_weights() of the weight file, or None.
-        num_classes: class count required by a dataset (training).
-    Returns:
-        a Config instance.
-    Raises:
-        CLIError on a class count mismatch or a bad config file.
-    """
-    from mrcnn.config import Config, ConfigError
-    values = {}
-    source = None
-    config_json = getattr(args, "config_json", None) or \
-        _run_config_json(weights_path)
-    if config_json:
-        try:
-            with open(config_json, encoding="utf-8") as f:
-                values = json.load(f)
-        except FileNotFoundError:
-            raise CLIError("config file not found: {}".format(config_json))
-        except (OSError, ValueError) as e:
-            raise CLIError("cannot read config file {}: {}".format(
-                config_json, e))
-        if not isinstance(values, dict):
-            raise CLIError("config file {} must hold a JSON object".format(
-                config_json))
-        source = config_json
-    file_classes = summary.get("num_classes") if summary else None
-    file_backbone = summary.get("backbone") if summary else None
-
-    want = getattr(args, "num_classes", None)
-    if want is not None and file_classes is not None and \
-            want != file_classes and mode == "inference":
-        raise CLIError(
-            "class count mismatch: the weight file has {} classes "
-            "(mrcnn_class_logits) but --num-classes is {}. Drop "
-            "--num-classes, or train on your classes first ('mrcnn train "
-            "--weights coco' excludes the class-specific heads).".format(
-                file_classes, want))
-    if num_classes is not None:
-        if want is not None and want != num_classes:
-            raise CLIError("--num-classes {} does not match the dataset, "
-                           "which has {} classes including background".format(
-                               want, num_classes))
-        values["NUM_CLASSES"] = num_classes
-    elif want is not None:
-        values["NUM_CLASSES"] = want
-    elif "NUM_CLASSES" not in values:
-        values["NUM_CLASSES"] = file_classes or 81
-    if (mode == "inference" and file_classes is not None
-            and values["NUM_CLASSES"] != file_classes):
-        raise CLIError(
-            "class count mismatch: the weight file has {} classes but the "
-            "config{} has NUM_CLASSES = {}".format(
-                file_classes, " " + source if source else "",
-                values["NUM_CLASSES"]))
-    if getattr(args, "backbone", None):
-        values["BACKBONE"] = args.backbone
-    elif "BACKBONE" not in values and file_backbone:
-        values["BACKBONE"] = file_backbone
-    size = getattr(args, "image_size", None)
-    if size:
-        values["IMAGE_MAX_DIM"] = size
-        values["IMAGE_MIN_DIM"] = size
-    if name:
-        values["NAME"] = name
-    values.setdefault("NAME", "mrcnn")
-    if mode == "inference":
-        values["GPU_COUNT"] = 1
-        values["IMAGES_PER_GPU"] = max(1, int(getattr(args, "batch_size",
-                                                      1) or 1))
-        if getattr(args, "min_score", None) is not None:
-            values["DETECTION_MIN_CONFIDENCE"] = args.min_score
-    elif getattr(args, "batch_size", None):
-        values["IMAGES_PER_GPU"] = args.batch_size
-    try:
-        return Config.from_dict(values)
-    except ConfigError as e:
-        raise CLIError("invalid configuration{}: {}".format(
-            " from " + source if source else "", e))
-
-
-def build_model(args, mode, config, weights, exclude=None):
-    """MaskRCNN(mode, config, --logs) with the weights loaded.
-
-    Args:
-        weights: resolved weights (path, None, 'last', 'imagenet').
-        exclude: layer names not to load (training with other classes).
-    Returns:
-        (model, path of the weights loaded or None).
-    """
-    from mrcnn.maskrcnn import MaskRCNN
-    model_dir = getattr(args, "logs", None) or "logs"
-    model = MaskRCNN(mode=mode, config=config, model_dir=model_dir)
-    if weights is None:
-        print("Using randomly initialised weights (--weights none).")
-        return model, None
-    if weights == "last":
-        try:
-            path = model.find_last()
-        except FileNotFoundError as e:
-            raise CLIError("--weights last: {}. Train first ('mrcnn train') "
-                           "or pass --logs DIR holding the runs of config "
-                           "NAME {!r}.".format(e, config.NAME))
-    elif weights == "imagenet":
-        try:
-            path = model.get_imagenet_weights()
-        except Exception as e:  # noqa: BLE001 - download / file errors
-            raise CLIError("ImageNet weights unavailable: {}".format(e))
-    else:
-        path = weights
-    by_name = True
-    print("Loading weights from {}".format(path))
-    model.load_weights(path, by_name=by_name, exclude=exclude)
-    return model, path
-
-
-def _class_names(args, config, dataset_names=None):
-    names = _parse_names(getattr(args, "class_names", None))
-    if names is not None:
-        if len(names) + 1 != config.NUM_CLASSES:
-            raise CLIError(
-                "--class-names gives {} names but the model has {} classes "
-                "({} + background)".format(len(names), config.NUM_CLASSES,
-                                           config.NUM_CLASSES - 1))
-        return ["BG"] + names
-    if dataset_names:
-        return list(dataset_names)
-    if config.NUM_CLASSES == len(COCO_CLASS_NAMES):
-        return list(COCO_CLASS_NAMES)
-    return ["BG"] + ["class {}".format(i)
-                     for i in range(1, config.NUM_CLASSES)]
+def _model_options(args):
+    return dict(config_json=args.config_json, num_classes=args.num_classes,
+                backbone=args.backbone, image_size=args.image_size)
 
 
 def _prepare_inference(args):
-    """Common set-up of detect / splash: (model, config, class names)."""
-    weights = resolve_weights_path(args.weights, args.logs)
-    if args.batch_size < 1:
-        raise CLIError("--batch-size must be >= 1")
-    summary = _weights_summary(weights)
-    config = make_config(args, "inference", summary=summary,
-                         weights_path=weights)
-    names = _class_names(args, config)
-    model, _ = build_model(args, "inference", config, weights)
-    return model, config, names
+    return _jobs().prepare_inference(
+        weights=args.weights, logs=args.logs, batch_size=args.batch_size,
+        min_score=args.min_score, class_names=_parse_names(args.class_names),
+        **_model_options(args))
 
-
-def _detect_batches(model, paths, batch_size, desc):
-    """Yield (path, image, result) for every path, detect() in batches,
-    with a progress bar."""
-    from tqdm.auto import tqdm
-    bar = tqdm(total=len(paths), unit="image", desc=desc)
-    try:
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
-            images = [_read_rgb(p) for p in chunk]
-            # detect() takes BATCH_SIZE images: pad the last batch.
-            padded = images + [images[-1]] * (batch_size - len(images))
-            results = model.detect(padded, verbose=0)[:len(images)]
-            for path, image, result in zip(chunk, images, results):
-                yield path, image, result
-                bar.update(1)
-    finally:
-        bar.close()
-
-
-def _out_name(output, path, suffix, used):
-    """Unique output file name for an input path."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    name = stem + suffix
-    k = 1
-    while name in used:
-        name = "{}_{}{}".format(stem, k, suffix)
-        k += 1
-    used.add(name)
-    return os.path.join(output, name)
-
-
-def _save_png(path, image):
-    """Write an RGB or RGBA uint8 array as PNG."""
-    import cv2
-    import numpy as np
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 4:
-        bgr = image[..., [2, 1, 0, 3]]  # RGBA -> BGRA
-    else:
-        bgr = image[..., ::-1]  # RGB -> BGR
-    if not cv2.imwrite(path, np.ascontiguousarray(bgr)):
-        raise CLIError("cannot write {}".format(path))
-    return path
-
-
-def result_to_json(result, class_names):
-    """One detect() result -> JSON-ready list of detections.
-
-    Each: ``class_id``, ``class_name``, ``score``, ``box`` [y1, x1, y2, x2]
-    pixels, ``mask`` COCO RLE ``{"size": [h, w], "counts": str}``.
-    """
-    import numpy as np
-    from pycocotools import mask as mask_utils
-    masks = np.asarray(result["masks"])
-    out = []
-    for i in range(len(result["class_ids"])):
-        cid = int(result["class_ids"][i])
-        rle = mask_utils.encode(np.asfortranarray(
-            masks[:, :, i].astype(np.uint8)))
-        counts = rle["counts"]
-        out.append({
-            "class_id": cid,
-            "class_name": class_names[cid] if 0 <= cid < len(class_names)
-            else str(cid),
-            "score": round(float(result["scores"][i]), 5),
-            "box": [int(v) for v in result["rois"][i]],
-            "mask": {"size": [int(s) for s in rle["size"]],
-                     "counts": counts.decode("ascii")
-                     if isinstance(counts, bytes) else counts},
-        })
-    return out
-
-
-def _write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
-
-
-############################################################
-#  Commands
-############################################################
 
 def cmd_demo(args):
-    from mrcnn.demo import run_demo
-    run_demo(output=args.output, steps=args.steps, quick=args.quick,
-             seed=args.seed, minutes=args.minutes)
+    _jobs().run_demo(output=args.output, steps=args.steps, quick=args.quick,
+                     seed=args.seed, minutes=args.minutes)
     return 0
 
 
 def cmd_detect(args):
     """detect: annotated PNGs + detections.json."""
-    from mrcnn.render import render_detections
-    paths = _collect_files(args.images, IMAGE_EXTENSIONS, "image")
-    _check_images(paths)
-    model, config, names = _prepare_inference(args)
-    os.makedirs(args.output, exist_ok=True)
-    records, used = [], set()
-    for path, image, result in _detect_batches(model, paths,
-                                               config.BATCH_SIZE, "detect"):
-        png = _out_name(args.output, path, ".png", used)
-        _save_png(png, render_detections(
-            image, result["rois"], result["masks"], result["class_ids"],
-            names, scores=result["scores"]))
-        records.append({"image": os.path.abspath(path),
-                        "output": os.path.basename(png),
-                        "height": int(image.shape[0]),
-                        "width": int(image.shape[1]),
-                        "detections": result_to_json(result, names)})
-    json_path = os.path.join(args.output, "detections.json")
-    _write_json(json_path, {"class_names": names,
-                            "weights": args.weights,
-                            "images": records})
-    total = sum(len(r["detections"]) for r in records)
+    jobs = _jobs()
+    paths = jobs.files.collect_files(args.images, jobs.files.IMAGE_EXTENSIONS,
+                                     "image")
+    jobs.files.check_images(paths)
+    model, _, names = _prepare_inference(args)
+    done = jobs.detect_to_folder(model, paths, args.output, names,
+                                 weights_label=args.weights)
     print("{} detections in {} images. Wrote {} annotated PNGs and {}".format(
-        total, len(records), len(records), json_path))
+        done["detections"], done["images"], done["images"], done["json"]))
     return 0
-
-
-def _parse_background(text):
-    """--background: an image file -> RGB array, or 'R,G,B' -> tuple."""
-    if text is None:
-        raise CLIError("--effect replace needs --background IMAGE or R,G,B")
-    if os.path.isfile(text):
-        return _read_rgb(text)
-    try:
-        parts = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise CLIError("--background {!r}: not an image file nor an R,G,B "
-                       "color".format(text))
-    if len(parts) != 3 or not all(0 <= v <= 255 for v in parts):
-        raise CLIError("--background color must be R,G,B with values 0-255, "
-                       "got {!r}".format(text))
-    return tuple(parts)
 
 
 def cmd_splash(args):
     """splash: background effects on images and videos."""
-    from mrcnn import splash
-    files = _collect_files(args.inputs, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS,
-                           "image or video")
-    videos = [f for f in files if f.lower().endswith(VIDEO_EXTENSIONS)]
-    images = [f for f in files if f not in videos]
-    _check_images(images)
-    background = _parse_background(args.background) \
+    jobs = _jobs()
+    images, videos = jobs.split_media(args.inputs, args.effect)
+    background = jobs.parse_background(args.background) \
         if args.effect == "replace" else None
-    if videos and args.effect == "cutout":
-        raise CLIError("--effect cutout makes transparent images, which "
-                       "video files cannot hold; use splash, blur or replace "
-                       "for {}".format(videos[0]))
-    classes = _parse_names(args.classes)
-    model, config, names = _prepare_inference(args)
-    if classes:
-        unknown = [c for c in classes if c not in names]
-        if unknown:
-            raise CLIError("--classes {}: not classes of the model; known: "
-                           "{}".format(unknown, ", ".join(names[1:])))
-    min_score = args.min_score or 0.0
-    os.makedirs(args.output, exist_ok=True)
-    used, written = set(), []
-    for path, image, result in _detect_batches(model, images,
-                                               config.BATCH_SIZE,
-                                               args.effect):
-        result = splash.select_instances(result, names, classes, min_score)
-        counts = splash.count_objects(result, names)
-        if args.effect == "cutout":
-            if not result["masks"].any():
-                print("{}: nothing detected, no cut-out written".format(path))
-                continue
-            out = splash.cutout(image, result["masks"], crop=True)
-        else:
-            out = splash.apply_effect(image, result, args.effect,
-                                      background=background)
-        dest = _out_name(args.output, path, "_{}.png".format(args.effect),
-                         used)
-        written.append(_save_png(dest, out))
-        print("{}: {}".format(os.path.basename(path), ", ".join(
-            "{} {}".format(v, k) for k, v in counts.items()) or "nothing"))
-    for path in videos:
-        ext = os.path.splitext(path)[1].lower()
-        dest = _out_name(args.output, path, "_{}{}".format(
-            args.effect, ".mp4" if ext == ".mp4" else ".avi"), used)
-        info = splash.process_video(model, path, dest, effect=args.effect,
-                                    class_names=names, min_score=min_score,
-                                    classes=classes, background=background)
-        written.append(info["path"])
+    model, _, names = _prepare_inference(args)
+    written = jobs.splash_to_folder(
+        model, images, videos, args.output, args.effect, names,
+        classes=_parse_names(args.classes), min_score=args.min_score or 0.0,
+        background=background)
     print("Wrote {} file(s) to {}".format(len(written), args.output))
     return 0
 
 
-def load_training_dataset(args, subset):
-    """Load a COCO or VIA dataset for ``subset``; None when it is absent.
-
-    Returns:
-        a prepared Dataset, or None when this subset does not exist.
-    """
-    path = args.dataset
-    fmt = args.format
-    if not os.path.exists(path):
-        raise CLIError("dataset not found: {}".format(path))
-    if os.path.isfile(path):
-        if subset != args.subset:
-            return None  # a single file holds one subset
-        return _load_json_dataset(path, fmt, args.images or
-                                  os.path.dirname(os.path.abspath(path)),
-                                  args)
-    coco_jsons = sorted(glob.glob(os.path.join(
-        path, "annotations", "instances_{}*.json".format(subset))))
-    via_json = os.path.join(path, subset, "via_region_data.json")
-    if fmt in ("auto", "coco") and coco_jsons:
-        from mrcnn.data.coco import CocoDataset
-        json_path = coco_jsons[0]
-        year = os.path.basename(json_path)[len("instances_" + subset):-5]
-        image_dir = os.path.join(path, subset + year)
-        if not os.path.isdir(image_dir):
-            raise CLIError("COCO images folder not found: {} (expected "
-                           "beside {})".format(image_dir, json_path))
-        dataset = CocoDataset()
-        dataset.load_coco_json(json_path, image_dir)
-    elif fmt in ("auto", "via") and os.path.isfile(via_json):
-        from mrcnn.data.via import ViaDataset
-        dataset = ViaDataset()
-        dataset.load_via(path, subset, class_attribute=args.class_attribute)
-    else:
-        return None
-    dataset.prepare()
-    return dataset
-
-
-def _load_json_dataset(json_path, fmt, image_dir, args):
-    with open(json_path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except ValueError as e:
-            raise CLIError("{} is not valid JSON: {}".format(json_path, e))
-    is_coco = isinstance(data, dict) and "annotations" in data and \
-        "images" in data
-    if fmt == "coco" or (fmt == "auto" and is_coco):
-        from mrcnn.data.coco import CocoDataset
-        dataset = CocoDataset()
-        dataset.load_coco_json(json_path, image_dir)
-    else:
-        from mrcnn.data.via import ViaDataset
-        dataset = ViaDataset()
-        dataset.load_via(os.path.dirname(os.path.abspath(json_path)), None,
-                         json_name=os.path.basename(json_path),
-                         class_attribute=args.class_attribute)
-    dataset.prepare()
-    return dataset
-
-
 def cmd_train(args):
     """train: COCO / VIA dataset -> checkpoints under --output."""
-    train_set = load_training_dataset(args, args.subset)
-    if train_set is None:
-        raise CLIError(
-            "no '{0}' subset found in {1}: expected "
-            "{1}/annotations/instances_{0}<year>.json (COCO) or "
-            "{1}/{0}/via_region_data.json (VIA)".format(args.subset,
-                                                        args.dataset))
-    if train_set.num_images == 0:
-        raise CLIError("the '{}' subset of {} has no usable images".format(
-            args.subset, args.dataset))
-    val_set = load_training_dataset(args, args.val_subset)
-    if val_set is None or val_set.num_images == 0:
-        print("No '{}' subset: validating on the training images.".format(
-            args.val_subset))
-        val_set = train_set
-    args.logs = args.output
-    weights = resolve_weights_path(args.weights, args.logs)
-    summary = _weights_summary(weights)
-    name = args.name or os.path.basename(os.path.normpath(
-        args.dataset if os.path.isdir(args.dataset)
-        else os.path.dirname(os.path.abspath(args.dataset)))) or "mrcnn"
-    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
-    config = make_config(args, "training", summary=None,
-                         num_classes=train_set.num_classes, name=name,
-                         weights_path=weights)
-    config.STEPS_PER_EPOCH = args.steps
-    config.VALIDATION_STEPS = max(1, min(config.VALIDATION_STEPS,
-                                         val_set.num_images //
-                                         max(1, config.BATCH_SIZE)))
-    exclude = None
-    if summary and summary.get("num_classes") not in (None,
-                                                      config.NUM_CLASSES):
-        exclude = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox",
-                   "mrcnn_mask"]
-        print("The weights have {} classes, the dataset {}: not loading "
-              "{}".format(summary["num_classes"], config.NUM_CLASSES,
-                          ", ".join(exclude)))
-    if summary and summary.get("backbone") and \
-            summary["backbone"] != config.BACKBONE:
-        raise CLIError(
-            "the weight file is a {} but the config says BACKBONE = {}; pass "
-            "--backbone {}".format(summary["backbone"], config.BACKBONE,
-                                   summary["backbone"]))
-    print("Training on {} images ({} classes: {}), validating on {}".format(
-        train_set.num_images, train_set.num_classes - 1,
-        ", ".join(train_set.class_names[1:]), val_set.num_images))
-    model, _ = build_model(args, "training", config, weights,
-                           exclude=exclude)
-    lr = args.learning_rate or config.LEARNING_RATE
-    model.train(train_set, val_set, learning_rate=lr, epochs=args.epochs,
-                layers=args.layers)
-    print("Checkpoints are in {}".format(getattr(model, "log_dir",
-                                                 args.output)))
+    model = _jobs().train_on_dataset(
+        args.dataset, weights=args.weights, output=args.output,
+        subset=args.subset, val_subset=args.val_subset, fmt=args.format,
+        images_dir=args.images, class_attribute=args.class_attribute,
+        name=args.name, epochs=args.epochs, steps=args.steps,
+        layers=args.layers, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, **_model_options(args))
+    print("Checkpoints are in {}".format(model.log_dir))
     return 0
-
-
-def _coco_files(args, subset):
-    """(instances json, image folder) of a COCO dataset, or None."""
-    path = args.dataset
-    if os.path.isfile(path):
-        return path, args.images or os.path.dirname(os.path.abspath(path))
-    found = sorted(glob.glob(os.path.join(
-        path, "annotations", "instances_{}*.json".format(subset))))
-    if not found:
-        return None
-    year = os.path.basename(found[0])[len("instances_" + subset):-5]
-    return found[0], args.images or os.path.join(path, subset + year)
 
 
 def cmd_evaluate(args):
     """evaluate: COCO metrics via mrcnn.evaluation.evaluate_coco."""
-    from mrcnn import evaluation
-    from mrcnn.data.coco import CocoDataset
-    if not os.path.exists(args.dataset):
-        raise CLIError("dataset not found: {}".format(args.dataset))
-    files = _coco_files(args, args.subset)
-    if files is None and args.subset == "val":
-        files = _coco_files(args, "train")
-    if files is None:
-        raise CLIError("no COCO annotations for subset '{0}' in {1} "
-                       "(expected {1}/annotations/instances_{0}<year>.json)"
-                       .format(args.subset, args.dataset))
-    json_path, image_dir = files
-    if not os.path.isdir(image_dir):
-        raise CLIError("COCO images folder not found: {} (for {}); pass "
-                       "--images DIR".format(image_dir, json_path))
-    dataset = CocoDataset()
-    coco = dataset.load_coco_json(json_path, image_dir, return_coco=True)
-    dataset.prepare()
-    weights = resolve_weights_path(args.weights, args.logs)
-    summary = _weights_summary(weights)
-    config = make_config(args, "inference", summary=summary,
-                         weights_path=weights)
-    if config.NUM_CLASSES != dataset.num_classes:
-        raise CLIError(
-            "class count mismatch: the model has {} classes, the dataset {} "
-            "(both including background)".format(config.NUM_CLASSES,
-                                                 dataset.num_classes))
-    model, _ = build_model(args, "inference", config, weights)
-    stats = evaluation.evaluate_coco(model, dataset, coco,
-                                     eval_type=args.eval_type,
-                                     limit=args.limit)
-    os.makedirs(args.output, exist_ok=True)
-    metrics = {"eval_type": args.eval_type, "dataset": json_path,
-               "weights": args.weights,
-               "stats": dict(zip(evaluation.COCO_STAT_NAMES,
-                                 [float(v) for v in stats]))}
-    dest = os.path.join(args.output, "metrics.json")
-    _write_json(dest, metrics)
+    dest = _jobs().evaluate_coco_dataset(
+        args.dataset, args.output, weights=args.weights, logs=args.logs,
+        subset=args.subset, images_dir=args.images, eval_type=args.eval_type,
+        limit=args.limit, **_model_options(args))
     print("Wrote {}".format(dest))
     return 0
 
 
-def _jsonable(value):
-    import numpy as np
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def cmd_weights(args):
     """weights inspect FILE | weights convert SRC DST."""
-    from mrcnn.weights import inspect_weights
+    jobs = _jobs()
     if args.action == "inspect":
         for path in args.paths:
             if not os.path.isfile(path):
-                raise CLIError("weights file not found: {}".format(path))
-            info = inspect_weights(path)
-            if args.json:
-                print(json.dumps(_jsonable(info), indent=1))
-                continue
-            print(_format_summary(info))
+                raise UserError("weights file not found: {}".format(path))
+            info = jobs.inspect.inspect_weights(path)
+            print(json.dumps(info, indent=1, default=_jsonable) if args.json
+                  else _format_summary(info))
         return 0
     if len(args.paths) != 2:
-        raise CLIError("usage: mrcnn weights convert SRC DST")
-    src, dst = args.paths
-    if not os.path.isfile(src):
-        raise CLIError("weights file not found: {}".format(src))
-    from mrcnn import weights as weights_lib
-    if dst.endswith(".weights.h5"):
-        summary = inspect_weights(src)
-        config = make_config(args, "inference", summary=summary,
-                             weights_path=src)
-        weights_lib.convert_to_keras(src, dst, config)
-    elif src.endswith(".weights.h5"):
-        if args.num_classes is None and args.config_json is None:
-            raise CLIError("converting a Keras 3 '.weights.h5' file needs "
-                           "--num-classes (and --backbone) or --config-json")
-        config = make_config(args, "inference", weights_path=src)
-        weights_lib.convert_from_keras(src, dst, config)
-    else:
-        raise CLIError("convert goes between Matterport '.h5' and Keras 3 "
-                       "'.weights.h5': one of SRC / DST must end with "
-                       "'.weights.h5'")
+        raise UserError("usage: mrcnn weights convert SRC DST")
+    dst = jobs.convert_weights(args.paths[0], args.paths[1],
+                               config_json=args.config_json,
+                               num_classes=args.num_classes,
+                               backbone=args.backbone)
     print("Wrote {}".format(dst))
     return 0
+
+
+def _jsonable(value):
+    """json.dumps default: numpy arrays and scalars -> Python values."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _format_summary(info):

@@ -14,13 +14,22 @@ On a fresh CPU machine, with no data, no weights and no network:
 
 Everything is in `run_demo`; ``--quick`` makes a one-minute smoke run.
 """
-import json
 import os
 import time
 
+import cv2
+import keras
 import numpy as np
+import tensorflow as tf
 
+from mrcnn.app.files import save_png, write_json
 from mrcnn.config import Config
+from mrcnn.data.shapes import ShapesDataset
+from mrcnn.evaluation import detect_dataset, evaluate_detections
+from mrcnn.maskrcnn import MaskRCNN
+from mrcnn.render import render_detections
+from mrcnn.splash import color_splash, cutout
+from mrcnn.training import WarmupCosineSchedule, _bf16_cpu_supported
 
 
 class DemoConfig(Config):
@@ -77,8 +86,6 @@ def training_precision():
     """The Keras mixed-precision policy for the demo's training: bfloat16
     compute on CPUs with native bfloat16 (lscpu flags amx_bf16 /
     avx512_bf16; about twice as fast), else None (float32)."""
-    import tensorflow as tf
-    from mrcnn.training import _bf16_cpu_supported
     if tf.config.list_logical_devices("GPU"):
         return None
     return "mixed_bfloat16" if _bf16_cpu_supported() else None
@@ -97,9 +104,6 @@ def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
     Returns:
         (trained training-mode MaskRCNN, seconds spent training, steps run).
     """
-    import keras
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn.training import WarmupCosineSchedule
     keras.utils.set_random_seed(seed)
     # One epoch (one checkpoint) and no validation pass: the demo scores
     # the model with mAP afterwards, and a validation pass would compile a
@@ -127,39 +131,31 @@ def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
     return model, time.time() - start, schedule.steps
 
 
-def evaluate_map(model, dataset, config, image_ids, iou_threshold=0.5):
-    """Matterport's notebook evaluation: mean of per-image ``compute_ap``.
+def evaluate_map(model, dataset, image_ids, iou_threshold=0.5, examples=4):
+    """Matterport's notebook evaluation: the mean over images of
+    ``compute_ap`` (mrcnn.evaluation.evaluate_detections).
 
     Args:
         model: inference MaskRCNN.
         dataset: the held-out Dataset.
-        config: the inference config.
         image_ids: dataset image ids to score.
+        examples: how many (image_id, image, result) to keep for pictures.
     Returns:
-        (mAP, list of (image_id, molded image, result)) for the first images.
+        (mAP, list of (image_id, image, result) for the first images).
     """
-    from tqdm.auto import tqdm
-    from mrcnn.core.metrics import compute_ap
-    from mrcnn.data.pipeline import load_image_gt
-    aps, kept = [], []
-    for image_id in tqdm(image_ids, desc="evaluate", unit="image"):
-        image, _, gt_class_id, gt_bbox, gt_mask = load_image_gt(
-            dataset, config, image_id)
-        result = model.detect([image], verbose=0)[0]
-        ap, _, _, _ = compute_ap(gt_bbox, gt_class_id, gt_mask,
-                                 result["rois"], result["class_ids"],
-                                 result["scores"], result["masks"],
-                                 iou_threshold=iou_threshold)
-        aps.append(ap)
-        if len(kept) < 4:
-            kept.append((image_id, image, result))
-    return float(np.mean(aps)) if aps else 0.0, kept
+    image_ids = list(image_ids)
+    detections, _ = detect_dataset(model, dataset, image_ids)
+    scored = evaluate_detections(dataset, image_ids, detections,
+                                 iou_thresholds=[iou_threshold], verbose=0,
+                                 plot=False)
+    kept = [(i, dataset.load_image(i), r)
+            for i, r in zip(image_ids[:examples], detections[:examples])]
+    return scored["mAP"], kept
 
 
 def _upscale(image, result, factor):
     """Image, boxes and masks ``factor`` times larger (nearest neighbour),
     so that labels are readable in the saved PNGs."""
-    import cv2
     h, w = image.shape[:2]
     big = cv2.resize(image, (w * factor, h * factor),
                      interpolation=cv2.INTER_NEAREST)
@@ -169,37 +165,25 @@ def _upscale(image, result, factor):
     return big, out
 
 
-def _save_png(path, image):
-    import cv2
-    image = np.asarray(image)
-    bgr = image[..., [2, 1, 0, 3]] if image.shape[-1] == 4 \
-        else image[..., ::-1]
-    if not cv2.imwrite(path, np.ascontiguousarray(bgr)):
-        raise OSError("cannot write {}".format(path))
-    return path
-
-
 def write_examples(output, examples, class_names):
     """Annotated detections, a splash and a cut-out from ``examples``.
 
     Returns:
         list of written file paths.
     """
-    from mrcnn.render import render_detections
-    from mrcnn.splash import color_splash, cutout
     written = []
     for k, (image_id, image, result) in enumerate(examples):
         big, r = _upscale(image, result, 3)
         annotated = render_detections(big, r["rois"], r["masks"],
                                       r["class_ids"], class_names,
                                       scores=r["scores"])
-        written.append(_save_png(os.path.join(
+        written.append(save_png(os.path.join(
             output, "detections_{}.png".format(k)), annotated))
     # Background removal on the example with the most detections.
     best = max(examples, key=lambda e: len(e[2]["class_ids"]))
     _, image, result = best
     big, r = _upscale(image, result, 3)
-    written.append(_save_png(os.path.join(output, "splash.png"),
+    written.append(save_png(os.path.join(output, "splash.png"),
                              color_splash(big, r["masks"])))
     if len(r["class_ids"]):
         top = int(np.argmax(r["scores"]))
@@ -207,7 +191,7 @@ def write_examples(output, examples, class_names):
     else:
         # Nothing detected: a fully transparent image of the input's size.
         rgba = cutout(big, np.zeros(big.shape[:2] + (1,), bool), crop=False)
-    written.append(_save_png(os.path.join(output, "cutout.png"), rgba))
+    written.append(save_png(os.path.join(output, "cutout.png"), rgba))
     return written
 
 
@@ -227,8 +211,6 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
     Returns:
         dict of the metrics also written to ``<output>/metrics.json``.
     """
-    from mrcnn.data.shapes import ShapesDataset
-    from mrcnn.maskrcnn import MaskRCNN
     t0 = time.time()
     steps = int(steps or (QUICK_STEPS if quick else DEFAULT_STEPS))
     if steps < 1:
@@ -268,7 +250,7 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
     config = DemoInferenceConfig()
     model = MaskRCNN(mode="inference", config=config, model_dir=model_dir)
     model.load_weights(weights_path, by_name=True)
-    mAP, examples = evaluate_map(model, val_set, config, val_set.image_ids)
+    mAP, examples = evaluate_map(model, val_set, val_set.image_ids)
     print("mAP@0.5 on {} held-out images: {:.3f}".format(n_eval, mAP))
 
     _progress_message("[4/4] Writing results")
@@ -280,9 +262,7 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
                "total_seconds": round(time.time() - t0, 1),
                "precision": precision or "float32",
                "seed": seed, "weights": os.path.relpath(weights_path, output)}
-    with open(os.path.join(output, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=1)
-    written.append(os.path.join(output, "metrics.json"))
+    written.append(write_json(os.path.join(output, "metrics.json"), metrics))
     print("\nDone in {:.0f} s. Results in {}:".format(
         time.time() - t0, os.path.abspath(output)))
     for path in written + [weights_path]:

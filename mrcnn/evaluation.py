@@ -21,7 +21,9 @@ Detections are Matterport's ``detect()`` dicts:
     masks: [H, W, N] bool
 """
 
+import contextlib
 import copy
+import io
 import time
 import warnings
 
@@ -31,6 +33,7 @@ from pycocotools.cocoeval import COCOeval
 from tqdm.auto import tqdm
 
 from mrcnn.core.boxes import extract_bboxes
+from mrcnn.core.metrics import compute_ap, compute_matches, interpolated_ap
 
 COCO_STAT_NAMES = (
     "AP @[IoU=0.50:0.95 | area=all | maxDets=100]",
@@ -139,8 +142,6 @@ def _quiet(fn, *args, verbose=1):
     """Call fn, hiding pycocotools' prints unless verbose."""
     if verbose:
         return fn(*args)
-    import contextlib
-    import io
     with contextlib.redirect_stdout(io.StringIO()):
         return fn(*args)
 
@@ -190,10 +191,9 @@ def evaluate_coco(model, dataset, coco, eval_type="bbox", limit=0, image_ids=Non
 
 
 def detect_dataset(model, dataset, image_ids, verbose=1):
-    """Run ``model.detect`` over dataset images, one full batch at a time.
+    """Run ``model.detect`` over dataset images, BATCH_SIZE images at a time
+    (the last group as it is: detect() takes any count).
 
-    The last batch is padded by repeating its last image, so models that
-    require ``len(images) == BATCH_SIZE`` work too.
     Returns: (list of detection dicts, one per image id; seconds spent in
         ``detect``).
     """
@@ -207,11 +207,9 @@ def detect_dataset(model, dataset, image_ids, verbose=1):
     for start in range(0, len(image_ids), batch_size):
         chunk = image_ids[start:start + batch_size]
         images = [dataset.load_image(i) for i in chunk]
-        padded = images + [images[-1]] * (batch_size - len(images))
         t = time.time()
-        out = model.detect(padded, verbose=0)
+        detections.extend(model.detect(images, verbose=0))
         t_prediction += time.time() - t
-        detections.extend(out[:len(chunk)])
         bar.update(len(chunk))
     bar.close()
     return detections, t_prediction
@@ -278,8 +276,6 @@ def evaluate_detections(dataset, image_ids, detections, iou_thresholds=None,
     detections: [K] detect()-style dicts (rois, class_ids, scores, masks).
     Returns: EvaluationResult.
     """
-    from mrcnn.core.metrics import compute_ap, compute_matches
-
     if iou_thresholds is None:
         iou_thresholds = [0.5]
     iou_thresholds = [float(t) for t in np.atleast_1d(iou_thresholds)]
@@ -342,7 +338,8 @@ def evaluate_detections(dataset, image_ids, detections, iou_thresholds=None,
     for c in pooled_scores:
         precisions, recalls = _pr_curve(pooled_scores[c], pooled_tp[c], gt_count[c])
         per_class[dataset.class_names[c]] = (
-            _interpolated_ap(precisions, recalls) if gt_count[c] else float("nan"))
+            float(interpolated_ap(precisions, recalls)[0]) if gt_count[c]
+            else float("nan"))
         all_scores.extend(pooled_scores[c])
         all_tp.extend(pooled_tp[c])
     precisions, recalls = _pr_curve(all_scores, all_tp, sum(gt_count.values()))
@@ -386,21 +383,6 @@ def _pr_curve(scores, tp, num_gt):
     return precisions.astype(np.float64), recalls.astype(np.float64)
 
 
-def _interpolated_ap(precisions, recalls):
-    """All-point interpolated AP (the rule compute_ap uses, PASCAL VOC 2010+).
-
-    Pads the curve with (recall 0, precision 0) and (recall 1, precision 0),
-    makes precision non-increasing in recall and sums precision x recall
-    steps.
-    """
-    precisions = np.concatenate([[0], precisions, [0]])
-    recalls = np.concatenate([[0], recalls, [1]])
-    for i in range(len(precisions) - 2, -1, -1):
-        precisions[i] = max(precisions[i], precisions[i + 1])
-    steps = np.where(recalls[:-1] != recalls[1:])[0] + 1
-    return float(np.sum((recalls[steps] - recalls[steps - 1]) * precisions[steps]))
-
-
 def plot_precision_recall_curve(precisions, recalls, title="Precision-recall"):
     """Matplotlib figure of a precision/recall curve.
 
@@ -408,7 +390,7 @@ def plot_precision_recall_curve(precisions, recalls, title="Precision-recall"):
     Returns: matplotlib.figure.Figure (not shown; call ``.show()`` or
         display it in a notebook).
     """
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # heavy; only when plotting
     fig = Figure(figsize=(5, 4))
     ax = fig.add_subplot(1, 1, 1)
     ax.step(np.concatenate([[0], recalls]), np.concatenate([[1], precisions]), where="post")

@@ -13,6 +13,10 @@ import tempfile
 
 import cv2
 import numpy as np
+import skimage.color
+from tqdm.auto import tqdm
+
+from mrcnn.render import render_detections
 
 EFFECTS = ("splash", "blur", "replace", "cutout", "render")
 
@@ -152,7 +156,6 @@ def color_splash(image, mask):
     Returns:
         [height, width, 3] uint8.
     """
-    import skimage.color
     image = _rgb_uint8(image)
     gray = skimage.color.gray2rgb(skimage.color.rgb2gray(image)) * 255
     union = _union(mask, image.shape)
@@ -280,8 +283,7 @@ def apply_effect(image, result, effect="splash", background=None,
     if effect == "cutout":
         return cutout(image, masks, crop=False)
     if effect == "render":
-        from mrcnn.render import render_detections
-        return render_detections(image, result["rois"], masks,
+            return render_detections(image, result["rois"], masks,
                                  result["class_ids"],
                                  class_names or _default_names(result),
                                  scores=result.get("scores"))
@@ -299,8 +301,9 @@ def _default_names(result):
 ############################################################
 
 def _detector(model):
-    """(callable [images] -> [results], batch size) for a MaskRCNN or a
-    callable image -> result."""
+    """(callable [images] -> [results], batch size) for a MaskRCNN (frames
+    go BATCH_SIZE at a time; detect() takes any count) or a callable
+    image -> result."""
     if hasattr(model, "detect"):
         batch = int(getattr(getattr(model, "config", None), "BATCH_SIZE", 1)
                     or 1)
@@ -379,7 +382,6 @@ def process_video(model, video_path, output_path, effect="splash",
             raise ValueError("OpenCV cannot write {} with codec {}; try an "
                              "'.avi' output".format(output_path, fourcc))
         if progress:
-            from tqdm.auto import tqdm
             bar = tqdm(total=total, unit="frame",
                        desc="{} {}".format(effect, os.path.basename(
                            video_path)))
@@ -388,12 +390,7 @@ def process_video(model, video_path, output_path, effect="splash",
             nonlocal frames
             if not pending:
                 return
-            n = len(pending)
-            # A MaskRCNN may want exactly BATCH_SIZE images: pad with the
-            # last frame and drop the extra results.
-            padded = pending + [pending[-1]] * (batch - n if batch > n else 0)
-            results = detect(padded)[:n]
-            for frame, result in zip(pending, results):
+            for frame, result in zip(pending, detect(pending)):
                 result = select_instances(result, names, classes, min_score)
                 for k, v in count_objects(result, names or _default_names(
                         result)).items():

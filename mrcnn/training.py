@@ -27,6 +27,8 @@ from mrcnn.core.outputs import LOSS_NAMES
 from mrcnn.data.augment import check_augmentation
 from mrcnn.data.pipeline import DataWaitMonitor, make_distributed_dataset
 from mrcnn.distribute import get_strategy
+from mrcnn.private_apis import (ClipGradientsMixin, PrebuiltModelMixin,
+                                 in_multi_worker_mode, variable_index)
 
 #: Matterport's pre-defined layer selections for train(layers=...).
 LAYER_REGEX = {
@@ -111,10 +113,10 @@ def _decayed(variable):
 def _multi_worker(strategy):
     """True for a MultiWorkerMirroredStrategy spanning several workers."""
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) \
-        and strategy.extended._in_multi_worker_mode()
+        and in_multi_worker_mode(strategy)
 
 
-class TrainingModel(keras.Model):
+class TrainingModel(PrebuiltModelMixin, keras.Model):
     """Keras 3 wrapper of the functional training model.
 
     Args:
@@ -153,14 +155,6 @@ class TrainingModel(keras.Model):
 
     def call(self, inputs, training=False):
         return self.inner_model(inputs, training=training)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras' generic build pulls one batch and averages it across
-        # replicas (fails on the bool gt_masks, and wastes a batch). The
-        # wrapped model is already built; only the optimizer may not be.
-        if self.optimizer is not None and not self.optimizer.built:
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
 
     def _forward(self, data, training):
         """Loss values of one batch.
@@ -264,7 +258,7 @@ def _bf16_cpu_supported():
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
-class MomentumSGD(keras.optimizers.SGD):
+class MomentumSGD(ClipGradientsMixin, keras.optimizers.SGD):
     """keras.optimizers.SGD with a fused momentum update.
 
     The update is Keras' SGD (m = momentum * m - lr * g; w = w + m) and the
@@ -287,7 +281,10 @@ class MomentumSGD(keras.optimizers.SGD):
                 not self.use_ema and not self.gradient_accumulation_steps
                 and not tf.distribute.has_strategy())
 
-    def _clip_gradients(self, grads):
+    def clip_gradients(self, grads):
+        """Fused path: remember the global-norm clip factor (applied in
+        update_step) and return the gradients as they are; else None (Keras
+        clips). Called through ClipGradientsMixin."""
         self._clip_factor = None
         if self.global_clipnorm and self.global_clipnorm > 0 and \
                 self._fused():
@@ -297,7 +294,7 @@ class MomentumSGD(keras.optimizers.SGD):
             self._clip_factor = clip * tf.minimum(1.0 / norm, 1.0 / clip) + \
                 (norm - norm)
             return grads
-        return super()._clip_gradients(grads)
+        return None
 
     def update_step(self, gradient, variable, learning_rate):
         if not self._fused() or not isinstance(variable, tf.Variable):
@@ -307,7 +304,7 @@ class MomentumSGD(keras.optimizers.SGD):
         factor = getattr(self, "_clip_factor", None)
         if factor is not None:
             lr = lr * tf.cast(factor, dtype)
-        m = self.momentums[self._get_variable_index(variable)]
+        m = self.momentums[variable_index(self, variable)]
         m = m.value if isinstance(m, keras.Variable) else m
         tf.raw_ops.ResourceApplyKerasMomentum(
             var=variable.handle, accum=m.handle, lr=lr,

@@ -25,6 +25,8 @@ import sys
 
 import numpy as np
 
+from mrcnn.private_apis import matplotlib_backend_chosen
+
 
 def _in_jupyter():
     """True inside a running Jupyter kernel (not merely with ipykernel or
@@ -47,9 +49,7 @@ def _choose_backend():
     if _in_jupyter():
         return  # Jupyter picks its own (inline) backend.
     try:
-        from matplotlib import rcsetup
-        chosen = dict.__getitem__(matplotlib.rcParams, "backend") is not \
-            rcsetup._auto_backend_sentinel
+        chosen = matplotlib_backend_chosen(matplotlib)
     except (AttributeError, KeyError):
         chosen = False
     if chosen:
@@ -67,6 +67,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import lines, patches  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
+
+from mrcnn.core.masks import unmold_mask  # noqa: E402
+from mrcnn.core.metrics import compute_matches  # noqa: E402
 
 _NON_INTERACTIVE = ("agg", "pdf", "ps", "svg", "pgf", "cairo", "template")
 
@@ -324,7 +327,6 @@ def display_differences(image,
     Returns:
         the matplotlib Figure.
     """
-    from mrcnn.core.metrics import compute_matches
     gt_match, pred_match, overlaps = compute_matches(
         gt_box, gt_class_id, gt_mask,
         pred_box, pred_class_id, pred_score, pred_mask,
@@ -364,7 +366,6 @@ def draw_rois(image, rois, refined_rois, mask, class_ids, class_names,
     Returns:
         the matplotlib Figure.
     """
-    from mrcnn.core.masks import unmold_mask
     rois = np.asarray(rois)
     class_ids = np.asarray(class_ids)
     masked_image = np.array(image, copy=True)

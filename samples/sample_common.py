@@ -1,9 +1,14 @@
 """Helpers shared by the sample scripts (coco, balloon): Config overrides from
-the command line and loading "coco" / "last" / "imagenet" / file weights.
+the command line and loading "coco" / "last" / "imagenet" / file weights
+(resolved by mrcnn.app.weights_spec, the rule the ``mrcnn`` command uses).
 """
 
-import os
+import json
 import warnings
+
+from mrcnn import utils
+from mrcnn.app import weights_spec
+from mrcnn.app.errors import UserError
 
 
 def apply_overrides(config_class, overrides):
@@ -13,7 +18,6 @@ def apply_overrides(config_class, overrides):
         parsed as JSON when possible: ``IMAGE_MAX_DIM=256``,
         ``RPN_ANCHOR_SCALES=[8,16,32,64,128]``, ``BACKBONE=resnet50``).
     """
-    import json
     if not isinstance(overrides, dict):
         parsed = {}
         for item in overrides or []:
@@ -36,37 +40,31 @@ def apply_overrides(config_class, overrides):
 def load_sample_weights(model, weights, coco_path, exclude=None):
     """Load "coco", "last", "imagenet" or a file into ``model``.
 
-    When COCO or ImageNet weights are absent and cannot be downloaded, the
-    model keeps its random initialisation and a warning says so.
+    "coco" looks at ``coco_path`` (then the working directory and the Keras
+    cache) and downloads to ``coco_path`` when absent; "last" is the newest
+    checkpoint of this config's NAME under ``model.model_dir``. When COCO
+    or ImageNet weights are absent and cannot be downloaded, the model
+    keeps its random initialisation and a warning says so.
     Returns: the path loaded, or None.
+    Raises: FileNotFoundError for a missing file or no checkpoint ("last").
     """
-    from mrcnn import utils
-    choice = weights.lower()
-    if choice == "coco":
-        if not os.path.exists(coco_path):
-            try:
-                utils.download_trained_weights(coco_path)
-            except Exception as e:  # offline, bad download, ...
-                warnings.warn("COCO weights unavailable ({}); the model keeps its "
-                              "RANDOM initialisation".format(e))
-                return None
-        path = coco_path
-    elif choice == "last":
-        path = model.find_last()
-    elif choice == "imagenet":
+    try:
+        path = weights_spec.resolve_weights_path(
+            weights, model.model_dir, coco_paths=[coco_path],
+            config_name=model.config.NAME)
+    except UserError as e:
+        if str(weights).lower() != weights_spec.COCO:
+            raise FileNotFoundError(str(e)) from e
         try:
-            path = model.get_imagenet_weights()
-        except Exception as e:
-            warnings.warn("ImageNet weights unavailable ({}); the model keeps its "
+            utils.download_trained_weights(coco_path)
+        except Exception as e:  # noqa: BLE001 - offline, bad download, ...
+            warnings.warn("COCO weights unavailable ({}); the model keeps its "
                           "RANDOM initialisation".format(e))
             return None
-    else:
-        path = weights
-        if not os.path.isfile(path):
-            raise FileNotFoundError("weights file not found: {}".format(path))
+        path = coco_path
     print("Loading weights ", path)
-    if exclude:
-        model.load_weights(path, by_name=True, exclude=exclude)
-    else:
-        model.load_weights(path, by_name=True)
-    return path
+    try:
+        return weights_spec.load_weights_spec(model, path, exclude=exclude)
+    except UserError as e:
+        warnings.warn("{}; the model keeps its RANDOM initialisation".format(e))
+        return None

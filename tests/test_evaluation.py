@@ -8,7 +8,8 @@ from pycocotools import mask as maskUtils
 from mrcnn.core.boxes import extract_bboxes
 from mrcnn.data.coco import CocoDataset
 from mrcnn.data.shapes import ShapesDataset
-from mrcnn.evaluation import (EvaluationResult, _interpolated_ap, _pr_curve,
+from mrcnn.core.metrics import interpolated_ap
+from mrcnn.evaluation import (EvaluationResult, _pr_curve,
                               build_coco_results, detect_dataset, evaluate_coco,
                               evaluate_coco_results, evaluate_dataset,
                               evaluate_detections)
@@ -211,8 +212,8 @@ def test_interpolated_ap_and_pr_curve_golden():
     np.testing.assert_allclose(p, [1.0, 0.5, 2 / 3])
     np.testing.assert_allclose(r, [0.25, 0.25, 0.5])
     # Steps at recall 0.25 (prec max(1, .5, 2/3) = 1) and 0.5 (2/3).
-    assert _interpolated_ap(p, r) == pytest.approx(0.25 * 1 + 0.25 * 2 / 3)
-    assert _interpolated_ap(np.array([]), np.array([])) == 0.0
+    assert interpolated_ap(p, r)[0] == pytest.approx(0.25 * 1 + 0.25 * 2 / 3)
+    assert interpolated_ap(np.array([]), np.array([]))[0] == 0.0
 
 
 def test_detect_dataset_pads_last_batch(shapes_ds):

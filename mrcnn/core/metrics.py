@@ -95,12 +95,19 @@ def compute_matches(gt_boxes, gt_class_ids, gt_masks,
     return gt_match, pred_match, overlaps
 
 
-def _average_precision(gt_match, pred_match):
-    """(AP, precisions, recalls) from match vectors; see compute_ap."""
-    hits = np.cumsum(pred_match > -1)                             # [P]
-    precisions = hits / (np.arange(len(pred_match)) + 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        recalls = hits.astype(np.float32) / len(gt_match)
+def interpolated_ap(precisions, recalls):
+    """All-point interpolated average precision (PASCAL VOC 2010+), the one
+    AP rule of the package (per image here, pooled per class in
+    mrcnn.evaluation).
+
+    Args:
+        precisions: [P] precision after each detection ranked by score.
+        recalls: [P] recall after each detection.
+    Returns:
+        ap: float, area under the precision envelope.
+        precisions: [P + 2] the envelope, with sentinels.
+        recalls: [P + 2] recalls, with sentinels 0 and 1.
+    """
     # Sentinels at both ends: (recall 0, precision 0) and (recall 1, precision 0).
     precisions = np.concatenate([[0], precisions, [0]])          # [P + 2]
     recalls = np.concatenate([[0], recalls, [1]])                # [P + 2]
@@ -110,6 +117,15 @@ def _average_precision(gt_match, pred_match):
     indices = np.where(recalls[:-1] != recalls[1:])[0] + 1
     ap = np.sum((recalls[indices] - recalls[indices - 1]) * precisions[indices])
     return ap, precisions, recalls
+
+
+def _average_precision(gt_match, pred_match):
+    """(AP, precisions, recalls) from match vectors; see compute_ap."""
+    hits = np.cumsum(pred_match > -1)                             # [P]
+    precisions = hits / (np.arange(len(pred_match)) + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recalls = hits.astype(np.float32) / len(gt_match)
+    return interpolated_ap(precisions, recalls)
 
 
 def compute_ap(gt_boxes, gt_class_ids, gt_masks,

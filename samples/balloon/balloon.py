@@ -47,6 +47,7 @@ sys.path.append(os.path.join(ROOT_DIR, "samples"))  # for sample_common
 
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.data.via import ViaDataset  # noqa: E402
+from mrcnn.core.release import HEAD_LAYERS  # noqa: E402
 from sample_common import apply_overrides, load_sample_weights as _load_weights  # noqa: E402,F401
 
 # Path to trained weights file
@@ -57,7 +58,7 @@ COCO_WEIGHTS_PATH = os.path.join(ROOT_DIR, "mask_rcnn_coco.h5")
 DEFAULT_LOGS_DIR = os.path.join(ROOT_DIR, "logs")
 
 # Layers whose shapes depend on the class count (left out of COCO weights).
-COCO_HEAD_LAYERS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
+COCO_HEAD_LAYERS = HEAD_LAYERS
 
 
 ############################################################

@@ -1,0 +1,307 @@
+"""The jobs behind the ``mrcnn`` commands, reusable by other front ends.
+
+Each job takes plain values (no argparse namespace), does the work with the
+other application modules, writes its files atomically and returns what a
+front end reports; messages along the way go to ``log`` (default: print).
+
+    prepare_inference   resolve weights, assemble the Config, build the model
+    detect_to_folder    annotated PNGs + detections.json
+    splash_to_folder    background effects on images and videos
+    train_on_dataset    train on a COCO / VIA dataset, checkpoints per epoch
+    evaluate_coco_dataset  pycocotools metrics -> metrics.json
+    convert_weights     Matterport .h5 <-> Keras 3 .weights.h5
+    run_demo            the demo (mrcnn.demo)
+"""
+
+import os
+
+from mrcnn import evaluation, splash
+from mrcnn.app import datasets, files, model_setup, results, weights_spec
+from mrcnn.app.errors import UserError
+from mrcnn.core.release import HEAD_LAYERS
+from mrcnn.data.coco import CocoDataset
+from mrcnn.demo import run_demo  # noqa: F401 - the demo job
+from mrcnn.render import render_detections
+from mrcnn.weights import convert, inspect
+
+
+def _weights_message(weights):
+    if weights is None:
+        return "Using randomly initialised weights (--weights none)."
+    return "Loading weights from {}".format(weights)
+
+
+def prepare_inference(weights="coco", logs="logs", config_json=None,
+                      num_classes=None, backbone=None, image_size=None,
+                      batch_size=1, min_score=None, class_names=None,
+                      log=print):
+    """An inference model from a weights spec and options.
+
+    Args:
+        weights: "coco", "last", "imagenet", "none" or a path.
+        logs: folder of training runs (for "last").
+        class_names: names without "BG", or None (see class_names_for).
+        others: see model_setup.make_config.
+    Returns:
+        (model, config, class names indexed by class id).
+    """
+    if batch_size < 1:
+        raise UserError("--batch-size must be >= 1")
+    path = weights_spec.resolve_weights_path(weights, logs)
+    config = model_setup.make_config(
+        "inference", weights_path=path,
+        summary=weights_spec.weights_summary(path), config_json=config_json,
+        num_classes=num_classes, backbone=backbone, image_size=image_size,
+        batch_size=batch_size, min_score=min_score)
+    names = results.class_names_for(config, class_names)
+    log(_weights_message(path))
+    model, _ = model_setup.build_model("inference", config, path,
+                                       model_dir=logs)
+    return model, config, names
+
+
+def detect_to_folder(model, paths, output, class_names, weights_label=None):
+    """Detect on image files; write one annotated PNG per image and
+    ``detections.json`` (records of `results.result_to_json`).
+
+    Returns:
+        dict: json (its path), images (count), detections (count).
+    """
+    os.makedirs(output, exist_ok=True)
+    records, used = [], set()
+    for path, image, result in results.detect_files(model, paths, "detect"):
+        png = files.out_name(output, path, ".png", used)
+        files.save_png(png, render_detections(
+            image, result["rois"], result["masks"], result["class_ids"],
+            class_names, scores=result["scores"]))
+        records.append({"image": os.path.abspath(path),
+                        "output": os.path.basename(png),
+                        "height": int(image.shape[0]),
+                        "width": int(image.shape[1]),
+                        "detections": results.result_to_json(result,
+                                                             class_names)})
+    json_path = files.write_json(
+        os.path.join(output, "detections.json"),
+        {"class_names": class_names, "weights": weights_label,
+         "images": records})
+    return {"json": json_path, "images": len(records),
+            "detections": sum(len(r["detections"]) for r in records)}
+
+
+def parse_background(text):
+    """A background for effect "replace": an image file -> RGB array, or
+    "R,G,B" -> tuple."""
+    if text is None:
+        raise UserError("--effect replace needs --background IMAGE or R,G,B")
+    if os.path.isfile(text):
+        return files.read_rgb(text)
+    try:
+        parts = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError("--background {!r}: not an image file nor an R,G,B "
+                        "color".format(text))
+    if len(parts) != 3 or not all(0 <= v <= 255 for v in parts):
+        raise UserError("--background color must be R,G,B with values 0-255, "
+                        "got {!r}".format(text))
+    return tuple(parts)
+
+
+def split_media(inputs, effect=None):
+    """Files / folders / globs -> (image paths, video paths), checked before
+    any model is built: image headers, and no video for effect "cutout"."""
+    paths = files.collect_files(
+        inputs, files.IMAGE_EXTENSIONS + files.VIDEO_EXTENSIONS,
+        "image or video")
+    videos = [f for f in paths if f.lower().endswith(files.VIDEO_EXTENSIONS)]
+    images = [f for f in paths if f not in videos]
+    files.check_images(images)
+    if videos and effect == "cutout":
+        raise UserError("--effect cutout makes transparent images, which "
+                        "video files cannot hold; use splash, blur or replace "
+                        "for {}".format(videos[0]))
+    return images, videos
+
+
+def splash_to_folder(model, images, videos, output, effect, class_names,
+                     classes=None, min_score=0.0, background=None, log=print):
+    """Apply a background effect to images (PNG per image; RGBA for
+    "cutout") and videos (frame by frame).
+
+    Args:
+        images, videos: paths, as split_media returns them.
+        effect: "splash", "blur", "cutout" or "replace".
+        classes: class names that count as foreground, or None for all.
+        background: for "replace", an RGB image or an (R, G, B) color.
+    Returns:
+        list of written paths.
+    """
+    unknown = [c for c in classes or [] if c not in class_names]
+    if unknown:
+        raise UserError("--classes {}: not classes of the model; known: "
+                        "{}".format(unknown, ", ".join(class_names[1:])))
+    os.makedirs(output, exist_ok=True)
+    used, written = set(), []
+    for path, image, result in results.detect_files(model, images, effect):
+        result = splash.select_instances(result, class_names, classes,
+                                         min_score)
+        counts = splash.count_objects(result, class_names)
+        if effect == "cutout":
+            if not result["masks"].any():
+                log("{}: nothing detected, no cut-out written".format(path))
+                continue
+            out = splash.cutout(image, result["masks"], crop=True)
+        else:
+            out = splash.apply_effect(image, result, effect,
+                                      background=background)
+        written.append(files.save_png(files.out_name(
+            output, path, "_{}.png".format(effect), used), out))
+        log("{}: {}".format(os.path.basename(path), ", ".join(
+            "{} {}".format(v, k) for k, v in counts.items()) or "nothing"))
+    for path in videos:
+        ext = os.path.splitext(path)[1].lower()
+        dest = files.out_name(output, path, "_{}{}".format(
+            effect, ".mp4" if ext == ".mp4" else ".avi"), used)
+        info = splash.process_video(model, path, dest, effect=effect,
+                                    class_names=class_names,
+                                    min_score=min_score, classes=classes,
+                                    background=background)
+        written.append(info["path"])
+    return written
+
+
+def _run_name(dataset_path):
+    """A config NAME from the dataset folder's name (letters, digits, _-)."""
+    name = os.path.basename(os.path.normpath(
+        dataset_path if os.path.isdir(dataset_path)
+        else os.path.dirname(os.path.abspath(dataset_path)))) or "mrcnn"
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
+
+
+def train_on_dataset(dataset, weights="coco", output="logs", subset="train",
+                     val_subset="val", fmt="auto", images_dir=None,
+                     class_attribute=None, name=None, epochs=30, steps=100,
+                     layers="heads", learning_rate=None, batch_size=None,
+                     config_json=None, num_classes=None, backbone=None,
+                     image_size=None, log=print):
+    """Train on a COCO / VIA dataset; checkpoints go to output/<run>/.
+
+    Class-specific heads are not loaded when the weights have another class
+    count (HEAD_LAYERS). Returns the trained MaskRCNN.
+    """
+    def load(sub):
+        return datasets.load_dataset(dataset, sub, fmt=fmt,
+                                     images_dir=images_dir,
+                                     class_attribute=class_attribute,
+                                     file_subset=subset)
+    train_set = load(subset)
+    if train_set is None:
+        raise UserError(datasets.missing_subset_message(dataset, subset))
+    if train_set.num_images == 0:
+        raise UserError("the '{}' subset of {} has no usable images".format(
+            subset, dataset))
+    val_set = load(val_subset)
+    if val_set is None or val_set.num_images == 0:
+        log("No '{}' subset: validating on the training images.".format(
+            val_subset))
+        val_set = train_set
+    path = weights_spec.resolve_weights_path(weights, output)
+    summary = weights_spec.weights_summary(path)
+    config = model_setup.make_config(
+        "training", weights_path=path, config_json=config_json,
+        num_classes=num_classes, dataset_classes=train_set.num_classes,
+        backbone=backbone, image_size=image_size,
+        name=name or _run_name(dataset), batch_size=batch_size)
+    config.STEPS_PER_EPOCH = steps
+    config.VALIDATION_STEPS = max(1, min(config.VALIDATION_STEPS,
+                                         val_set.num_images //
+                                         max(1, config.BATCH_SIZE)))
+    exclude = None
+    if summary and summary.get("num_classes") not in (None,
+                                                      config.NUM_CLASSES):
+        exclude = HEAD_LAYERS
+        log("The weights have {} classes, the dataset {}: not loading "
+            "{}".format(summary["num_classes"], config.NUM_CLASSES,
+                        ", ".join(exclude)))
+    model_setup.check_backbone(summary, config)
+    log("Training on {} images ({} classes: {}), validating on {}".format(
+        train_set.num_images, train_set.num_classes - 1,
+        ", ".join(train_set.class_names[1:]), val_set.num_images))
+    log(_weights_message(path))
+    model, _ = model_setup.build_model("training", config, path,
+                                       model_dir=output, exclude=exclude)
+    model.train(train_set, val_set,
+                learning_rate=learning_rate or config.LEARNING_RATE,
+                epochs=epochs, layers=layers)
+    return model
+
+
+def evaluate_coco_dataset(dataset, output, weights="coco", logs="logs",
+                          subset="val", images_dir=None, eval_type="bbox",
+                          limit=0, config_json=None, num_classes=None,
+                          backbone=None, image_size=None, log=print):
+    """pycocotools metrics of a model on a COCO subset (falls back from
+    "val" to "train"); writes output/metrics.json and returns its path."""
+    if not os.path.exists(dataset):
+        raise UserError("dataset not found: {}".format(dataset))
+    found = datasets.find_coco_files(dataset, subset, images_dir)
+    if found is None and subset == "val":
+        found = datasets.find_coco_files(dataset, "train", images_dir)
+    if found is None:
+        raise UserError("no COCO annotations for subset '{0}' in {1} "
+                        "(expected {1}/annotations/instances_{0}<year>.json)"
+                        .format(subset, dataset))
+    json_path, image_dir = found
+    if not os.path.isdir(image_dir):
+        raise UserError("COCO images folder not found: {} (for {}); pass "
+                        "--images DIR".format(image_dir, json_path))
+    coco_set = CocoDataset()
+    coco = coco_set.load_coco_json(json_path, image_dir, return_coco=True)
+    coco_set.prepare()
+    path = weights_spec.resolve_weights_path(weights, logs)
+    config = model_setup.make_config(
+        "inference", weights_path=path,
+        summary=weights_spec.weights_summary(path), config_json=config_json,
+        num_classes=num_classes, backbone=backbone, image_size=image_size)
+    if config.NUM_CLASSES != coco_set.num_classes:
+        raise UserError(
+            "class count mismatch: the model has {} classes, the dataset {} "
+            "(both including background)".format(config.NUM_CLASSES,
+                                                 coco_set.num_classes))
+    log(_weights_message(path))
+    model, _ = model_setup.build_model("inference", config, path,
+                                       model_dir=logs)
+    stats = evaluation.evaluate_coco(model, coco_set, coco,
+                                     eval_type=eval_type, limit=limit)
+    os.makedirs(output, exist_ok=True)
+    return files.write_json(os.path.join(output, "metrics.json"), {
+        "eval_type": eval_type, "dataset": json_path, "weights": weights,
+        "stats": dict(zip(evaluation.COCO_STAT_NAMES,
+                          [float(v) for v in stats]))})
+
+
+def convert_weights(src, dst, config_json=None, num_classes=None,
+                    backbone=None):
+    """Matterport '.h5' <-> Keras 3 '.weights.h5' (by dst / src suffix).
+
+    Returns:
+        dst.
+    """
+    if not os.path.isfile(src):
+        raise UserError("weights file not found: {}".format(src))
+    options = dict(config_json=config_json, num_classes=num_classes,
+                   backbone=backbone)
+    if dst.endswith(".weights.h5"):
+        config = model_setup.make_config(
+            "inference", weights_path=src,
+            summary=inspect.inspect_weights(src), **options)
+        return convert.convert_to_keras(src, dst, config)
+    if src.endswith(".weights.h5"):
+        if num_classes is None and config_json is None:
+            raise UserError("converting a Keras 3 '.weights.h5' file needs "
+                            "--num-classes (and --backbone) or --config-json")
+        config = model_setup.make_config("inference", weights_path=src,
+                                         **options)
+        return convert.convert_from_keras(src, dst, config)
+    raise UserError("convert goes between Matterport '.h5' and Keras 3 "
+                    "'.weights.h5': one of SRC / DST must end with "
+                    "'.weights.h5'")

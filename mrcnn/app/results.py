@@ -1,0 +1,106 @@
+"""Detection over image files and detection results as JSON.
+
+`detect_files` runs ``model.detect`` on up to BATCH_SIZE images at a time
+(detect() takes any count: nothing is padded). `result_to_json` gives the
+record format of ``detections.json`` (and of the HTTP API and batch jobs):
+``class_id``, ``class_name``, ``score``, ``box`` [y1, x1, y2, x2] in pixels
+and ``mask`` as COCO RLE ``{"size": [h, w], "counts": str}`` (decode with
+``pycocotools.mask.decode``).
+"""
+
+import numpy as np
+from pycocotools import mask as mask_utils
+from tqdm.auto import tqdm
+
+from mrcnn.app.errors import UserError
+from mrcnn.app.files import read_rgb
+from mrcnn.core.release import COCO_CLASS_NAMES
+
+
+def class_names_for(config, names=None, dataset_names=None):
+    """Class names indexed by class id ("BG" first).
+
+    Args:
+        config: the model's Config (NUM_CLASSES).
+        names: names given by the user, without "BG", or None.
+        dataset_names: a dataset's class_names, or None.
+    Returns:
+        list of NUM_CLASSES names: the user's, the dataset's, the COCO names
+        for an 81-class model, else "class 1", "class 2", ...
+    Raises:
+        UserError when the user's names do not fit the model.
+    """
+    if names is not None:
+        if len(names) + 1 != config.NUM_CLASSES:
+            raise UserError(
+                "--class-names gives {} names but the model has {} classes "
+                "({} + background)".format(len(names), config.NUM_CLASSES,
+                                           config.NUM_CLASSES - 1))
+        return ["BG"] + list(names)
+    if dataset_names:
+        return list(dataset_names)
+    if config.NUM_CLASSES == len(COCO_CLASS_NAMES):
+        return list(COCO_CLASS_NAMES)
+    return ["BG"] + ["class {}".format(i) for i in range(1, config.NUM_CLASSES)]
+
+
+def detect_files(model, paths, desc="detect", progress=True):
+    """Yield (path, image, result) for every path, in order.
+
+    Images are read as RGB uint8 (`mrcnn.app.files.read_rgb`) and detected
+    BATCH_SIZE at a time, the last group as it is.
+
+    Args:
+        model: inference MaskRCNN.
+        paths: image file paths.
+        desc: progress bar label.
+    Yields:
+        path, image uint8 [H, W, 3], detect() result dict.
+    """
+    batch_size = max(1, int(model.config.BATCH_SIZE))
+    bar = tqdm(total=len(paths), unit="image", desc=desc, disable=not progress)
+    try:
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            images = [read_rgb(p) for p in chunk]
+            for path, image, result in zip(chunk, images,
+                                           model.detect(images, verbose=0)):
+                yield path, image, result
+                bar.update(1)
+    finally:
+        bar.close()
+
+
+def mask_to_rle(mask):
+    """bool [H, W] -> COCO RLE ``{"size": [h, w], "counts": str}``."""
+    rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, np.uint8)))
+    counts = rle["counts"]
+    return {"size": [int(s) for s in rle["size"]],
+            "counts": counts.decode("ascii") if isinstance(counts, bytes)
+            else counts}
+
+
+def result_to_json(result, class_names):
+    """One detect() result -> list of JSON-ready detection records.
+
+    Args:
+        result: dict with rois [N, 4], class_ids [N], scores [N],
+            masks [H, W, N].
+        class_names: names indexed by class id.
+    Returns:
+        [N] dicts: class_id, class_name, score (5 decimals), box
+        [y1, x1, y2, x2] int pixels, mask (COCO RLE).
+    """
+    masks = np.asarray(result["masks"])
+    out = []
+    for i in range(len(result["class_ids"])):
+        cid = int(result["class_ids"][i])
+        out.append({
+            "class_id": cid,
+            "class_name": class_names[cid] if 0 <= cid < len(class_names)
+            else str(cid),
+            "score": round(float(result["scores"][i]), 5),
+            "box": [int(v) for v in result["rois"][i]],
+            "mask": mask_to_rle(masks[:, :, i]),
+        })
+    return out

@@ -1,0 +1,58 @@
+"""Every use of a private Keras, TensorFlow or matplotlib API, in one place.
+
+Each is here because no public API does the job; each is pinned by
+tests/test_private_apis.py, which fails loudly (naming the hook) when an
+upgrade renames or stops calling it.
+
+- ``keras.Model._maybe_symbolic_build``: fit() pulls one batch to build the
+  model and averages it across replicas; our trainer wraps an already built
+  functional model, and that batch holds bool masks the averaging rejects.
+  `PrebuiltModelMixin` builds only the optimizer instead.
+- ``keras.optimizers.Optimizer._clip_gradients`` and ``_get_variable_index``:
+  MomentumSGD folds global-norm clipping into its fused momentum kernel;
+  Keras offers no public hook between "gradients in" and "update per
+  variable". `ClipGradientsMixin` routes the private call to a public-named
+  method.
+- ``tf.distribute`` ``extended._in_multi_worker_mode()``: whether a
+  MultiWorkerMirroredStrategy really spans several workers.
+- ``matplotlib.rcsetup._auto_backend_sentinel``: whether the user chose a
+  backend (mrcnn.visualize picks Agg only when nobody did).
+"""
+
+
+class PrebuiltModelMixin:
+    """For a keras.Model subclass whose layers are built at construction:
+    fit() builds only the optimizer, without pulling a batch."""
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
+
+class ClipGradientsMixin:
+    """For a keras optimizer subclass: Keras' private ``_clip_gradients``
+    calls ``self.clip_gradients(grads)``, which returns the gradients to
+    apply, or None to let Keras clip as configured."""
+
+    def _clip_gradients(self, grads):
+        clipped = self.clip_gradients(grads)
+        return super()._clip_gradients(grads) if clipped is None else clipped
+
+
+def variable_index(optimizer, variable):
+    """Index of ``variable`` in the optimizer's slot lists (momentums...)."""
+    return optimizer._get_variable_index(variable)
+
+
+def in_multi_worker_mode(strategy):
+    """True when a MultiWorkerMirroredStrategy spans several workers."""
+    return strategy.extended._in_multi_worker_mode()
+
+
+def matplotlib_backend_chosen(matplotlib):
+    """True when a matplotlib backend was set (rcParams, matplotlibrc)
+    rather than left to matplotlib's automatic choice."""
+    from matplotlib import rcsetup  # matplotlib is imported by the caller
+    return dict.__getitem__(matplotlib.rcParams, "backend") is not \
+        rcsetup._auto_backend_sentinel

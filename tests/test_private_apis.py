@@ -1,0 +1,73 @@
+"""The private Keras / TensorFlow / matplotlib APIs mrcnn.private_apis relies
+on still exist and are still called where we hook in. A failure here names
+the hook that an upgrade broke (see the module docstring for why each one
+is used)."""
+import inspect
+
+import keras
+import matplotlib
+import numpy as np
+import tensorflow as tf
+
+from mrcnn import private_apis
+
+
+def test_keras_fit_still_calls_maybe_symbolic_build():
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+    assert hasattr(keras.Model, "_maybe_symbolic_build"), \
+        "keras.Model._maybe_symbolic_build is gone: update PrebuiltModelMixin"
+    assert "_maybe_symbolic_build" in inspect.getsource(TensorFlowTrainer.fit), \
+        "keras fit() no longer calls _maybe_symbolic_build"
+
+
+def test_prebuilt_model_mixin_builds_the_optimizer_without_a_batch():
+    class Tiny(private_apis.PrebuiltModelMixin, keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1)
+            self.dense.build((None, 2))
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Tiny()
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"),
+              epochs=1, verbose=0)
+    assert model.optimizer.built
+
+
+def test_optimizer_still_clips_through_clip_gradients():
+    assert hasattr(keras.optimizers.Optimizer, "_clip_gradients"), \
+        "Optimizer._clip_gradients is gone: update ClipGradientsMixin"
+    calls = []
+
+    class Probe(private_apis.ClipGradientsMixin, keras.optimizers.SGD):
+        def clip_gradients(self, grads):
+            calls.append(len(grads))
+            return [g * 0 for g in grads]
+
+    v = keras.Variable(np.ones(3, "float32"))
+    opt = Probe(learning_rate=1.0, global_clipnorm=1.0)
+    opt.apply([tf.ones(3)], [v])
+    assert calls == [1]
+    np.testing.assert_array_equal(v.numpy(), np.ones(3))  # zeroed gradient
+    assert private_apis.variable_index(opt, v) == 0
+
+
+def test_multi_worker_mode_flag_exists():
+    # Checked on the class: creating a MultiWorkerMirroredStrategy here would
+    # set up collective ops for the rest of the test process.
+    from tensorflow.python.distribute.collective_all_reduce_strategy import \
+        CollectiveAllReduceExtended
+    assert callable(getattr(CollectiveAllReduceExtended,
+                            "_in_multi_worker_mode", None)), \
+        "tf.distribute's _in_multi_worker_mode is gone: update in_multi_worker_mode"
+
+
+def test_matplotlib_auto_backend_sentinel_exists():
+    from matplotlib import rcsetup
+    assert hasattr(rcsetup, "_auto_backend_sentinel"), \
+        "matplotlib.rcsetup._auto_backend_sentinel is gone: update " \
+        "matplotlib_backend_chosen"
+    assert isinstance(private_apis.matplotlib_backend_chosen(matplotlib), bool)
