@@ -43,7 +43,8 @@ MASK_AUGMENTERS = ["Sequential", "SomeOf", "OneOf", "Sometimes", "Fliplr",
 IMGAUG_SPATIAL_MODULES = ("imgaug.augmenters.geometric",
                           "imgaug.augmenters.flip", "imgaug.augmenters.size")
 
-#: imgaug containers that hand the whole image to their children.
+#: imgaug containers (and their subclasses) that hand the whole image to
+#: their children.
 IMGAUG_CONTAINERS = ("Sequential", "SomeOf", "OneOf", "Sometimes")
 
 #: imgaug augmenters refused, with the reason.
@@ -115,9 +116,19 @@ def _imgaug_children(aug):
             for child in children]
 
 
+def _imgaug_is_container(aug):
+    """True for Sequential, SomeOf, OneOf, Sometimes and their subclasses
+    (e.g. imgaug's RandAugment)."""
+    return any(c.__name__ in IMGAUG_CONTAINERS
+               and c.__module__ == "imgaug.augmenters.meta"
+               for c in type(aug).__mro__)
+
+
 def _imgaug_is_spatial(aug):
-    """True if the augmenter moves pixels (so the masks must follow)."""
+    """True if the augmenter moves pixels or is a container (the masks go
+    through it)."""
     return (type(aug).__name__ in MASK_AUGMENTERS
+            or _imgaug_is_container(aug)
             or (type(aug).__module__ or "").startswith(
                 IMGAUG_SPATIAL_MODULES))
 
@@ -131,12 +142,12 @@ def _check_imgaug(aug, path=()):
             "imgaug augmenter {}{} is not allowed: it {}.".format(
                 name, where, IMGAUG_UNSAFE[name]))
     children = _imgaug_children(aug)
-    if not _imgaug_is_spatial(aug) and name not in IMGAUG_CONTAINERS:
+    if not _imgaug_is_spatial(aug):
         stack = list(children)
         while stack:
             child = stack.pop()
             if _imgaug_is_spatial(child) and \
-                    type(child).__name__ not in IMGAUG_CONTAINERS:
+                    not _imgaug_is_container(child):
                 raise AugmentationError(
                     "imgaug augmenter {}{} applies the geometric augmenter "
                     "{} in a way the instance masks cannot follow; put "

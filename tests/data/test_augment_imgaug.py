@@ -255,6 +255,8 @@ def test_unsafe_imgaug_refused_by_name():
         check_augmentation(iaa.WithChannels(0, iaa.Fliplr(1.0)))
     with pytest.raises(AugmentationError, match="molded image size"):
         augment_image_and_masks(image, mask, iaa.Resize(0.5))
+    # A container subclass (RandAugment is a Sequential) is a container.
+    assert check_augmentation(iaa.RandAugment(n=2, m=9)) == "imgaug"
     # Pixel augmenters inside a pixel-level wrapper are fine.
     assert check_augmentation(
         iaa.BlendAlpha(0.5, iaa.Multiply(2.0))) == "imgaug"
