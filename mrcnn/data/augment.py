@@ -230,7 +230,8 @@ def _imgaug_augment(image, mask, augmentation):
     # Sentinels: 1 and 0 wherever the augmented mask pixel comes from the
     # image, the fill value (cval) where a geometric augmenter padded.
     h, w = mask.shape[:2]
-    stack = np.concatenate([mask.astype(np.uint8), np.ones((h, w, 1), np.uint8),
+    stack = np.concatenate([mask.astype(np.uint8),
+                            np.ones((h, w, 1), np.uint8),
                             np.zeros((h, w, 1), np.uint8)], axis=-1)
     with warnings.catch_warnings():
         # many instances look like an image batch to imgaug; they are not.

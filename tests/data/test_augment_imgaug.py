@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 
-import mrcnn
+import mrcnn  # noqa: F401  (first: lets imgaug import on numpy 2)
 from mrcnn.data.augment import (AugmentationError, augment_image_and_masks,
                                 check_augmentation)
 
