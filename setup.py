@@ -2,6 +2,17 @@
 
 TensorFlow is an extra so that the CPU wheel and the GPU wheel do not end up
 installed side by side:  pip install -e ".[cpu]"  or  pip install -e ".[gpu]".
+
+imgaug (Matterport's augmentation library) is optional:
+
+    pip install -e ".[cpu,imgaug]"
+    pip install --no-deps imgaug==0.4.0
+
+The extra installs imgaug's dependencies except OpenCV; imgaug itself goes in
+with --no-deps because its 0.4.0 wheel requires opencv-python, which would
+land next to our opencv-python-headless and both would own the cv2 package.
+imgaug uses whichever cv2 is there. `import mrcnn` makes it import on numpy 2
+(mrcnn/_numpy_compat.py).
 """
 import os
 
@@ -52,6 +63,10 @@ setup(
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9",
                  "ipykernel>=6.29"],
+        # imgaug 0.4.0's requirements less opencv-python (numpy, scipy,
+        # Pillow, matplotlib, scikit-image are core); then
+        # pip install --no-deps imgaug==0.4.0 (see the docstring).
+        "imgaug": ["imageio>=2.9", "shapely>=2.0", "six>=1.15"],
     },
     entry_points={"console_scripts": ["mrcnn=mrcnn.cli:main"]},
     classifiers=[

@@ -206,8 +206,9 @@ def main(argv=None):
                               auto_download=args.download)
         dataset_val.prepare()
 
-        # Image Augmentation: right/left flip 50% of the time (albumentations;
-        # imgaug does not import with numpy 2)
+        # Image Augmentation: right/left flip 50% of the time (albumentations,
+        # always installed; imgaug.augmenters.Fliplr(0.5) works too once
+        # imgaug is installed, see the README)
         import albumentations as A
         augmentation = A.HorizontalFlip(p=0.5)
 
