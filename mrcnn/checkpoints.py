@@ -22,6 +22,7 @@ import warnings
 
 import keras
 
+from mrcnn.core.atomic import atomic_path
 from mrcnn.weights.h5layout import save_weights
 from mrcnn.weights.loading import load_weights_into
 
@@ -170,10 +171,9 @@ class CheckpointCallback(keras.callbacks.Callback):
         to_json = getattr(self.maskrcnn.config, "to_json", None)
         if to_json is None:
             return
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(to_json(indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            with open(tmp, "w") as f:
+                f.write(to_json(indent=1, sort_keys=True))
 
     def on_epoch_end(self, epoch, logs=None):
         for attr in ("log_dir", "checkpoint_path"):

@@ -10,13 +10,13 @@ a half-written file under the final name.
 import glob
 import json
 import os
-import uuid
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mrcnn.app.errors import UserError
+from mrcnn.core.atomic import atomic_path
 from mrcnn.core.images import read_image, to_rgb_uint8
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff",
@@ -99,13 +99,6 @@ def out_name(output, path, suffix, used):
     return os.path.join(output, name)
 
 
-def _temp_beside(path):
-    folder = os.path.dirname(os.path.abspath(path))
-    base, ext = os.path.splitext(os.path.basename(path))
-    return os.path.join(folder, ".{}.{}.tmp{}".format(base, uuid.uuid4().hex[:8],
-                                                       ext))
-
-
 def save_png(path, image):
     """Write an RGB [H, W, 3] or RGBA [H, W, 4] uint8 array as PNG, atomically.
 
@@ -119,25 +112,15 @@ def save_png(path, image):
         bgr = image[..., [2, 1, 0, 3]]  # RGBA -> BGRA
     else:
         bgr = image[..., ::-1]  # RGB -> BGR
-    tmp = _temp_beside(path)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         if not cv2.imwrite(tmp, np.ascontiguousarray(bgr)):
             raise UserError("cannot write {}".format(path))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
 def write_json(path, data):
     """Write ``data`` as indented JSON, atomically. Returns path."""
-    tmp = _temp_beside(path)
-    try:
+    with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

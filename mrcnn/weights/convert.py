@@ -1,8 +1,8 @@
 """Conversion between Matterport's ``.h5`` layout and Keras 3 ``.weights.h5``."""
 
 import os
-import uuid
 
+from mrcnn.core.atomic import atomic_path
 from mrcnn.nn.graph import build_inference_model
 from mrcnn.weights.h5layout import check_path, save_weights
 from mrcnn.weights.loading import load_weights_into
@@ -29,16 +29,8 @@ def convert_to_keras(src_h5, dst_weights_h5, config):
                          "'.weights.h5'; got {!r}".format(dst))
     keras_model = build_inference_model(config)
     load_weights_into(keras_model, src_h5, by_name=False, verbose=0)
-    folder = os.path.dirname(os.path.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, ".{}.weights.h5".format(uuid.uuid4().hex[:8]))
-    try:
+    with atomic_path(dst, suffix=".weights.h5") as tmp:
         keras_model.save_weights(tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return dst
 
 

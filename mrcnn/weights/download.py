@@ -13,10 +13,10 @@ import contextlib
 import hashlib
 import os
 import socket
-import uuid
 
 import keras
 
+from mrcnn.core.atomic import atomic_path
 from mrcnn.core.release import (COCO_WEIGHTS_BYTES, COCO_WEIGHTS_FILE,
                                 COCO_WEIGHTS_URL)
 
@@ -86,13 +86,10 @@ def fetch_file(url, dest, expected_bytes=None, md5=None,
     """
     dest = os.path.abspath(os.fspath(dest))
     folder = os.path.dirname(dest)
-    os.makedirs(folder, exist_ok=True)
-    tmp_name = ".{}.{}.tmp".format(os.path.basename(dest), uuid.uuid4().hex[:8])
-    tmp = os.path.join(folder, tmp_name)
-    try:
+    with atomic_path(dest) as tmp:
         try:
             with _socket_timeout(timeout):
-                keras.utils.get_file(fname=tmp_name, origin=url,
+                keras.utils.get_file(fname=os.path.basename(tmp), origin=url,
                                      cache_subdir=folder, cache_dir=folder)
         except Exception as e:  # noqa: BLE001 - urllib/HTTP/OS errors vary
             raise DownloadError("Could not download {} ({}).{}".format(
@@ -105,10 +102,6 @@ def fetch_file(url, dest, expected_bytes=None, md5=None,
         if md5 is not None and _md5(tmp) != md5:
             raise DownloadError("Downloaded {} has md5 {}, expected {}.{}"
                                 .format(url, _md5(tmp), md5, hint))
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return dest
 
 

@@ -26,13 +26,13 @@ groups (`read_layers`), the names a model's variables get in a file
 """
 
 import os
-import uuid
 from dataclasses import dataclass
 
 import h5py
 import keras
 import numpy as np
 
+from mrcnn.core.atomic import atomic_path
 from mrcnn.core.release import COCO_WEIGHTS_BYTES, COCO_WEIGHTS_FILE
 
 # HDF5 limits an attribute's object header to 64 KiB; Keras 2 split longer
@@ -275,22 +275,6 @@ def _write_keras2_layout(root, keras_model):
             _write_dataset(group, name, np.asarray(var.numpy()))
 
 
-def _atomic_target(filepath):
-    """A temp file beside ``filepath`` whose name find_last() never picks."""
-    folder = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    return os.path.join(folder, ".{}.{}.tmp".format(
-        os.path.basename(filepath), uuid.uuid4().hex[:8]))
-
-
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_weights(keras_model, filepath):
     """Save weights in Matterport's Keras 2 ``.h5`` layout, atomically.
 
@@ -306,14 +290,7 @@ def save_weights(keras_model, filepath):
     """
     keras_model = unwrap_model(keras_model)
     filepath = os.fspath(filepath)
-    tmp = _atomic_target(filepath)
-    try:
+    with atomic_path(filepath) as tmp:
         with h5py.File(tmp, "w", track_order=False) as f:
             _write_keras2_layout(f, keras_model)
-        _fsync(tmp)
-        os.replace(tmp, filepath)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return filepath

@@ -1,0 +1,169 @@
+"""The package's structure cannot silently decay: every module imports, the
+module graph has no cycle, each floor imports only the floors below it, and
+package modules are imported at module level (the few function-local
+imports left are listed, each with its reason in the code)."""
+import ast
+import importlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+PACKAGE = os.path.join(REPO_ROOT, "mrcnn")
+
+# The floors, lowest first (docs/ARCHITECTURE.md). A module may import its
+# own floor and the floors below it.
+FLOORS = [
+    ("core", ["mrcnn", "mrcnn._numpy_compat", "mrcnn.private_apis",
+              "mrcnn.core.*"]),
+    ("nn / data", ["mrcnn.nn.*", "mrcnn.data.*", "mrcnn.config"]),
+    ("model", ["mrcnn.weights.*", "mrcnn.checkpoints", "mrcnn.distribute",
+               "mrcnn.training", "mrcnn.inference", "mrcnn.maskrcnn",
+               "mrcnn.evaluation", "mrcnn.render", "mrcnn.splash",
+               "mrcnn.config_layers"]),
+    ("application", ["mrcnn.app.*", "mrcnn.demo"]),
+    ("facades", ["mrcnn.model", "mrcnn.utils", "mrcnn.visualize", "mrcnn.cli",
+                 "mrcnn.__main__"]),
+]
+# Function-local imports of package modules that are allowed, and why.
+LOCAL_IMPORTS_ALLOWED = {
+    ("mrcnn.cli", "mrcnn.app.jobs"): "TensorFlow only when a command runs",
+    ("mrcnn.utils", "mrcnn.weights.download"): "mrcnn.utils stays numpy-only",
+}
+
+
+def _modules():
+    mods = {}
+    for root, _, files in os.walk(PACKAGE):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(root, f)
+                name = os.path.relpath(path[:-3], REPO_ROOT).replace(os.sep, ".")
+                mods[name[:-len(".__init__")] if name.endswith(".__init__")
+                     else name] = path
+    return mods
+
+
+def _imports(mods):
+    """{module: {(target, is_local)}} for imports of package modules."""
+    edges = {m: set() for m in mods}
+    for name, path in mods.items():
+        tree = ast.parse(open(path).read())
+        local = {id(n) for f in ast.walk(tree)
+                 if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 for n in ast.walk(f)}
+        package = name if path.endswith("__init__.py") else name.rsplit(".", 1)[0]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[:len(parts) - node.level + 1] +
+                                    ([node.module] if node.module else []))
+                targets = [base + "." + a.name if base + "." + a.name in mods
+                           else base for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for t in targets:
+                while t not in mods and "." in t:
+                    t = t.rsplit(".", 1)[0]
+                if t in mods and t != name:
+                    edges[name].add((t, id(node) in local))
+    return edges
+
+
+def _floor(module):
+    for level, (_, patterns) in enumerate(FLOORS):
+        for p in patterns:
+            if module == p or (p.endswith(".*") and
+                               (module + ".").startswith(p[:-1])):
+                return level
+    raise AssertionError("module {} is on no floor of FLOORS (add it, and to "
+                         "docs/ARCHITECTURE.md)".format(module))
+
+
+def test_every_module_imports():
+    code = ("import importlib, sys\n"
+            "for m in sys.argv[1:]:\n"
+            "    importlib.import_module(m)\n")
+    mods = sorted(m for m in _modules() if m != "mrcnn.__main__")
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", code] + mods, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_module_graph_has_no_cycle():
+    edges = {m: {t for t, _ in e} for m, e in _imports(_modules()).items()}
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for t in sorted(edges[m]):
+            if state.get(t) == "open":
+                cycle = stack[stack.index(t):] + [t]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if t not in state:
+                visit(t)
+        stack.pop()
+        state[m] = "done"
+
+    for m in sorted(edges):
+        if m not in state:
+            visit(m)
+
+
+def test_floors_import_only_downwards():
+    wrong = []
+    for m, targets in _imports(_modules()).items():
+        for t, _ in targets:
+            if t == "mrcnn":
+                continue  # the package itself (its __init__ is on the floor)
+            if _floor(t) > _floor(m):
+                wrong.append("{} ({}) imports {} ({})".format(
+                    m, FLOORS[_floor(m)][0], t, FLOORS[_floor(t)][0]))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_graph_and_core_know_no_files_and_no_config():
+    for m, targets in _imports(_modules()).items():
+        names = {t for t, _ in targets}
+        if m.startswith("mrcnn.nn."):
+            assert not names & {"mrcnn.config", "mrcnn.weights",
+                                "mrcnn.checkpoints"}, m
+        if m.startswith("mrcnn.core."):
+            assert all(t.startswith("mrcnn.core.") for t in names), m
+
+
+def test_package_modules_are_imported_at_module_level():
+    local = sorted((m, t) for m, e in _imports(_modules()).items()
+                   for t, is_local in e if is_local)
+    assert set(local) <= set(LOCAL_IMPORTS_ALLOWED), local
+
+
+def test_core_and_utils_do_not_load_tensorflow():
+    code = ("import sys, mrcnn.utils, mrcnn.config\n"
+            "import mrcnn.core.metrics, mrcnn.core.outputs, mrcnn.core.release\n"
+            "print('tensorflow' in sys.modules)")
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    proc = subprocess.run([sys.executable, "-c", code], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stderr[-2000:]
+
+
+def test_the_checker_sees_a_planted_cycle(tmp_path, monkeypatch):
+    pkg = tmp_path / "mrcnn"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from mrcnn import b\n")
+    (pkg / "b.py").write_text("import mrcnn.a\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", str(pkg))
+    monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match="import cycle"):
+        test_module_graph_has_no_cycle()
