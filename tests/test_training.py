@@ -6,43 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import make_tiny_config
-
-
-class RectDataset(object):
-    """Duck-typed prepared Dataset: 1-2 rectangles per 64 px image."""
-
-    def __init__(self, n, seed=0):
-        rng = np.random.RandomState(seed)
-        self.image_ids = np.arange(n)
-        self.image_info = [{"source": "rects", "id": i} for i in range(n)]
-        self.num_classes = 3
-        self.source_class_ids = {"": [0], "rects": [0, 1, 2]}
-        self.specs = []
-        for _ in range(n):
-            boxes = []
-            for k in range(rng.randint(1, 3)):
-                y, x = rng.randint(2, 30, 2)
-                h, w = rng.randint(14, 30, 2)
-                boxes.append((1 + k % 2, y, x, y + h, x + w))
-            self.specs.append(boxes)
-
-    def image_reference(self, image_id):
-        return "rects #{}".format(image_id)
-
-    def load_mask(self, image_id):
-        spec = self.specs[image_id]
-        mask = np.zeros((64, 64, len(spec)), bool)
-        for k, (_, y1, x1, y2, x2) in enumerate(spec):
-            mask[y1:y2, x1:x2, k] = True
-        return mask, np.array([s[0] for s in spec], np.int32)
-
-    def load_image(self, image_id):
-        image = np.full((64, 64, 3), 30, np.uint8)
-        mask, ids = self.load_mask(image_id)
-        for k in range(len(ids)):
-            image[mask[:, :, k]] = (200, 60, 60) if ids[k] == 1 else (60, 60, 200)
-        return image
+from conftest import RectDataset, make_tiny_config
 
 
 def tiny(**overrides):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import mrcnn  # noqa: F401  (first: lets imgaug import on numpy 2)
+from conftest import RectDataset, make_tiny_config
 from mrcnn.data.augment import (AugmentationError, augment_image_and_masks,
                                 check_augmentation)
 
@@ -264,45 +265,7 @@ def test_unsafe_imgaug_refused_by_name():
 
 # --- the training input pipeline and train() -------------------------------
 
-class Rects(object):
-    """Duck-typed prepared Dataset: 1-2 coloured rectangles per 64 px image."""
-
-    def __init__(self, n, seed=0):
-        rng = np.random.RandomState(seed)
-        self.image_ids = np.arange(n)
-        self.image_info = [{"source": "rects", "id": i} for i in range(n)]
-        self.num_classes = 3
-        self.source_class_ids = {"": [0], "rects": [0, 1, 2]}
-        self.specs = []
-        for _ in range(n):
-            boxes = []
-            for k in range(rng.randint(1, 3)):
-                y, x = rng.randint(2, 30, 2)
-                h, w = rng.randint(14, 30, 2)
-                boxes.append((1 + k % 2, y, x, y + h, x + w))
-            self.specs.append(boxes)
-
-    def image_reference(self, image_id):
-        return "rects #{}".format(image_id)
-
-    def load_mask(self, image_id):
-        spec = self.specs[image_id]
-        mask = np.zeros((64, 64, len(spec)), bool)
-        for k, (_, y1, x1, y2, x2) in enumerate(spec):
-            mask[y1:y2, x1:x2, k] = True
-        return mask, np.array([s[0] for s in spec], np.int32)
-
-    def load_image(self, image_id):
-        image = np.full((64, 64, 3), 30, np.uint8)
-        mask, ids = self.load_mask(image_id)
-        for k in range(len(ids)):
-            image[mask[:, :, k]] = (200, 60, 60) if ids[k] == 1 \
-                else (60, 60, 200)
-        return image
-
-
 def _tiny(**overrides):
-    from conftest import make_tiny_config
     attrs = dict(IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64, IMAGES_PER_GPU=1,
                  NUM_CLASSES=3, RPN_ANCHOR_SCALES=(8, 16, 32, 64, 128),
                  STEPS_PER_EPOCH=2, VALIDATION_STEPS=0,
@@ -318,7 +281,7 @@ def _tiny(**overrides):
 def test_load_image_gt_flip_moves_masks_and_boxes():
     import imgaug.augmenters as iaa
     from mrcnn.data.pipeline import load_image_gt
-    config, ds = _tiny(), Rects(3)
+    config, ds = _tiny(), RectDataset(3)
     for image_id in ds.image_ids:
         image0, _, ids0, bbox0, mask0 = load_image_gt(ds, config, image_id)
         image1, _, ids1, bbox1, mask1 = load_image_gt(
@@ -340,7 +303,7 @@ def test_two_training_steps_with_imgaug_sequential(tmp_path):
     from mrcnn.data.pipeline import make_tf_dataset
     from mrcnn.maskrcnn import MaskRCNN
     config = _tiny(USE_MINI_MASK=False)
-    ds = Rects(4)
+    ds = RectDataset(4)
     def by_image_id(augmentation):
         """image id -> (image, boxes, masks) of one pass (the parallel map
         does not keep the order)."""
