@@ -1,6 +1,5 @@
 """Tests of the ``mrcnn`` command through ``python -m mrcnn`` (subprocess),
 on a tiny config and the balloon images; and of ``mrcnn demo --quick``."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,9 +11,6 @@ import pytest
 
 from conftest import REPO_ROOT, make_tiny_config, shared_path
 
-HAVE_MODEL = importlib.util.find_spec("mrcnn.maskrcnn") is not None
-needs_model = pytest.mark.skipif(not HAVE_MODEL,
-                                 reason="mrcnn.maskrcnn not available yet")
 
 
 def run_cli(*args, cwd=None, timeout=300):
@@ -115,7 +111,6 @@ def test_train_without_dataset_is_clear(tmp_path):
     assert "via_region_data.json" in proc.stderr
 
 
-@needs_model
 def test_detect_writes_pngs_and_rle_json(tmp_path):
     val = shared_path("balloon", "val")
     images = sorted(f for f in os.listdir(val) if f.endswith(".jpg"))[:2]
@@ -144,7 +139,6 @@ def test_detect_writes_pngs_and_rle_json(tmp_path):
             assert 0 <= y1 <= y2 <= src.shape[0]
 
 
-@needs_model
 def test_splash_cutout_on_image(tmp_path):
     val = shared_path("balloon", "val")
     image = os.path.join(val, sorted(f for f in os.listdir(val)
@@ -163,7 +157,6 @@ def test_splash_cutout_on_image(tmp_path):
     assert proc.returncode == 2 and "--background" in proc.stderr
 
 
-@needs_model
 def test_demo_quick_writes_valid_pngs(tmp_path):
     out = tmp_path / "demo"
     proc = run_cli("demo", "--quick", "--output", str(out), timeout=400)
@@ -179,7 +172,6 @@ def test_demo_quick_writes_valid_pngs(tmp_path):
     assert 0.0 <= metrics["mAP@0.5"] <= 1.0
 
 
-@needs_model
 def test_train_on_balloon_via_one_step(tmp_path):
     balloon = shared_path("balloon")
     cfg = _tiny_config_json(tmp_path)
