@@ -212,6 +212,32 @@ def build_parser():
                        output_help="folder of training runs")
     p.set_defaults(func=cmd_train)
 
+    # check-dataset
+    p = sub.add_parser(
+        "check-dataset", help="check every image and mask of a dataset",
+        description="Read every image and mask of a COCO or VIA dataset "
+                    "once (the layouts of 'mrcnn train') and print one "
+                    "table of all problems (image, path, problem): "
+                    "unreadable images, masks not of the image's size, "
+                    "class ids out of range... Exit status 1 when there "
+                    "is any, 0 when the dataset is clean. Run it before a "
+                    "long training.")
+    p.add_argument("--dataset", required=True, metavar="DIR|JSON",
+                   help="dataset folder or annotation file")
+    p.add_argument("--subset", default="train",
+                   help="subset to check (default: %(default)s)")
+    p.add_argument("--format", choices=("auto", "coco", "via"),
+                   default="auto", help="annotation format (default: "
+                                        "%(default)s)")
+    p.add_argument("--images", metavar="DIR",
+                   help="image folder for a single .json --dataset")
+    p.add_argument("--class-attribute", metavar="KEY",
+                   help="VIA: region attribute naming each region's class")
+    p.add_argument("--num-classes", type=int, default=None, metavar="N",
+                   help="the model's NUM_CLASSES, background included "
+                        "(default: the dataset's class count + 1)")
+    p.set_defaults(func=cmd_check_dataset)
+
     # evaluate
     p = sub.add_parser(
         "evaluate", help="COCO metrics of a model on a COCO-format dataset",
@@ -895,6 +921,27 @@ def cmd_train(args):
     print("Checkpoints are in {}".format(getattr(model, "log_dir",
                                                  args.output)))
     return 0
+
+
+def cmd_check_dataset(args):
+    """check-dataset: validate a COCO / VIA subset; exit 1 on any problem."""
+    from mrcnn.core.validation import check_dataset
+    dataset = load_training_dataset(args, args.subset)
+    if dataset is None:
+        raise CLIError(
+            "no '{0}' subset found in {1}: expected "
+            "{1}/annotations/instances_{0}<year>.json (COCO) or "
+            "{1}/{0}/via_region_data.json (VIA)".format(args.subset,
+                                                        args.dataset))
+    skipped = getattr(dataset, "skipped", None) or []
+    print("{}: {} images, {} classes ({}){}".format(
+        args.dataset, dataset.num_images, dataset.num_classes - 1,
+        ", ".join(dataset.class_names[1:]),
+        "; the loader left out {} image(s)/region(s):".format(len(skipped))
+        if skipped else ""))
+    for path, reason in skipped:
+        print("  {}: {}".format(path, reason))
+    return check_dataset(dataset, num_classes=args.num_classes)
 
 
 def _coco_files(args, subset):

@@ -286,7 +286,10 @@ def validate_dataset(dataset, num_classes=None, channels=3, image_ids=None,
         path = image_path(dataset, image_id)
         problems += [{"image_id": int(image_id), "path": path, "problem": p}
                      for p in found]
-    if ids and without_instances == len(ids):
+    if not ids:
+        problems.append({"image_id": None, "path": "",
+                         "problem": "the dataset has no images"})
+    elif without_instances == len(ids):
         problems.append({
             "image_id": None, "path": "",
             "problem": "none of the {} images has a non-crowd instance: "
