@@ -219,9 +219,10 @@ def build_parser():
                     "once (the layouts of 'mrcnn train') and print one "
                     "table of all problems (image, path, problem): "
                     "unreadable images, masks not of the image's size, "
-                    "class ids out of range... Exit status 1 when there "
-                    "is any, 0 when the dataset is clean. Run it before a "
-                    "long training.")
+                    "class ids out of range, images or annotations the "
+                    "loader left out. Exit status 1 when there is any, 0 "
+                    "when the dataset is clean. Run it before a long "
+                    "training.")
     p.add_argument("--dataset", required=True, metavar="DIR|JSON",
                    help="dataset folder or annotation file")
     p.add_argument("--subset", default="train",
@@ -933,14 +934,9 @@ def cmd_check_dataset(args):
             "{1}/annotations/instances_{0}<year>.json (COCO) or "
             "{1}/{0}/via_region_data.json (VIA)".format(args.subset,
                                                         args.dataset))
-    skipped = getattr(dataset, "skipped", None) or []
-    print("{}: {} images, {} classes ({}){}".format(
+    print("{}: {} images, {} classes ({})".format(
         args.dataset, dataset.num_images, dataset.num_classes - 1,
-        ", ".join(dataset.class_names[1:]),
-        "; the loader left out {} image(s)/region(s):".format(len(skipped))
-        if skipped else ""))
-    for path, reason in skipped:
-        print("  {}: {}".format(path, reason))
+        ", ".join(dataset.class_names[1:])))
     return check_dataset(dataset, num_classes=args.num_classes)
 
 

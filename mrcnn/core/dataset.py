@@ -170,7 +170,7 @@ class Dataset(object):
             raise ValueError("Dataset: {}: {}".format(where, error)) from None
 
     def validate(self, num_classes=None, channels=3, image_ids=None,
-                 verbose=1):
+                 verbose=1, include_skipped=False):
         """Check every image and mask against the Dataset contract.
 
         Reads each image (load_image) and its masks (load_mask) once, with a
@@ -188,6 +188,8 @@ class Dataset(object):
             image_ids: ids to check (default all of self.image_ids).
             verbose: 1 shows the progress bar and prints the table of
                 problems (image | path | problem).
+            include_skipped: also list what the loader left out
+                (self.skipped: missing files, unusable annotations).
         Returns:
             list of dicts {"image_id", "path", "problem"}; empty when the
             dataset is clean. image_id is None for a dataset-wide problem.
@@ -195,7 +197,8 @@ class Dataset(object):
         from mrcnn.core.validation import validate_dataset
         return validate_dataset(self, num_classes=num_classes,
                                 channels=channels, image_ids=image_ids,
-                                verbose=verbose)
+                                verbose=verbose,
+                                include_skipped=include_skipped)
 
     def load_mask(self, image_id):
         """Instance masks of an image. Override this in your dataset class.

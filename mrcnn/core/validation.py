@@ -235,7 +235,7 @@ def check_sample(dataset, image_id, image, mask, class_ids, num_classes,
 
 
 def validate_dataset(dataset, num_classes=None, channels=3, image_ids=None,
-                     verbose=1):
+                     verbose=1, include_skipped=False):
     """Read every image and mask once and collect every problem.
 
     Args:
@@ -245,6 +245,9 @@ def validate_dataset(dataset, num_classes=None, channels=3, image_ids=None,
         image_ids: ids to check (default all).
         verbose: 1 shows a progress bar and prints the table of problems
             (or "no problems").
+        include_skipped: also report, as problems, the images and
+            annotations the loader left out (dataset.skipped, e.g. a
+            missing or unreadable file in ViaDataset / CocoDataset).
     Returns:
         list of dicts {"image_id": int or None (a dataset-wide problem),
         "path": str, "problem": str}, in image order.
@@ -286,6 +289,11 @@ def validate_dataset(dataset, num_classes=None, channels=3, image_ids=None,
         path = image_path(dataset, image_id)
         problems += [{"image_id": int(image_id), "path": path, "problem": p}
                      for p in found]
+    if include_skipped:
+        problems += [{"image_id": None, "path": str(path),
+                      "problem": "left out by the loader: {}".format(reason)}
+                     for path, reason in getattr(dataset, "skipped", None)
+                     or []]
     if not ids:
         problems.append({"image_id": None, "path": "",
                          "problem": "the dataset has no images"})
@@ -330,9 +338,14 @@ def format_problems(problems, num_images=None, without_instances=0):
 def check_dataset(dataset, num_classes=None, channels=3, verbose=1):
     """Command-line helper: validate, print the table, return the exit code.
 
+    Images and annotations the loader left out (dataset.skipped) count as
+    problems here: a check before training should show everything that
+    will not be trained on.
+
     Returns:
         0 when the dataset has no problem, 1 otherwise.
     """
     problems = validate_dataset(dataset, num_classes=num_classes,
-                                channels=channels, verbose=verbose)
+                                channels=channels, verbose=verbose,
+                                include_skipped=True)
     return 1 if problems else 0
