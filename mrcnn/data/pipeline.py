@@ -345,9 +345,10 @@ def check_first_sample(dataset, config):
         raise ValueError("{} has no images".format(type(dataset).__name__))
     anchors = training_anchors(config)
     tracker = SkipTracker(dataset, image_ids)
+    rng = np.random.default_rng(0)     # leaves the global random state alone
     for image_id in image_ids:
         sample, reason = _build_sample(dataset, config, int(image_id),
-                                       anchors)
+                                       anchors, rng=rng)
         if sample is not None:
             return int(image_id)
         tracker.skipped(image_id, reason)      # raises after the last one
