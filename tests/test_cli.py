@@ -7,10 +7,8 @@ import sys
 
 import cv2
 import numpy as np
-import pytest
 
 from conftest import REPO_ROOT, make_tiny_config, shared_path
-
 
 
 def run_cli(*args, cwd=None, timeout=300):
