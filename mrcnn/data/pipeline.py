@@ -282,14 +282,20 @@ class SkipTracker(object):
     ``skipped`` raises NoUsableSampleError (instead of looping forever,
     Matterport's behaviour). Thread-safe (the tf.data map runs in threads).
 
+    A random augmentation may crop every instance out of an image once and
+    keep them the next time: an image skipped for that reason
+    (SKIP_VANISHED) only counts after `patience` skips in a row, so a
+    small, heavily augmented dataset does not stop by chance.
+
     Attributes:
         counts: collections.Counter reason -> images skipped since the
             last pop_counts() (the epoch log's count).
     """
 
-    def __init__(self, dataset, image_ids):
+    def __init__(self, dataset, image_ids, patience=1):
         self.dataset = dataset
         self.num_images = len(set(int(i) for i in image_ids))
+        self.patience = max(1, int(patience))
         self.counts = collections.Counter()
         self._since_used = {}
         self._lock = threading.Lock()
@@ -304,10 +310,14 @@ class SkipTracker(object):
         _log_skip(self.dataset, image_id, reason)
         with self._lock:
             self.counts[reason] += 1
-            self._since_used[int(image_id)] = reason
-            if len(self._since_used) < self.num_images:
+            _, times = self._since_used.get(int(image_id), (None, 0))
+            self._since_used[int(image_id)] = (reason, times + 1)
+            if len(self._since_used) < self.num_images or any(
+                    r == SKIP_VANISHED and n < self.patience
+                    for r, n in self._since_used.values()):
                 return
-            reasons = collections.Counter(self._since_used.values())
+            reasons = collections.Counter(
+                r for r, _ in self._since_used.values())
         raise NoUsableSampleError(
             "no usable training sample: a full pass over the {} image(s) of "
             "{} skipped every one ({}). Every training image needs at least "
@@ -418,7 +428,8 @@ def data_generator(dataset, config, shuffle=True, augment=False,
     if len(image_ids) == 0:
         raise ValueError("data_generator: {} has no images".format(
             type(dataset).__name__))
-    tracker = SkipTracker(dataset, image_ids)
+    tracker = SkipTracker(dataset, image_ids,
+                          patience=1 if augmentation is None else 10)
     anchors = training_anchors(config)
     b = 0
     index = -1
@@ -618,7 +629,8 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
     dtypes = [s.dtype for s in signature]
     empty = [np.zeros([d or 1 for d in s.shape], s.dtype.as_numpy_dtype)
              for s in signature]
-    tracker = SkipTracker(dataset, image_ids)
+    tracker = SkipTracker(dataset, image_ids,
+                          patience=1 if augmentation is None else 10)
     if status is not None:
         status.trackers.append(tracker)
 

@@ -22,8 +22,9 @@ from PIL import Image
 from conftest import REPO_ROOT, make_tiny_config
 from mrcnn.core.dataset import Dataset
 from mrcnn.core.validation import SampleError
-from mrcnn.data.pipeline import (NoUsableSampleError, build_sample,
-                                 data_generator, load_image_gt,
+from mrcnn.data.pipeline import (SKIP_NO_INSTANCES, SKIP_VANISHED,
+                                 NoUsableSampleError, SkipTracker,
+                                 build_sample, data_generator, load_image_gt,
                                  training_anchors)
 
 
@@ -170,6 +171,26 @@ def test_data_generator_stops_when_no_image_has_an_instance(tmp_path, deadline):
            "one" in message
     assert "3: load_mask returned no instance" in message
     assert "1: only crowd instances (negative class ids)" in message
+
+
+def test_skip_tracker_counts_passes_and_waits_out_random_crops(tmp_path):
+    ds = planted(tmp_path, count=2)
+    tracker = SkipTracker(ds, [0, 1])
+    tracker.skipped(0, SKIP_NO_INSTANCES)
+    tracker.used(1)                       # progress: a new pass begins
+    tracker.skipped(1, SKIP_NO_INSTANCES)
+    with pytest.raises(NoUsableSampleError, match="2: load_mask returned"):
+        tracker.skipped(0, SKIP_NO_INSTANCES)
+    # With augmentation an image whose instances were cropped away may
+    # give a sample next time: it counts after `patience` skips in a row.
+    tracker = SkipTracker(ds, [0, 1], patience=3)
+    for _ in range(2):
+        tracker.skipped(0, SKIP_VANISHED)
+        tracker.skipped(1, SKIP_VANISHED)
+    tracker.skipped(0, SKIP_VANISHED)
+    with pytest.raises(NoUsableSampleError, match="2: every instance vanished"):
+        tracker.skipped(1, SKIP_VANISHED)
+    assert tracker.pop_counts() == {SKIP_VANISHED: 6} and not tracker.counts
 
 
 def test_data_generator_raises_a_bad_sample_at_once(tmp_path, deadline,
