@@ -191,6 +191,33 @@ def build_parser():
                        output_help="folder of training runs")
     p.set_defaults(func=cmd_train)
 
+    # check-dataset
+    p = sub.add_parser(
+        "check-dataset", help="check every image and mask of a dataset",
+        description="Read every image and mask of a COCO or VIA dataset "
+                    "once (the layouts of 'mrcnn train') and print one "
+                    "table of all problems (image, path, problem): "
+                    "unreadable images, masks not of the image's size, "
+                    "class ids out of range, images or annotations the "
+                    "loader left out. Exit status 1 when there is any, 0 "
+                    "when the dataset is clean. Run it before a long "
+                    "training.")
+    p.add_argument("--dataset", required=True, metavar="DIR|JSON",
+                   help="dataset folder or annotation file")
+    p.add_argument("--subset", default="train",
+                   help="subset to check (default: %(default)s)")
+    p.add_argument("--format", choices=datasets.FORMATS,
+                   default="auto", help="annotation format (default: "
+                                        "%(default)s)")
+    p.add_argument("--images", metavar="DIR",
+                   help="image folder for a single .json --dataset")
+    p.add_argument("--class-attribute", metavar="KEY",
+                   help="VIA: region attribute naming each region's class")
+    p.add_argument("--num-classes", type=int, default=None, metavar="N",
+                   help="the model's NUM_CLASSES, background included "
+                        "(default: the dataset's class count + 1)")
+    p.set_defaults(func=cmd_check_dataset)
+
     # evaluate
     p = sub.add_parser(
         "evaluate", help="COCO metrics of a model on a COCO-format dataset",
@@ -344,6 +371,14 @@ def cmd_train(args):
         batch_size=args.batch_size, **_model_options(args))
     print("Checkpoints are in {}".format(model.log_dir))
     return 0
+
+
+def cmd_check_dataset(args):
+    """check-dataset: validate a COCO / VIA subset; exit 1 on any problem."""
+    return _jobs().check_dataset_folder(
+        args.dataset, subset=args.subset, fmt=args.format,
+        images_dir=args.images, class_attribute=args.class_attribute,
+        num_classes=args.num_classes)
 
 
 def cmd_evaluate(args):

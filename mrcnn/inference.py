@@ -9,7 +9,7 @@ import numpy as np
 
 from mrcnn.core.boxes import denorm_boxes, norm_boxes
 from mrcnn.core.image_meta import compose_image_meta, mold_image
-from mrcnn.core.images import resize_image
+from mrcnn.core.images import resize_image, to_rgb_uint8
 from mrcnn.core.masks import paste_mask
 
 
@@ -38,9 +38,16 @@ def check_images(images, channels):
         images: a list/tuple of images, or an array [N, H, W, C] (a single
             [H, W, C] image is accepted too).
         channels: IMAGE_CHANNEL_COUNT.
+    Returns:
+        list of [H, W, C] arrays: with channels == 3, uint8 [H, W, 3]
+        converted by mrcnn.core.images.to_rgb_uint8 (grayscale -> RGB,
+        16-bit and float -> 0..255, as Dataset.load_image does; the rule is
+        written out in MaskRCNN.detect's docstring); the input arrays
+        otherwise.
     Raises:
         ValueError naming the image index for a wrong type, rank, channel
-        count, empty image or non-numeric dtype.
+        count, empty image, non-numeric dtype, NaN/inf values or values
+        to_rgb_uint8 cannot convert.
     """
     if isinstance(images, np.ndarray):
         if images.ndim == 3 and images.dtype != object:
@@ -63,8 +70,26 @@ def check_images(images, channels):
         if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
             raise ValueError("image {}: dtype {} is not numeric".format(
                 i, image.dtype))
+        if image.dtype.kind in "fc" and not np.isfinite(image).all():
+            bad = int(np.count_nonzero(~np.isfinite(image)))
+            raise ValueError(
+                "image {}: {} of its {} values are NaN or inf (shape {}, {}); "
+                "detect() needs finite pixel values".format(
+                    i, bad, image.size, image.shape, image.dtype))
         if image.ndim == 2 and channels == 1:
             image = image[..., np.newaxis]
+        gray = image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)
+        rgb = image.ndim == 3 and image.shape[2] == 3
+        if channels == 3 and image.size and \
+                (gray or (rgb and image.dtype != np.uint8)):
+            # Grayscale -> RGB and 16-bit / float -> uint8, exactly as
+            # Dataset.load_image converts image files.
+            try:
+                image = to_rgb_uint8(image)
+            except ValueError as e:
+                raise ValueError("image {}: {} (shape {}); see "
+                                 "MaskRCNN.detect() for the input "
+                                 "rule".format(i, e, image.shape)) from None
         if image.ndim != 3:
             raise ValueError("image {}: expected shape [H, W, {}], got {}".format(
                 i, channels, image.shape))
@@ -74,8 +99,11 @@ def check_images(images, channels):
         if image.shape[2] != channels:
             raise ValueError(
                 "image {}: has {} channels but the config expects "
-                "IMAGE_CHANNEL_COUNT = {} (shape {})".format(
-                    i, image.shape[2], channels, image.shape))
+                "IMAGE_CHANNEL_COUNT = {} (shape {}){}".format(
+                    i, image.shape[2], channels, image.shape,
+                    "; RGBA? drop the alpha channel (image[..., :3]) or call "
+                    "mrcnn.core.images.to_rgb_uint8" if channels == 3 and
+                    image.shape[2] == 4 else ""))
         out.append(image)
     return out
 

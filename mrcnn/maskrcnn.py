@@ -182,6 +182,29 @@ class MaskRCNN(object):
             rois: int32 [N, (y1, x1, y2, x2)] pixels of the original image;
             class_ids: int32 [N]; scores: float32 [N];
             masks: bool [H, W, N].
+        Raises:
+            ValueError naming the image index for input it cannot take
+            (see the rule below).
+
+        Input rule. With IMAGE_CHANNEL_COUNT = 3 (RGB, the default) every
+        image goes through mrcnn.core.images.to_rgb_uint8, the conversion
+        Dataset.load_image applies to image files, so detect() sees pixels
+        as training saw them:
+            uint8 [H, W, 3]        used as is
+            [H, W] or [H, W, 1]    grayscale: the value repeated in R, G, B
+            uint16                 16-bit: scaled by 255 / 65535, rounded
+                                   (a uint16 array of 8-bit values comes
+                                   out dark: pass it as uint8)
+            other integers, bool   kept when in 0..255 (True -> 255), else
+                                   scaled as 16-bit when in 0..65535
+            float                  in [0, 1]: scaled by 255; in [0, 255]:
+                                   kept; both rounded to uint8
+        Refused with a ValueError naming the image index: NaN or inf
+        values, values outside those ranges (negative, mean-subtracted or
+        > 65535), [H, W, 4] RGBA or other channel counts (drop the alpha
+        channel, or call to_rgb_uint8, which does), empty or non-numeric
+        arrays. With another IMAGE_CHANNEL_COUNT, images must be [H, W, C]
+        finite numbers and are used unconverted.
         """
         if self.mode != "inference":
             raise ValueError("detect() needs a model created in "

@@ -18,6 +18,8 @@ from tqdm.auto import tqdm
 
 from mrcnn.render import render_detections
 
+from mrcnn.core.images import to_rgb_uint8
+
 EFFECTS = ("splash", "blur", "replace", "cutout", "render")
 
 
@@ -50,16 +52,14 @@ def _union(mask, image_shape=None, where="mask"):
 
 
 def _rgb_uint8(image, where="image"):
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)  # [H, W] -> [H, W, 3]
-    if image.ndim != 3 or image.shape[-1] < 3:
-        raise ValueError("{} must be [height, width, 3] RGB, got shape "
-                         "{}".format(where, image.shape))
-    image = image[..., :3]
-    if image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    return image
+    """[H, W, 3] uint8 through to_rgb_uint8, the one conversion of the
+    package (Dataset.load_image, detect()): grayscale -> RGB, alpha dropped,
+    16-bit / float scaled to 0..255; ValueError naming `where` otherwise."""
+    try:
+        return to_rgb_uint8(image)
+    except ValueError as e:
+        raise ValueError("{} must be an RGB image [height, width, 3]: {}"
+                         .format(where, e)) from None
 
 
 def instance_indices(result, class_names=None, classes=None, min_score=0.0):

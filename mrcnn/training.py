@@ -25,7 +25,9 @@ import tensorflow as tf
 from mrcnn.checkpoints import CheckpointCallback, set_log_dir
 from mrcnn.core.outputs import LOSS_NAMES
 from mrcnn.data.augment import check_augmentation
-from mrcnn.data.pipeline import DataWaitMonitor, make_distributed_dataset
+from mrcnn.data.pipeline import (DataWaitMonitor, PipelineStatus,
+                                  check_first_sample,
+                                  make_distributed_dataset)
 from mrcnn.distribute import get_strategy
 from mrcnn.private_apis import (ClipGradientsMixin, PrebuiltModelMixin,
                                  in_multi_worker_mode, variable_index)
@@ -407,12 +409,15 @@ class NaNGuard(keras.callbacks.Callback):
 
 
 class DataWaitCallback(keras.callbacks.Callback):
-    """Reports the share of step time spent waiting for input data."""
+    """Reports the share of step time spent waiting for input data, and
+    (given the pipeline's PipelineStatus) how many training images were
+    skipped for having no instance in the epoch."""
 
-    def __init__(self, monitor, verbose=1):
+    def __init__(self, monitor, verbose=1, status=None):
         super().__init__()
         self.monitor = monitor
         self.verbose = verbose
+        self.status = status
         self.history = []
 
     def on_train_begin(self, logs=None):
@@ -435,13 +440,17 @@ class DataWaitCallback(keras.callbacks.Callback):
         share = self.monitor.wait_share
         median = float(np.median(self.monitor.step_times)) \
             if self.monitor.step_times else float("nan")
+        skipped = self.status.pop_skipped() if self.status else {}
         self.history.append({"epoch": epoch + 1, "data_wait": share,
-                             "median_step_s": median})
+                             "median_step_s": median,
+                             "skipped_images": sum(skipped.values())})
         if logs is not None:
             logs["data_wait"] = share
         if self.verbose:
             _log("Epoch {}: median step {:.3f} s, {:.1%} of step time waiting "
-                 "for data".format(epoch + 1, median, share))
+                 "for data{}".format(epoch + 1, median, share, "".join(
+                     "; skipped {} image(s): {}".format(n, reason)
+                     for reason, n in sorted(skipped.items()))))
 
 
 class WarmupCosineSchedule(keras.callbacks.Callback):
@@ -563,17 +572,27 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
         set_log_dir(model)
     os.makedirs(model.log_dir, exist_ok=True)
 
+    # Bad data fails here, in seconds, not after the graph is built.
+    check_first_sample(train_dataset, config)
+    if val_steps:
+        check_first_sample(val_dataset, config)
+
     strategy = get_strategy(config)
     monitor = DataWaitMonitor()
+    # Samples are checked on the host; the first exception a sample raises
+    # is kept here and re-raised as is (tf.data would wrap it).
+    status, val_status = PipelineStatus(), PipelineStatus()
     train_data = make_distributed_dataset(
         strategy, train_dataset, config, shuffle=True,
         augmentation=augmentation,
-        no_augmentation_sources=no_augmentation_sources, monitor=monitor)
-    val_data = make_distributed_dataset(strategy, val_dataset, config,
-                                        shuffle=True) if val_steps else None
+        no_augmentation_sources=no_augmentation_sources, monitor=monitor,
+        status=status)
+    val_data = make_distributed_dataset(
+        strategy, val_dataset, config, shuffle=True,
+        status=val_status) if val_steps else None
 
     callbacks = [
-        DataWaitCallback(monitor),
+        DataWaitCallback(monitor, status=status),
         NaNGuard(checkpoint_hint="newest file in {}".format(model.log_dir)),
         CheckpointCallback(model),
     ]
@@ -587,12 +606,20 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     _log("Checkpoint Path: {}".format(model.checkpoint_path))
     set_trainable(model, layer_regex)
     trainer = compile(model, learning_rate, config.LEARNING_MOMENTUM)
-    history = trainer.fit(
-        train_data, initial_epoch=model.epoch, epochs=epochs,
-        steps_per_epoch=steps, callbacks=callbacks,
-        validation_data=val_data,
-        validation_steps=val_steps if val_data is not None else None,
-        shuffle=False, verbose=getattr(model, "verbose", "auto"))
+    try:
+        history = trainer.fit(
+            train_data, initial_epoch=model.epoch, epochs=epochs,
+            steps_per_epoch=steps, callbacks=callbacks,
+            validation_data=val_data,
+            validation_steps=val_steps if val_data is not None else None,
+            shuffle=False, verbose=getattr(model, "verbose", "auto"))
+    except Exception:
+        # A sample's own error (bad data, no usable sample) instead of the
+        # TensorFlow error tf.data turned it into.
+        error = status.error or val_status.error
+        if error is None:
+            raise
+        raise error from None
     model.epoch = max(model.epoch, epochs)
     model.data_wait = callbacks[0].history
     return history

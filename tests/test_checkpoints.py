@@ -168,10 +168,7 @@ def test_checkpoint_callback_in_keras_fit_resumes_epoch_numbers(tmp_path):
 
 
 def test_maskrcnn_checkpoint_then_find_last_and_resume(tmp_path):
-    try:
-        from mrcnn.maskrcnn import MaskRCNN
-    except ImportError as e:
-        pytest.skip("mrcnn.maskrcnn not available: {}".format(e))
+    from mrcnn.maskrcnn import MaskRCNN
     config = make_tiny_config(IMAGES_PER_GPU=1)
     trainer = MaskRCNN("training", config, str(tmp_path))
     assert trainer.epoch == 0 and trainer.checkpoint_path.endswith(

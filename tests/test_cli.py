@@ -1,6 +1,5 @@
 """Tests of the ``mrcnn`` command through ``python -m mrcnn`` (subprocess),
 on a tiny config and the balloon images; and of ``mrcnn demo --quick``."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,13 +7,8 @@ import sys
 
 import cv2
 import numpy as np
-import pytest
 
 from conftest import REPO_ROOT, make_tiny_config, shared_path
-
-HAVE_MODEL = importlib.util.find_spec("mrcnn.maskrcnn") is not None
-needs_model = pytest.mark.skipif(not HAVE_MODEL,
-                                 reason="mrcnn.maskrcnn not available yet")
 
 
 def run_cli(*args, cwd=None, timeout=300):
@@ -115,7 +109,6 @@ def test_train_without_dataset_is_clear(tmp_path):
     assert "via_region_data.json" in proc.stderr
 
 
-@needs_model
 def test_detect_writes_pngs_and_rle_json(tmp_path):
     val = shared_path("balloon", "val")
     images = sorted(f for f in os.listdir(val) if f.endswith(".jpg"))[:2]
@@ -144,7 +137,6 @@ def test_detect_writes_pngs_and_rle_json(tmp_path):
             assert 0 <= y1 <= y2 <= src.shape[0]
 
 
-@needs_model
 def test_splash_cutout_on_image(tmp_path):
     val = shared_path("balloon", "val")
     image = os.path.join(val, sorted(f for f in os.listdir(val)
@@ -163,7 +155,6 @@ def test_splash_cutout_on_image(tmp_path):
     assert proc.returncode == 2 and "--background" in proc.stderr
 
 
-@needs_model
 def test_demo_quick_writes_valid_pngs(tmp_path):
     out = tmp_path / "demo"
     proc = run_cli("demo", "--quick", "--output", str(out), timeout=400)
@@ -179,7 +170,6 @@ def test_demo_quick_writes_valid_pngs(tmp_path):
     assert 0.0 <= metrics["mAP@0.5"] <= 1.0
 
 
-@needs_model
 def test_train_on_balloon_via_one_step(tmp_path):
     balloon = shared_path("balloon")
     cfg = _tiny_config_json(tmp_path)
@@ -205,3 +195,55 @@ def test_train_on_balloon_via_one_step(tmp_path):
     assert "mask_rcnn_balloon_0001.h5" in proc.stdout
     data = json.loads((out / "detections.json").read_text())
     assert data["class_names"] == ["BG", "class 1"]
+
+
+def _via_folder(root, bad=False):
+    """root/train/: 3 PNG images and a VIA 1.x via_region_data.json. With
+    bad: im1.png is not a PNG, and im2's entry says 50 x 40 px (masks of
+    the wrong size) while the file is 48 x 64."""
+    folder = os.path.join(str(root), "train")
+    os.makedirs(folder)
+    entries = {}
+    for i in range(3):
+        name = "im{}.png".format(i)
+        image = np.full((48, 64, 3), 40 * i, np.uint8)
+        cv2.imwrite(os.path.join(folder, name), image)
+        entry = {"filename": name, "size": 1, "file_attributes": {},
+                 "regions": {"0": {"region_attributes": {}, "shape_attributes": {
+                     "name": "polygon", "all_points_x": [5, 30, 20],
+                     "all_points_y": [4, 8, 40]}}}}
+        if bad and i == 1:
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(b"not an image")
+        if bad and i == 2:
+            entry.update(width=40, height=50)
+        entries[name + "1"] = entry
+    with open(os.path.join(folder, "via_region_data.json"), "w") as f:
+        json.dump(entries, f)
+
+
+def test_check_dataset_exit_codes_on_a_via_folder(tmp_path):
+    _via_folder(tmp_path / "clean")
+    r = run_cli("check-dataset", "--dataset", str(tmp_path / "clean"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no problems in 3 images" in r.stdout
+    _via_folder(tmp_path / "bad", bad=True)
+    r = run_cli("check-dataset", "--dataset", str(tmp_path / "bad"),
+                "--subset", "train")
+    assert r.returncode == 1, r.stdout + r.stderr
+    rows = [l for l in r.stdout.splitlines() if l[:2] in ("1 ", "- ")]
+    assert len(rows) == 2, r.stdout
+    # im2 is image 1 of the dataset: the loader left out im1.png.
+    assert rows[0].startswith("1 ") and "im2.png" in rows[0] and \
+        "mask height x width is 50 x 40 but the image's is 48 x 64" in rows[0]
+    assert rows[1].startswith("- ") and "im1.png" in rows[1] and \
+        "left out by the loader: image im1.png: cannot read image file" \
+        in rows[1]
+    assert "2 problem(s) in 2 image(s) of 2" in r.stdout
+    # --num-classes: the model's class count, class ids checked against it.
+    r = run_cli("check-dataset", "--dataset", str(tmp_path / "clean"),
+                "--num-classes", "1")
+    assert r.returncode == 1 and "1..NUM_CLASSES-1 = 1..0" in r.stdout
+    r = run_cli("check-dataset", "--dataset", str(tmp_path / "clean"),
+                "--subset", "val")
+    assert r.returncode == 2 and "no 'val' subset" in r.stderr

@@ -18,7 +18,12 @@ def test_check_images_accepts_list_array_and_single():
     ([np.zeros((5, 6, 3)), np.zeros((5, 6, 4))], "image 1: has 4 channels"),
     ([np.zeros((0, 6, 3))], "image 0: empty"),
     ([np.zeros((5, 6, 3)), np.array([["a"] * 3] * 2)], "image 1"),
-    ([np.zeros((5, 6))], "image 0: expected shape"),
+    ([np.zeros((5, 6, 3, 1))], "image 0: expected shape"),
+    ([np.zeros((5, 6, 4))], "image 0: has 4 channels.*RGBA"),
+    ([np.zeros((5, 6, 3)), np.full((5, 6, 3), np.nan)],
+     "image 1: 90 of its 90 values are NaN or inf"),
+    ([np.full((5, 6), -1.0)], "image 0: .*values in \\[-1.0, -1.0\\]"),
+    ([np.full((5, 6, 3), 300.0, np.float32)], "image 0: .*expected floats"),
 ])
 def test_check_images_errors_name_the_image(images, match):
     with pytest.raises(ValueError, match=match):

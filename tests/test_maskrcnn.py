@@ -42,7 +42,7 @@ def test_detect_three_images_of_different_sizes(inference_model):
 
 def test_detect_rejects_bad_input(inference_model):
     with pytest.raises(ValueError, match="image 1"):
-        inference_model.detect([np.zeros((64, 64, 3)), np.zeros((64, 64, 1))])
+        inference_model.detect([np.zeros((64, 64, 3)), np.zeros((64, 64, 4))])
 
 
 def test_detect_molded_matches_detect(inference_model):
@@ -95,3 +95,43 @@ def test_training_mode_detect_raises(tmp_path):
 def test_bad_mode(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         MaskRCNN("train", make_tiny_config(), str(tmp_path))
+
+
+def test_detect_refuses_non_finite_images(inference_model):
+    image = np.random.RandomState(2).randint(0, 255, (64, 80, 3)).astype(np.float32)
+    image[3, 4, 1] = np.nan
+    with pytest.raises(ValueError, match=r"image 1: 1 of its 15360 values are NaN or inf"):
+        inference_model.detect([np.zeros((64, 64, 3), np.uint8), image])
+    image[3, 4, 1] = np.inf
+    with pytest.raises(ValueError, match="image 0: .*NaN or inf"):
+        inference_model.detect([image])
+
+
+def test_detect_converts_gray_16bit_and_float_as_load_image(inference_model):
+    """One rule: detect() converts every image with to_rgb_uint8, the
+    function Dataset.load_image applies to files; same input -> same result."""
+    from mrcnn.core.images import to_rgb_uint8
+    rng = np.random.RandomState(3)
+    gray = rng.randint(0, 256, (96, 112)).astype(np.uint8)
+    rgb = to_rgb_uint8(gray)
+    assert rgb.shape == (96, 112, 3) and (rgb == gray[:, :, None]).all()
+    color = rng.randint(0, 256, (96, 112, 3)).astype(np.uint8)
+    inputs = [
+        gray,                                          # [H, W]
+        gray[:, :, None],                              # [H, W, 1]
+        color.astype(np.uint16) * 257,                 # 16-bit, full range
+        color.astype(np.float32) / 255.0,              # float in [0, 1]
+        color.astype(np.float64),                      # float in [0, 255]
+    ]
+    got = inference_model.detect(inputs)
+    want = inference_model.detect([rgb, color])
+    expected = [want[0], want[0], want[1], want[1], want[1]]
+    assert want[0]["rois"].shape[0] > 0 and want[1]["rois"].shape[0] > 0
+    for i, (g, w) in enumerate(zip(got, expected)):
+        np.testing.assert_array_equal(g["rois"], w["rois"], err_msg=str(i))
+        np.testing.assert_array_equal(g["class_ids"], w["class_ids"])
+        np.testing.assert_allclose(g["scores"], w["scores"], rtol=1e-5)
+        np.testing.assert_array_equal(g["masks"], w["masks"])
+    # Out-of-range values are refused, naming the image and the rule.
+    with pytest.raises(ValueError, match=r"image 0: .*\[-5.0, 250.0\].*input rule"):
+        inference_model.detect([np.linspace(-5, 250, 96 * 112 * 3).reshape(96, 112, 3)])

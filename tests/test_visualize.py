@@ -221,7 +221,6 @@ def test_display_weight_stats_flags_dead_and_nan(capsys):
 
 
 def test_display_differences_colors_and_captions():
-    pytest.importorskip("mrcnn.core.metrics")
     image, boxes, masks, class_ids, names = _scene()
     fig = visualize.display_differences(
         image, boxes, class_ids, masks,
@@ -232,7 +231,6 @@ def test_display_differences_colors_and_captions():
 
 
 def test_draw_rois_unmolds_masks(capsys):
-    pytest.importorskip("mrcnn.core.masks")
     image = np.full((40, 60, 3), 100, np.uint8)
     rois = np.array([[5, 5, 15, 20], [20, 30, 35, 50]])
     mask = np.ones((2, 28, 28), np.float32)

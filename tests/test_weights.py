@@ -497,14 +497,9 @@ def test_convert_to_keras_and_back(mimic, tmp_path, monkeypatch):
 
 # ---------------------------------------------- the real Mask R-CNN graph
 def _build_or_skip(builder, config):
-    try:
-        from mrcnn.nn import graph
-    except ImportError as e:  # the graph is written in parallel
-        pytest.skip("mrcnn.nn.graph not available: {}".format(e))
-    try:
-        return getattr(graph, builder)(config)
-    except ImportError as e:
-        pytest.skip("graph dependencies not available yet: {}".format(e))
+    """Build with mrcnn.nn.graph; an import failure fails the test."""
+    from mrcnn.nn import graph
+    return getattr(graph, builder)(config)
 
 
 @pytest.fixture(scope="module")

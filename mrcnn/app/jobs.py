@@ -9,6 +9,7 @@ front end reports; messages along the way go to ``log`` (default: print).
     splash_to_folder    background effects on images and videos
     train_on_dataset    train on a COCO / VIA dataset, checkpoints per epoch
     evaluate_coco_dataset  pycocotools metrics -> metrics.json
+    check_dataset_folder  every image and mask of a dataset checked once
     convert_weights     Matterport .h5 <-> Keras 3 .weights.h5
     run_demo            the demo (mrcnn.demo)
 """
@@ -19,6 +20,7 @@ from mrcnn import evaluation, splash
 from mrcnn.app import datasets, files, model_setup, results, weights_spec
 from mrcnn.app.errors import UserError
 from mrcnn.core.release import HEAD_LAYERS
+from mrcnn.core.validation import check_dataset
 from mrcnn.data.coco import CocoDataset
 from mrcnn.demo import run_demo  # noqa: F401 - the demo job
 from mrcnn.render import render_detections
@@ -233,6 +235,27 @@ def train_on_dataset(dataset, weights="coco", output="logs", subset="train",
                 learning_rate=learning_rate or config.LEARNING_RATE,
                 epochs=epochs, layers=layers)
     return model
+
+
+def check_dataset_folder(dataset, subset="train", fmt="auto",
+                         images_dir=None, class_attribute=None,
+                         num_classes=None, log=print):
+    """Read every image and mask of a COCO / VIA subset once, print one
+    table of all problems (mrcnn.core.validation.check_dataset).
+
+    Returns:
+        the exit code: 0 clean, 1 with problems.
+    """
+    found = datasets.load_dataset(dataset, subset, fmt=fmt,
+                                  images_dir=images_dir,
+                                  class_attribute=class_attribute,
+                                  file_subset=subset)
+    if found is None:
+        raise UserError(datasets.missing_subset_message(dataset, subset))
+    log("{}: {} images, {} classes ({})".format(
+        dataset, found.num_images, found.num_classes - 1,
+        ", ".join(found.class_names[1:])))
+    return check_dataset(found, num_classes=num_classes)
 
 
 def evaluate_coco_dataset(dataset, output, weights="coco", logs="logs",

@@ -28,6 +28,7 @@ import logging
 import numpy as np
 
 from mrcnn.core.images import read_image, to_rgb_uint8
+from mrcnn.core.validation import validate_dataset
 
 
 class Dataset(object):
@@ -168,6 +169,36 @@ class Dataset(object):
             return to_rgb_uint8(image)
         except ValueError as error:
             raise ValueError("Dataset: {}: {}".format(where, error)) from None
+
+    def validate(self, num_classes=None, channels=3, image_ids=None,
+                 verbose=1, include_skipped=False):
+        """Check every image and mask against the Dataset contract.
+
+        Reads each image (load_image) and its masks (load_mask) once, with a
+        progress bar, and collects ALL problems instead of stopping at the
+        first: unreadable files, images that are not numeric [H, W,
+        channels], masks that are not bool/0-1 [H, W, N] of the image's
+        size, class ids that are not integers in 1..num_classes-1 (negative
+        = crowd) or not one per mask, and a dataset where no image has an
+        instance. Run it before a long training; the training pipeline
+        raises on the first such sample. See mrcnn.core.validation.
+
+        Args:
+            num_classes: the model's NUM_CLASSES (default self.num_classes).
+            channels: the model's IMAGE_CHANNEL_COUNT.
+            image_ids: ids to check (default all of self.image_ids).
+            verbose: 1 shows the progress bar and prints the table of
+                problems (image | path | problem).
+            include_skipped: also list what the loader left out
+                (self.skipped: missing files, unusable annotations).
+        Returns:
+            list of dicts {"image_id", "path", "problem"}; empty when the
+            dataset is clean. image_id is None for a dataset-wide problem.
+        """
+        return validate_dataset(self, num_classes=num_classes,
+                                channels=channels, image_ids=image_ids,
+                                verbose=verbose,
+                                include_skipped=include_skipped)
 
     def load_mask(self, image_id):
         """Instance masks of an image. Override this in your dataset class.

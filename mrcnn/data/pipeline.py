@@ -20,6 +20,7 @@ instead of the RPN's proposals):
                                pixels, random RoIs (generate_random_rois)
 """
 
+import collections
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ from mrcnn.core.boxes import extract_bboxes
 from mrcnn.core.image_meta import compose_image_meta, mold_image
 from mrcnn.core.images import resize_image
 from mrcnn.core.masks import minimize_mask, resize_mask
+from mrcnn.core.validation import SampleError, check_sample, describe_image
 from mrcnn.data.augment import augment_image_and_masks, check_augmentation
 from mrcnn.data.targets import (build_detection_targets, build_rpn_targets,
                                 generate_random_rois)
@@ -43,13 +45,57 @@ INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match",
                "input_gt_masks")
 
 
+#: Why an image gave no training sample (build_sample returned None).
+SKIP_NO_INSTANCES = "load_mask returned no instance"
+SKIP_ONLY_CROWDS = "only crowd instances (negative class ids)"
+SKIP_VANISHED = "every instance vanished in resizing/augmentation"
+
+
+class NoUsableSampleError(ValueError):
+    """A full pass over the training images gave no usable sample."""
+
+
 def _describe(dataset, image_id):
-    """'image 3 (shapes: ...)' for error messages."""
+    """'ShapesDataset image 3 (source 'shapes', id 3, path ...)'."""
+    return describe_image(dataset, image_id)
+
+
+def _load_checked(dataset, config, image_id):
+    """load_image + load_mask, checked against the Dataset contract.
+
+    Returns:
+        image [H, W, C], mask [H, W, N] (bool or 0/1), class_ids int32 [N].
+    Raises:
+        SampleError (a ValueError) naming the dataset class, image id,
+        source, path, the problem and the expected value (see
+        mrcnn.core.validation); IndexError for a polygon outside the image.
+    """
+    image = dataset.load_image(image_id)
     try:
-        ref = dataset.image_reference(image_id)
-    except Exception:  # noqa: BLE001 - only for a message
-        ref = None
-    return "image {}{}".format(image_id, " ({})".format(ref) if ref else "")
+        mask, class_ids = dataset.load_mask(image_id)
+    except IndexError as e:
+        # Typical: VIA/COCO polygons with vertices at x == width or
+        # y == height rasterised without clipping (Matterport's balloon.py).
+        info = dataset.image_info[image_id]
+        shape = np.shape(image)
+        raise IndexError(
+            "load_image_gt: {} (path {}, {}x{} px): load_mask raised "
+            "IndexError: {}. A polygon vertex probably lies on or outside the "
+            "image border (x == width or y == height); clip the rasterised "
+            "indices, e.g. skimage.draw.polygon(ys, xs, shape=(height, "
+            "width)), or use mrcnn.data.via.ViaDataset which clips.".format(
+                _describe(dataset, image_id), info.get("path"),
+                info.get("width", shape[1] if len(shape) > 1 else "?"),
+                info.get("height", shape[0] if len(shape) > 0 else "?"),
+                e)) from e
+    mask, class_ids = check_sample(dataset, image_id, image, mask, class_ids,
+                                   int(config.NUM_CLASSES),
+                                   int(config.IMAGE_CHANNEL_COUNT))
+    if mask.shape[2] == 0:
+        # No instance (e.g. the base class's [0, 0, 0]): an empty mask of
+        # the image's size.
+        mask = np.zeros(image.shape[:2] + (0,), bool)
+    return image, mask, class_ids
 
 
 def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
@@ -74,33 +120,24 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
         mask: bool [H, W, N], or [mh, mw, N] with use_mini_mask. Instances
             whose mask vanished (resizing, cropping, augmentation) are
             dropped from class_ids, bbox and mask.
+
+    Raises:
+        ValueError (mrcnn.core.validation.SampleError) naming the dataset
+        class, image id, source and path when the image, masks or class ids
+        break the Dataset contract (see mrcnn.core.validation): checked
+        here, on the host, so that no bad sample reaches the graph.
     """
-    image = dataset.load_image(image_id)
-    try:
-        mask, class_ids = dataset.load_mask(image_id)
-    except IndexError as e:
-        # Typical: VIA/COCO polygons with vertices at x == width or
-        # y == height rasterised without clipping (Matterport's balloon.py).
-        info = dataset.image_info[image_id]
-        raise IndexError(
-            "load_image_gt: {} (path {}, {}x{} px): load_mask raised "
-            "IndexError: {}. A polygon vertex probably lies on or outside the "
-            "image border (x == width or y == height); clip the rasterised "
-            "indices, e.g. skimage.draw.polygon(ys, xs, shape=(height, "
-            "width)), or use mrcnn.data.via.ViaDataset which clips.".format(
-                _describe(dataset, image_id), info.get("path"),
-                info.get("width", image.shape[1]),
-                info.get("height", image.shape[0]), e)) from e
-    mask = np.asarray(mask)
-    class_ids = np.asarray(class_ids, dtype=np.int32).reshape(-1)
-    if mask.ndim != 3 or mask.shape[:2] != image.shape[:2] or \
-            mask.shape[2] != class_ids.shape[0]:
-        raise ValueError(
-            "load_image_gt: {}: load_mask returned masks of shape {} and {} "
-            "class ids for an image of shape {}; expected [H, W, N] masks "
-            "matching the image and N class ids".format(
-                _describe(dataset, image_id), mask.shape, class_ids.shape[0],
-                image.shape))
+    return _load_image_gt(dataset, config, image_id, augment=augment,
+                          augmentation=augmentation,
+                          use_mini_mask=use_mini_mask)[:5]
+
+
+def _load_image_gt(dataset, config, image_id, augment=False,
+                   augmentation=None, use_mini_mask=False):
+    """load_image_gt, plus load_mask's class ids before any instance was
+    dropped (int32 [N0]), to tell why an image ends without instances."""
+    image, mask, class_ids = _load_checked(dataset, config, image_id)
+    loaded_class_ids = class_ids
     original_shape = image.shape
     image, window, scale, padding, crop = resize_image(
         image, min_dim=config.IMAGE_MIN_DIM, min_scale=config.IMAGE_MIN_SCALE,
@@ -137,7 +174,7 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None,
 
     image_meta = compose_image_meta(image_id, original_shape, image.shape,
                                     window, scale, active_class_ids)
-    return image, image_meta, class_ids, bbox, mask
+    return image, image_meta, class_ids, bbox, mask, loaded_class_ids
 
 
 def training_anchors(config):
@@ -173,11 +210,24 @@ def build_sample(dataset, config, image_id, anchors, augmentation=None,
         axis; see the module docstring), or None when the image has no
         (non-crowd) instance left.
     """
-    image, image_meta, class_ids, boxes, masks = load_image_gt(
+    return _build_sample(dataset, config, image_id, anchors,
+                         augmentation=augmentation, augment=augment,
+                         rng=rng)[0]
+
+
+def _build_sample(dataset, config, image_id, anchors, augmentation=None,
+                  augment=False, rng=None):
+    """build_sample, plus why it gave None: (sample or None, reason or None),
+    reason one of SKIP_NO_INSTANCES, SKIP_ONLY_CROWDS, SKIP_VANISHED."""
+    image, image_meta, class_ids, boxes, masks, loaded = _load_image_gt(
         dataset, config, image_id, augment=augment, augmentation=augmentation,
         use_mini_mask=config.USE_MINI_MASK)
     if not np.any(class_ids > 0):
-        return None
+        if loaded.size == 0:
+            return None, SKIP_NO_INSTANCES
+        if not np.any(loaded > 0):
+            return None, SKIP_ONLY_CROWDS
+        return None, SKIP_VANISHED
     rpn_match, rpn_bbox = build_rpn_targets(image.shape, anchors, class_ids,
                                             boxes, config, rng=rng)
     limit = int(config.MAX_GT_INSTANCES)
@@ -194,7 +244,7 @@ def build_sample(dataset, config, image_id, anchors, augmentation=None,
             image_meta.astype(np.float32),
             rpn_match[:, np.newaxis].astype(np.int32),      # [A] -> [A, 1]
             rpn_bbox.astype(np.float32),
-            gt_class_ids, gt_boxes, gt_masks)
+            gt_class_ids, gt_boxes, gt_masks), None
 
 
 def random_rois_of_sample(sample, count):
@@ -214,12 +264,129 @@ def random_rois_of_sample(sample, count):
                                 gt_boxes[real])
 
 
-def _log_skip(dataset, image_id, seen=set()):  # noqa: B006 - a log-once set
+def _log_skip(dataset, image_id, reason=SKIP_VANISHED,
+              seen=set()):  # noqa: B006 - a log-once set
     key = (id(dataset), int(image_id))
     if key not in seen:
         seen.add(key)
-        logger.info("skipping %s: no instances (after resizing/augmentation)",
-                    _describe(dataset, image_id))
+        logger.info("skipping %s: no instances (%s)",
+                    _describe(dataset, image_id), reason)
+
+
+class SkipTracker(object):
+    """Counts images skipped for having no instance, and stops a pipeline
+    whose full pass over the images gives no usable sample.
+
+    Every image skipped since the last usable sample is remembered; once
+    that set holds every image id, no pass can make progress and
+    ``skipped`` raises NoUsableSampleError (instead of looping forever,
+    Matterport's behaviour). Thread-safe (the tf.data map runs in threads).
+
+    A random augmentation may crop every instance out of an image once and
+    keep them the next time: an image skipped for that reason
+    (SKIP_VANISHED) only counts after `patience` skips in a row, so a
+    small, heavily augmented dataset does not stop by chance.
+
+    Attributes:
+        counts: collections.Counter reason -> images skipped since the
+            last pop_counts() (the epoch log's count).
+    """
+
+    def __init__(self, dataset, image_ids, patience=1):
+        self.dataset = dataset
+        self.num_images = len(set(int(i) for i in image_ids))
+        self.patience = max(1, int(patience))
+        self.counts = collections.Counter()
+        self._since_used = {}
+        self._lock = threading.Lock()
+
+    def used(self, image_id):
+        """An image gave a sample: the pipeline makes progress."""
+        with self._lock:
+            self._since_used.clear()
+
+    def skipped(self, image_id, reason):
+        """An image gave no sample; raises when a full pass gave none."""
+        _log_skip(self.dataset, image_id, reason)
+        with self._lock:
+            self.counts[reason] += 1
+            _, times = self._since_used.get(int(image_id), (None, 0))
+            self._since_used[int(image_id)] = (reason, times + 1)
+            if len(self._since_used) < self.num_images or any(
+                    r == SKIP_VANISHED and n < self.patience
+                    for r, n in self._since_used.values()):
+                return
+            reasons = collections.Counter(
+                r for r, _ in self._since_used.values())
+        raise NoUsableSampleError(
+            "no usable training sample: a full pass over the {} image(s) of "
+            "{} skipped every one ({}). Every training image needs at least "
+            "one instance whose class id is in 1..NUM_CLASSES-1; check "
+            "load_mask() (dataset.validate() or 'mrcnn check-dataset' lists "
+            "the problems)".format(
+                self.num_images, type(self.dataset).__name__,
+                ", ".join("{}: {}".format(n, r)
+                          for r, n in reasons.most_common())))
+
+    def pop_counts(self):
+        """Counter reason -> images skipped since the last call (reset)."""
+        with self._lock:
+            counts, self.counts = self.counts, collections.Counter()
+        return counts
+
+
+def check_first_sample(dataset, config):
+    """Fail fast, before the graph: build samples in image id order (no
+    augmentation) until one is usable.
+
+    Called by train() before compiling, so a dataset whose first images
+    break the contract, or in which no image has an instance, stops in
+    seconds rather than after the training graph is built.
+
+    Returns:
+        the image id of the first usable sample.
+    Raises:
+        SampleError (ValueError) for a bad sample met on the way;
+        NoUsableSampleError when no image gives a sample; ValueError for
+        an empty dataset.
+    """
+    image_ids = np.asarray(dataset.image_ids)
+    if len(image_ids) == 0:
+        raise ValueError("{} has no images".format(type(dataset).__name__))
+    anchors = training_anchors(config)
+    tracker = SkipTracker(dataset, image_ids)
+    rng = np.random.default_rng(0)     # leaves the global random state alone
+    for image_id in image_ids:
+        sample, reason = _build_sample(dataset, config, int(image_id),
+                                       anchors, rng=rng)
+        if sample is not None:
+            return int(image_id)
+        tracker.skipped(image_id, reason)      # raises after the last one
+    raise AssertionError("unreachable")
+
+
+class PipelineStatus(object):
+    """What the input pipelines report to train(): the first exception a
+    sample raised (tf.data turns it into a TensorFlow error; train()
+    re-raises the original, message intact) and the skip trackers.
+    """
+
+    def __init__(self):
+        self.error = None
+        self.trackers = []
+        self._lock = threading.Lock()
+
+    def record(self, error):
+        with self._lock:
+            if self.error is None:
+                self.error = error
+
+    def pop_skipped(self):
+        """Counter reason -> images skipped since the last call."""
+        total = collections.Counter()
+        for tracker in self.trackers:
+            total.update(tracker.pop_counts())
+        return total
 
 
 def _augmentation_for(dataset, image_id, augmentation, no_augmentation_sources):
@@ -258,6 +425,11 @@ def data_generator(dataset, config, shuffle=True, augment=False,
     check_augmentation(augmentation)
     no_augmentation_sources = no_augmentation_sources or []
     image_ids = np.copy(dataset.image_ids)
+    if len(image_ids) == 0:
+        raise ValueError("data_generator: {} has no images".format(
+            type(dataset).__name__))
+    tracker = SkipTracker(dataset, image_ids,
+                          patience=1 if augmentation is None else 10)
     anchors = training_anchors(config)
     b = 0
     index = -1
@@ -271,11 +443,13 @@ def data_generator(dataset, config, shuffle=True, augment=False,
             image_id = image_ids[index]
             aug = _augmentation_for(dataset, image_id, augmentation,
                                     no_augmentation_sources)
-            sample = build_sample(dataset, config, image_id, anchors,
-                                  augmentation=aug, augment=augment)
+            sample, reason = _build_sample(dataset, config, image_id,
+                                           anchors, augmentation=aug,
+                                           augment=augment)
             if sample is None:
-                _log_skip(dataset, image_id)
+                tracker.skipped(image_id, reason)
                 continue
+            tracker.used(image_id)
             if batch is None:
                 batch = [np.zeros((batch_size,) + s.shape, s.dtype)
                          for s in sample]
@@ -311,7 +485,9 @@ def data_generator(dataset, config, shuffle=True, augment=False,
                 yield list(batch) + list(extra_in), list(extra_out)
                 b = 0
                 batch = None
-        except (GeneratorExit, KeyboardInterrupt):
+        except (GeneratorExit, KeyboardInterrupt, SampleError,
+                NoUsableSampleError):
+            # A broken sample or dataset does not heal on retry.
             raise
         except Exception:  # noqa: BLE001 - Matterport: log, give up after 5
             logger.exception("Error processing %s",
@@ -408,7 +584,7 @@ def sample_signature(config):
 
 def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
                     no_augmentation_sources=None, batch_size=None,
-                    monitor=None, shard=(0, 1), seed=None):
+                    monitor=None, shard=(0, 1), seed=None, status=None):
     """The fast input pipeline: samples built in parallel threads.
 
     image ids -> shuffle (new order every pass) -> repeat -> parallel map
@@ -426,6 +602,14 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
         shard: (index, count): use image ids[index::count] (one input
             pipeline per worker).
         seed: optional int seed of the id shuffle.
+        status: optional PipelineStatus: gets the first exception a sample
+            raised (so train() can re-raise it unchanged instead of
+            TensorFlow's wrapping error) and this pipeline's SkipTracker.
+
+    Every sample is checked on the host (load_image_gt); a bad one raises a
+    ValueError naming the image. When a full pass over the images gives no
+    sample (no image has an instance), the pipeline stops with
+    NoUsableSampleError instead of filtering forever.
 
     Returns:
         an infinite tf.data.Dataset of 7-tuples (8 with input_roi when
@@ -445,16 +629,32 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
     dtypes = [s.dtype for s in signature]
     empty = [np.zeros([d or 1 for d in s.shape], s.dtype.as_numpy_dtype)
              for s in signature]
+    tracker = SkipTracker(dataset, image_ids,
+                          patience=1 if augmentation is None else 10)
+    if status is not None:
+        status.trackers.append(tracker)
 
     def load(image_id):
-        image_id = int(image_id)
+        try:
+            return load_unchecked(int(image_id))
+        except Exception as e:
+            if not isinstance(e, (SampleError, NoUsableSampleError)) and \
+                    hasattr(e, "add_note"):
+                e.add_note("while building the training sample of {}".format(
+                    _describe(dataset, int(image_id))))
+            if status is not None:
+                status.record(e)
+            raise
+
+    def load_unchecked(image_id):
         aug = _augmentation_for(dataset, image_id, augmentation,
                                 no_augmentation_sources)
-        sample = build_sample(dataset, config, image_id, anchors,
-                              augmentation=aug)
+        sample, reason = _build_sample(dataset, config, image_id, anchors,
+                                       augmentation=aug)
         if sample is None:
-            _log_skip(dataset, image_id)
+            tracker.skipped(image_id, reason)
             return [np.bool_(False)] + empty
+        tracker.used(image_id)
         if not config.USE_RPN_ROIS:
             # The heads train on random RoIs instead of RPN proposals.
             sample = sample + (random_rois_of_sample(
@@ -494,7 +694,7 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
 
 def make_distributed_dataset(strategy, dataset, config, shuffle=True,
                              augmentation=None, no_augmentation_sources=None,
-                             monitor=None, seed=None):
+                             monitor=None, seed=None, status=None):
     """make_tf_dataset for a strategy: global batch = config.BATCH_SIZE.
 
     With one replica this is the plain dataset. With several, one input
@@ -505,7 +705,7 @@ def make_distributed_dataset(strategy, dataset, config, shuffle=True,
     if strategy.num_replicas_in_sync == 1:
         return make_tf_dataset(dataset, config, shuffle, augmentation,
                                no_augmentation_sources, config.BATCH_SIZE,
-                               monitor=monitor, seed=seed)
+                               monitor=monitor, seed=seed, status=status)
     if config.BATCH_SIZE % strategy.num_replicas_in_sync:
         raise ValueError(
             "BATCH_SIZE = {} does not split over {} replicas".format(
@@ -517,5 +717,5 @@ def make_distributed_dataset(strategy, dataset, config, shuffle=True,
             dataset, config, shuffle, augmentation, no_augmentation_sources,
             per_replica, monitor=monitor,
             shard=(context.input_pipeline_id, context.num_input_pipelines),
-            seed=seed)
+            seed=seed, status=status)
     return strategy.distribute_datasets_from_function(dataset_fn)

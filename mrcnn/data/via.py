@@ -199,7 +199,12 @@ class ViaDataset(Dataset):
                 continue
             height, width = entry.get("height"), entry.get("width")
             if not height or not width:
-                height, width = image_size(path)
+                try:
+                    height, width = image_size(path)
+                except (OSError, ValueError) as e:
+                    self._skip(source, filename, None, path,
+                               "cannot read image file: {}".format(e))
+                    continue
             shapes, class_ids = [], []
             for k, (region, (cls, why)) in enumerate(zip(entry["regions"], classes)):
                 attrs = region.get("shape_attributes") if isinstance(region, dict) else None

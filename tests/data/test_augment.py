@@ -86,7 +86,10 @@ def test_sized_transform_must_keep_size():
 
 
 def test_imgaug_when_importable():
-    iaa = pytest.importorskip("imgaug.augmenters")
+    try:
+        import imgaug.augmenters as iaa
+    except (ImportError, AttributeError) as e:  # imgaug 0.4 fails on numpy 2
+        pytest.skip("imgaug is not usable here: {}".format(e))
     image, mask = _image_and_masks(2)
     aug = iaa.Sequential([iaa.Fliplr(1.0), iaa.Multiply((2.0, 2.0))])
     out_image, out_mask = augment_image_and_masks(image, mask, aug)

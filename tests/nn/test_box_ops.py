@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mrcnn.core import boxes as boxes_np
 from mrcnn.nn import box_ops
 
 
@@ -132,7 +133,6 @@ def test_parse_image_meta_graph_matches_numpy():
 
 
 def test_parity_with_numpy_core_boxes():
-    boxes_np = pytest.importorskip("mrcnn.core.boxes")
     rng = np.random.RandomState(5)
     a = _random_boxes(rng, 20)
     b = _random_boxes(rng, 20)
