@@ -62,6 +62,20 @@ def _add_model_options(p, default_weights="coco", output_default=None,
                    help=output_help + " (default: %(default)s)")
 
 
+def _add_dataset_options(p, subset_help):
+    p.add_argument("--dataset", required=True, metavar="DIR|JSON",
+                   help="dataset folder or annotation file")
+    p.add_argument("--format", choices=datasets.FORMATS, default="auto",
+                   help="annotation format (default: %(default)s)")
+    p.add_argument("--subset", default="train",
+                   help=subset_help + " (default: %(default)s)")
+    p.add_argument("--images", metavar="DIR",
+                   help="image folder for a single .json --dataset")
+    p.add_argument("--class-attribute", metavar="KEY",
+                   help="VIA: region attribute naming each region's class "
+                        "(default: one class 'object')")
+
+
 def _add_detection_options(p):
     g = p.add_argument_group("detection")
     g.add_argument("--min-score", type=float, default=None, metavar="S",
@@ -158,21 +172,10 @@ def build_parser():
                     "(DIR/<subset>/via_region_data.json + images), or a "
                     "single COCO/VIA .json file with --images. Checkpoints "
                     "go to --output/<name><date>/ (Matterport's layout).")
-    p.add_argument("--dataset", required=True, metavar="DIR|JSON",
-                   help="dataset folder or annotation file")
-    p.add_argument("--format", choices=datasets.FORMATS,
-                   default="auto", help="annotation format (default: "
-                                        "%(default)s)")
-    p.add_argument("--subset", default="train",
-                   help="training subset (default: %(default)s)")
+    _add_dataset_options(p, "training subset")
     p.add_argument("--val-subset", default="val",
                    help="validation subset; the training subset is used "
                         "when it is missing (default: %(default)s)")
-    p.add_argument("--images", metavar="DIR",
-                   help="image folder for a single .json --dataset")
-    p.add_argument("--class-attribute", metavar="KEY",
-                   help="VIA: region attribute naming each region's class "
-                        "(default: one class 'object')")
     p.add_argument("--name", default=None,
                    help="config NAME, names the run folder (default: the "
                         "dataset folder's name)")
@@ -202,17 +205,7 @@ def build_parser():
                     "loader left out. Exit status 1 when there is any, 0 "
                     "when the dataset is clean. Run it before a long "
                     "training.")
-    p.add_argument("--dataset", required=True, metavar="DIR|JSON",
-                   help="dataset folder or annotation file")
-    p.add_argument("--subset", default="train",
-                   help="subset to check (default: %(default)s)")
-    p.add_argument("--format", choices=datasets.FORMATS,
-                   default="auto", help="annotation format (default: "
-                                        "%(default)s)")
-    p.add_argument("--images", metavar="DIR",
-                   help="image folder for a single .json --dataset")
-    p.add_argument("--class-attribute", metavar="KEY",
-                   help="VIA: region attribute naming each region's class")
+    _add_dataset_options(p, "subset to check")
     p.add_argument("--num-classes", type=int, default=None, metavar="N",
                    help="the model's NUM_CLASSES, background included "
                         "(default: the dataset's class count + 1)")

@@ -370,9 +370,10 @@ class MaskRCNN(object):
             OrderedDict name -> numpy array (shapes are printed via log).
         """
         if self.mode != "inference":
-            raise NotImplementedError(
-                "run_graph() supports 'inference' models only; the training "
-                "model also needs the ground-truth inputs")
+            raise ValueError(
+                "run_graph() needs a model created in 'inference' mode (as "
+                "Matterport's, it feeds images, metas and anchors only; the "
+                "training model also needs the ground-truth inputs)")
         outputs = OrderedDict(outputs)
         for name, tensor in outputs.items():
             if tensor is None:
