@@ -13,7 +13,6 @@ gradient-norm clipping:
 """
 
 import math
-import os
 import re
 import time
 import warnings
@@ -567,7 +566,9 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     if not getattr(model, "log_dir", None):
         from mrcnn.checkpoints import set_log_dir
         set_log_dir(model)
-    os.makedirs(model.log_dir, exist_ok=True)
+    # An unwritable / full log directory fails now, not after an epoch.
+    from mrcnn.checkpoints import check_log_dir, checkpoint_bytes
+    check_log_dir(model.log_dir, checkpoint_bytes(model.keras_model))
 
     strategy = get_strategy(config)
     monitor = DataWaitMonitor()
