@@ -178,6 +178,7 @@ class Driver(object):
         self.corrupt = []
         self.find_last_wrong = 0
         self.temp_left = 0
+        self.left_temps = set()      # left by kills, not yet checked
         self.temp_removed = 0
         self.temp_not_removed = 0
         self.resume_wrong = []
@@ -264,9 +265,12 @@ class Driver(object):
             else:
                 self.resumed += len(self.pending)
             self.pending = []
-        left = [p for p in stale if os.path.exists(p)]
-        self.temp_removed += len(stale) - len(left)
+        # Every temp file an earlier kill left must be gone by now (the
+        # worker that removed it may itself have been killed since).
+        left = [p for p in self.left_temps if os.path.exists(p)]
+        self.temp_removed += len(self.left_temps) - len(left)
         self.temp_not_removed += len(left)
+        self.left_temps = set()
         return True
 
     def _verify_after_kill(self, tag):
@@ -356,6 +360,7 @@ class Driver(object):
         record["start_epoch"] = int(m.group(1)) if m else None
         loaded, newest, temps = self._verify_after_kill(tag)
         self.temp_left += len(set(temps) - set(stale))
+        self.left_temps |= set(temps) - set(stale)
         record.update(loaded=loaded, newest=os.path.basename(newest)
                       if newest else None,
                       temp_left=len(set(temps) - set(stale)))
@@ -465,8 +470,8 @@ def write_results(summary, command, path):
         "worker's first checkpoint ({startup_late} more drawn as such came "
         "when the first checkpoint appeared)".format(**summary["modes"]),
         "- kills that landed inside a checkpoint write (temp file left "
-        "behind): {}; temp files left: {}, removed when the next worker "
-        "started training: {}, not removed: {}".format(
+        "behind): {}; temp files left: {}, gone when the next worker wrote "
+        "its first checkpoint: {}, still there: {}".format(
             summary["killed_inside_write"], summary["temp_left"],
             summary["temp_removed_at_next_start"],
             summary["temp_not_removed"]),
