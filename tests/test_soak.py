@@ -40,6 +40,12 @@ def test_detect_on_three_sizes_twice_traces_once(tmp_path):
     assert traces == 1
     assert model._predict_fn.experimental_get_tracing_count() == traces
     assert bench.registered_functions() == functions
+    # The anchor cache stays bounded with ever new shapes ("none" resizing).
+    from mrcnn.maskrcnn import ANCHOR_CACHE_SIZE
+    for k in range(ANCHOR_CACHE_SIZE + 5):
+        model.get_anchors((64, 64 * (k + 1)))
+    assert len(model._anchor_cache) == ANCHOR_CACHE_SIZE
+    assert (64, 64 * (ANCHOR_CACHE_SIZE + 5)) in model._anchor_cache
 
 
 def test_train_again_with_the_same_layers_does_not_retrace(tmp_path):
