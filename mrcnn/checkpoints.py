@@ -10,14 +10,21 @@ loading a checkpoint with that naming resumes its run directory and epoch.
 `find_last` returns the newest checkpoint of the newest run.
 `CheckpointCallback` writes a checkpoint after each epoch, atomically (see
 `mrcnn.weights.h5layout.save_weights`), so a crash never leaves a partial
-file under a checkpoint name. `load_weights` is Matterport's
-``MaskRCNN.load_weights``: load a file, then resume its run.
+file under a checkpoint name; the temp files a killed save leaves behind
+(``.mask_rcnn_<name>_NNNN.h5.<hex>.tmp``, see `mrcnn.core.atomic`) are never
+taken for checkpoints and are removed when training starts again
+(`remove_stale_temp_files`). `check_log_dir` fails before the first training
+step when the run directory cannot be created or written, or has no room
+for one checkpoint. `load_weights` is Matterport's ``MaskRCNN.load_weights``:
+load a file, then resume its run.
 """
 
 import datetime
 import errno
 import os
 import re
+import shutil
+import uuid
 import warnings
 
 import keras
@@ -75,6 +82,113 @@ def set_log_dir(model, model_path=None):
                                  "{}{:%Y%m%dT%H%M}".format(name, now))
     model.checkpoint_path = os.path.join(
         model.log_dir, "mask_rcnn_{}_{{epoch:04d}}.h5".format(name))
+
+
+# A temp file of an atomic save (mrcnn.weights._atomic_target) of a
+# checkpoint or of config.json, or check_log_dir's probe:
+# ".mask_rcnn_x_0003.h5.1a2b3c4d.tmp", "config.json.tmp",
+# ".write_probe.1a2b3c4d.tmp".
+# Temp names of mrcnn.core.atomic.atomic_path (checkpoints, config.json) and
+# of check_log_dir's probe.
+_TEMP_REGEX = re.compile(r"^\.(mask_rcnn.*\.h5|config\.json|write_probe)"
+                         r"\.[0-9a-f]{8}\.tmp$")
+
+
+def remove_stale_temp_files(folder):
+    """Delete the temp files that interrupted checkpoint saves left in ``folder``.
+
+    A save killed (SIGKILL, power loss) between creating its temp file and
+    ``os.replace`` leaves a file named ``.mask_rcnn_<name>_NNNN.h5.<hex>.tmp``
+    (or ``.config.json.<hex>.tmp``). `find_last` never picks these up; this removes
+    them so they do not pile up (one R50 checkpoint is ~180 MB). Called by
+    `CheckpointCallback` when training starts: a run directory must not be
+    trained into by two processes at once.
+
+    Args:
+        folder: the run directory (``model.log_dir``); a missing folder is
+            fine.
+    Returns:
+        list of the removed paths.
+    """
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for name in sorted(names):
+        if _TEMP_REGEX.match(name):
+            path = os.path.join(folder, name)
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                continue
+            removed.append(path)
+    return removed
+
+
+def checkpoint_bytes(keras_model):
+    """Approximate size in bytes of one checkpoint of ``keras_model``.
+
+    The weights' bytes (float32 / their own dtype) plus 1 % and 1 MiB for
+    the HDF5 structure; an R50 Mask R-CNN gives ~180 MB.
+    """
+    total = 0
+    for weight in keras_model.weights:
+        size = 1
+        for dim in weight.shape:
+            size *= int(dim)
+        itemsize = 2 if "16" in str(weight.dtype) else \
+            8 if "64" in str(weight.dtype) else 4
+        total += size * itemsize
+    return int(total * 1.01) + (1 << 20)
+
+
+def check_log_dir(log_dir, needed_bytes=0):
+    """Fail early, naming ``log_dir``, when checkpoints cannot be written there.
+
+    Creates ``log_dir`` (and its parents), writes, fsyncs and deletes a
+    small probe file in it, and compares the free space with
+    ``needed_bytes`` (one checkpoint). `mrcnn.training.train` calls this
+    before building the input pipeline, so an unwritable, read-only or
+    full log directory is reported before the first training step, not
+    when the first epoch's checkpoint is saved.
+
+    Args:
+        log_dir: the run directory (``model.log_dir``).
+        needed_bytes: free bytes required, e.g. `checkpoint_bytes`.
+    Raises:
+        OSError (errno of the failure, e.g. EACCES, EROFS, ENOTDIR, ENOSPC)
+        whose message names the directory and what failed.
+    """
+    log_dir = os.fspath(log_dir)
+    hint = ("training writes its checkpoints and config.json there; set "
+            "model_dir to a writable folder with room for the checkpoints")
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, "cannot create the log directory {}: {}; "
+                      "{}".format(log_dir, e.strerror or e, hint)) from e
+    probe = os.path.join(log_dir, ".write_probe.{}.tmp".format(
+        uuid.uuid4().hex[:8]))  # a name remove_stale_temp_files knows
+    try:
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            if os.path.exists(probe):
+                os.remove(probe)
+    except OSError as e:
+        raise OSError(e.errno, "the log directory {} is not writable: {}; "
+                      "{}".format(log_dir, e.strerror or e, hint)) from e
+    if needed_bytes:
+        free = shutil.disk_usage(log_dir).free
+        if free < needed_bytes:
+            raise OSError(errno.ENOSPC,
+                          "the log directory {} has {:.1f} MB free, less than "
+                          "one checkpoint needs ({:.1f} MB); {}".format(
+                              log_dir, free / 1e6, needed_bytes / 1e6, hint))
 
 
 def _checkpoints_in(folder):
@@ -163,6 +277,16 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.maskrcnn = model
         self.verbose = verbose
         self.saved = []
+        self.removed_temp_files = []
+
+    def on_train_begin(self, logs=None):
+        log_dir = getattr(self.maskrcnn, "log_dir", None)
+        if log_dir:
+            self.removed_temp_files = remove_stale_temp_files(log_dir)
+            if self.removed_temp_files and self.verbose:
+                print("Removed {} temp file(s) of interrupted checkpoint "
+                      "saves in {}".format(len(self.removed_temp_files),
+                                           log_dir))
 
     def _write_config(self):
         path = os.path.join(self.maskrcnn.log_dir, "config.json")
@@ -185,6 +309,9 @@ class CheckpointCallback(keras.callbacks.Callback):
         path = self.maskrcnn.checkpoint_path.format(epoch=epoch + 1)
         save_weights(self.maskrcnn.keras_model, path)
         self.saved.append(path)
+        # The model's epoch count follows what is saved, so a train() that
+        # fails later (bad sample, interrupt) still resumes after this one.
+        self.maskrcnn.epoch = max(getattr(self.maskrcnn, "epoch", 0), epoch + 1)
         if self.verbose:
             print("\nSaved checkpoint {}".format(path))
 

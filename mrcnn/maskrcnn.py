@@ -29,6 +29,10 @@ from mrcnn.weights.download import get_imagenet_weights
 from mrcnn.weights.keras_model import MatterportKerasModel
 
 
+#: Molded shapes whose anchors MaskRCNN keeps (oldest dropped first).
+ANCHOR_CACHE_SIZE = 32
+
+
 class MaskRCNN(object):
     """Mask R-CNN model (Matterport's ``modellib.MaskRCNN``).
 
@@ -78,10 +82,15 @@ class MaskRCNN(object):
             image_shape: [h, w(, C)] of the molded image.
         Returns:
             float32 [A, (y1, x1, y2, x2)] normalized. ``self.anchors`` keeps
-            the pixel anchors of the last new shape, as Matterport.
+            the pixel anchors of the last new shape, as Matterport. The
+            cache holds the last ANCHOR_CACHE_SIZE shapes.
         """
         key = tuple(int(s) for s in image_shape[:2])
         if key not in self._anchor_cache:
+            # Bounded: with IMAGE_RESIZE_MODE "none" every new image size is
+            # a new shape (1024x1024 anchors take ~4 MB).
+            while len(self._anchor_cache) >= ANCHOR_CACHE_SIZE:
+                self._anchor_cache.pop(next(iter(self._anchor_cache)))
             backbone_shapes = compute_backbone_shapes(self.config, image_shape)
             anchors = generate_pyramid_anchors(
                 self.config.RPN_ANCHOR_SCALES, self.config.RPN_ANCHOR_RATIOS,

@@ -13,7 +13,6 @@ gradient-norm clipping:
 """
 
 import math
-import os
 import re
 import time
 import warnings
@@ -363,6 +362,43 @@ def compile(model, learning_rate, momentum):  # noqa: A001 - Matterport name
     return trainer
 
 
+def _trainer_key(model, momentum, strategy):
+    """What a compiled trainer depends on: the model, its trainable
+    variables (set_trainable), the strategy and the loss / optimizer
+    settings of the config."""
+    config = model.config
+    return (id(model.keras_model), id(strategy),
+            tuple(id(v) for v in model.keras_model.trainable_variables),
+            float(momentum), getattr(config, "GRADIENT_CLIP_NORM", None),
+            getattr(config, "MIXED_PRECISION", None),
+            tuple(sorted((config.LOSS_WEIGHTS or {}).items())),
+            float(config.WEIGHT_DECAY))
+
+
+def _reusable_trainer(model, learning_rate, key):
+    """model.trainer, reset to a freshly compiled state, if ``key`` matches.
+
+    A new trainer per train() call (Matterport recompiled too) traces the
+    training step again: tens of seconds on a CPU, and TensorFlow keeps the
+    nested functions of every trace (the proposal layer's map_fn loop)
+    registered for the life of the process. With the same trainable layers
+    and settings the previous trainer is reused: its optimizer's step
+    count and momentum are zeroed and the learning rate set, which is
+    exactly the state of a new MomentumSGD, and Keras reuses its traced
+    train/test functions.
+    """
+    trainer = getattr(model, "trainer", None)
+    if trainer is None or getattr(trainer, "_mrcnn_key", None) != key or \
+            type(trainer.optimizer) is not MomentumSGD or \
+            not trainer.optimizer.built:
+        return None
+    optimizer = trainer.optimizer
+    for variable in optimizer.variables:
+        variable.assign(np.zeros(variable.shape, variable.dtype))
+    optimizer.learning_rate = learning_rate
+    return trainer
+
+
 # ---------------------------------------------------------------- callbacks
 class NaNGuard(keras.callbacks.Callback):
     """Stops training with NonFiniteLossError at the first NaN/Inf loss.
@@ -570,7 +606,9 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     val_steps = int(config.VALIDATION_STEPS or 0)
     if not getattr(model, "log_dir", None):
         set_log_dir(model)
-    os.makedirs(model.log_dir, exist_ok=True)
+    # An unwritable / full log directory fails now, not after an epoch.
+    from mrcnn.checkpoints import check_log_dir, checkpoint_bytes
+    check_log_dir(model.log_dir, checkpoint_bytes(model.keras_model))
 
     # Bad data fails here, in seconds, not after the graph is built.
     check_first_sample(train_dataset, config)
@@ -605,7 +643,11 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     _log("\nStarting at epoch {}. LR={}\n".format(model.epoch, learning_rate))
     _log("Checkpoint Path: {}".format(model.checkpoint_path))
     set_trainable(model, layer_regex)
-    trainer = compile(model, learning_rate, config.LEARNING_MOMENTUM)
+    key = _trainer_key(model, config.LEARNING_MOMENTUM, strategy)
+    trainer = _reusable_trainer(model, learning_rate, key)
+    if trainer is None:
+        trainer = compile(model, learning_rate, config.LEARNING_MOMENTUM)
+        object.__setattr__(trainer, "_mrcnn_key", key)
     try:
         history = trainer.fit(
             train_data, initial_epoch=model.epoch, epochs=epochs,
