@@ -380,6 +380,12 @@ def create_app(model, config, class_names, max_upload_mb=20.0,
     async def _http_error(_request, exc):
         return _error(exc.status_code, str(exc.detail))
 
+    @app.exception_handler(Exception)
+    async def _server_error(_request, exc):
+        # uvicorn logs the traceback; the client gets JSON, not a page.
+        return _error(500, "internal error: {}: {}".format(
+            type(exc).__name__, exc))
+
     @app.get("/", response_class=HTMLResponse)
     async def page():
         return PAGE
