@@ -113,6 +113,17 @@ def png_bytes(array):
     return buf.getvalue()
 
 
+def test_cli_serve_options_and_bad_values(capsys):
+    from mrcnn.cli import build_parser, main
+    args = build_parser().parse_args(["serve", "--weights", "last", "--logs",
+                                      "mrcnn_output/demo/logs"])
+    assert (args.weights, args.logs) == ("last", "mrcnn_output/demo/logs")
+    assert (args.host, args.port, args.max_upload_mb, args.queue_size,
+            args.workers) == ("127.0.0.1", 8080, 20.0, 8, 1)
+    assert main(["serve", "--weights", "none", "--workers", "0"]) == 2
+    assert "--workers >= 1" in capsys.readouterr().err
+
+
 ############################################################
 #  Endpoints
 ############################################################
