@@ -62,11 +62,15 @@ setup(
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9",
-                 "ipykernel>=6.29"],
+                 "ipykernel>=6.29", "selenium>=4.20"],
         # imgaug 0.4.0's requirements less opencv-python (numpy, scipy,
         # Pillow, matplotlib, scikit-image are core); then
         # pip install --no-deps imgaug==0.4.0 (see the docstring).
         "imgaug": ["imageio>=2.9", "shapely>=2.0", "six>=1.15"],
+        # mrcnn serve (HTTP API + page); selenium for its browser test,
+        # which also needs Debian's chromium + chromium-driver.
+        "serve": ["fastapi>=0.110", "uvicorn>=0.29",
+                  "python-multipart>=0.0.9"],
     },
     entry_points={"console_scripts": ["mrcnn=mrcnn.cli:main"]},
     classifiers=[

@@ -250,6 +250,42 @@ def build_parser():
     p.add_argument("--backbone", choices=("resnet50", "resnet101"),
                    help="convert: backbone (default: from the file)")
     p.set_defaults(func=cmd_weights)
+
+    # serve
+    p = sub.add_parser(
+        "serve", help="HTTP API + web page: detection, background removal",
+        description="Serve one model over HTTP (needs the 'serve' extra: "
+                    "pip install 'mrcnn[serve]'): GET / (a page), GET "
+                    "/health, POST /v1/detect and /v1/remove-background "
+                    "(multipart field 'image'). SIGTERM finishes the "
+                    "requests in flight, then exits.")
+    p.add_argument("--weights", default="coco", metavar="W",
+                   help="as for 'mrcnn detect': coco, last, imagenet, none "
+                        "or a path (default: %(default)s)")
+    for flag, kw in (("--config-json", dict(metavar="FILE")),
+                     ("--num-classes", dict(type=int, metavar="N")),
+                     ("--backbone", dict(choices=("resnet50", "resnet101"))),
+                     ("--image-size", dict(type=int, metavar="PX")),
+                     ("--logs", dict(default="logs", metavar="DIR"))):
+        p.add_argument(flag, help="as for 'mrcnn detect'", **kw)
+    _add_detection_options(p)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8080,
+                   help="(default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB",
+                   help="largest image upload (default: %(default)s)")
+    p.add_argument("--max-pixels", type=int, default=40_000_000,
+                   metavar="N", help="largest width x height, checked "
+                   "before decoding (default: %(default)s)")
+    p.add_argument("--queue-size", type=int, default=8, metavar="N",
+                   help="requests that may wait for the model; more get "
+                        "503 + Retry-After (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="threads handling requests around the one model "
+                        "(detect() runs one at a time; default: "
+                        "%(default)s)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
@@ -304,6 +340,17 @@ def _jobs():
     and `mrcnn --help` and argument errors should stay instant."""
     from mrcnn.app import jobs
     return jobs
+
+
+def _serve():
+    """mrcnn.serve.app, imported on first use: it needs the optional 'serve'
+    extra (FastAPI, uvicorn), which the other commands do not."""
+    try:
+        from mrcnn.serve import app
+    except ImportError as e:
+        raise UserError("mrcnn serve needs the 'serve' extra: pip install "
+                        "'mrcnn[serve]' ({})".format(e))
+    return app
 
 
 def _model_options(args):
@@ -382,6 +429,19 @@ def cmd_evaluate(args):
         limit=args.limit, **_model_options(args))
     print("Wrote {}".format(dest))
     return 0
+
+
+def cmd_serve(args):
+    """The HTTP API and page until SIGINT / SIGTERM."""
+    serve = _serve()
+    if args.queue_size < 0 or args.workers < 1 or args.max_upload_mb <= 0 \
+            or args.max_pixels < 1:
+        raise UserError("--queue-size must be >= 0, --workers >= 1, "
+                        "--max-upload-mb and --max-pixels > 0")
+    model, config, names = _prepare_inference(args)
+    serve.serve(model, config, names, host=args.host, port=args.port,
+                max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
+                queue_size=args.queue_size, workers=args.workers)
 
 
 def cmd_weights(args):

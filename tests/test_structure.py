@@ -24,13 +24,15 @@ FLOORS = [
                "mrcnn.training", "mrcnn.inference", "mrcnn.maskrcnn",
                "mrcnn.evaluation", "mrcnn.render", "mrcnn.splash",
                "mrcnn.config_layers"]),
-    ("application", ["mrcnn.app.*", "mrcnn.demo"]),
+    ("application", ["mrcnn.app.*", "mrcnn.demo",
+                     "mrcnn.serve.*"]),
     ("facades", ["mrcnn.model", "mrcnn.utils", "mrcnn.visualize", "mrcnn.cli",
                  "mrcnn.__main__"]),
 ]
 # Function-local imports of package modules that are allowed, and why.
 LOCAL_IMPORTS_ALLOWED = {
     ("mrcnn.cli", "mrcnn.app.jobs"): "TensorFlow only when a command runs",
+    ("mrcnn.cli", "mrcnn.serve.app"): "FastAPI (an extra) only for serve",
     ("mrcnn.utils", "mrcnn.weights.download"): "mrcnn.utils stays numpy-only",
 }
 
