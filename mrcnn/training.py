@@ -21,7 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.checkpoints import CheckpointCallback, set_log_dir
+from mrcnn.checkpoints import (CheckpointCallback, check_log_dir,
+                               checkpoint_bytes, set_log_dir)
 from mrcnn.core.outputs import LOSS_NAMES
 from mrcnn.data.augment import check_augmentation
 from mrcnn.data.pipeline import (DataWaitMonitor, PipelineStatus,
@@ -607,7 +608,6 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     if not getattr(model, "log_dir", None):
         set_log_dir(model)
     # An unwritable / full log directory fails now, not after an epoch.
-    from mrcnn.checkpoints import check_log_dir, checkpoint_bytes
     check_log_dir(model.log_dir, checkpoint_bytes(model.keras_model))
 
     # Bad data fails here, in seconds, not after the graph is built.
