@@ -37,8 +37,8 @@ class DemoConfig(Config):
       them overlap an object while the RPN is young (the heads still train
       on 32 sampled RoIs per image, so the cost is the NMS alone);
     - a 7x7 mask RoIAlign (14x14 masks): the mask head's four 3x3x256
-      convolutions dominate the step, and a quarter of their positions
-      still draws these shapes' outlines at 128 px;
+      convolutions run on a quarter of the positions of Matterport's 14x14
+      (they are the largest share of the training step's convolutions);
     - a narrow FPN (128 channels) and the full 1024-wide box head (cheap on
       32 RoIs);
     - frozen BatchNorm (TRAIN_BN False: at 4 images per step the moving
