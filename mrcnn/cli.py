@@ -105,7 +105,8 @@ def build_parser():
     p = sub.add_parser(
         "demo", help="train on synthetic shapes, evaluate, save results",
         description="Generate the synthetic shapes dataset, train a small "
-                    "Mask R-CNN from scratch on the CPU (a few minutes), "
+                    "Mask R-CNN from scratch on the CPU (a fixed number "
+                    "of steps, float32: the same result on any machine), "
                     "print its mAP@0.5 on held-out images and write "
                     "annotated detections, a color-splash image and a "
                     "cut-out (RGBA) to --output.")
@@ -113,12 +114,17 @@ def build_parser():
                                                          "demo"),
                    metavar="DIR", help="output folder (default: %(default)s)")
     p.add_argument("--steps", type=int, default=None, metavar="N",
-                   help="most training steps (default: 1000; 10 with "
-                        "--quick)")
+                   help="training steps (default: 1000, "
+                        "mrcnn.demo.DEFAULT_STEPS; 10 with --quick)")
     p.add_argument("--minutes", type=float, default=None, metavar="M",
-                   help="training time budget: stop after M minutes even "
-                        "if fewer than --steps ran (default: 6; 0: no "
-                        "budget)")
+                   help="optional time cap: stop after M minutes even if "
+                        "fewer than --steps ran (the result then depends "
+                        "on the machine; default: no cap)")
+    p.add_argument("--precision", default="float32",
+                   choices=["float32", "mixed_bfloat16", "auto"],
+                   help="training precision; auto: bfloat16 on CPUs with "
+                        "native bfloat16 (default: %(default)s, the same "
+                        "on every machine)")
     p.add_argument("--quick", action="store_true",
                    help="a fast smoke run (about a minute): few steps, few "
                         "images, lower mAP")
@@ -367,7 +373,8 @@ def _prepare_inference(args):
 
 def cmd_demo(args):
     _jobs().run_demo(output=args.output, steps=args.steps, quick=args.quick,
-                     seed=args.seed, minutes=args.minutes)
+                     seed=args.seed, minutes=args.minutes,
+                     precision=args.precision)
     return 0
 
 

@@ -4,8 +4,9 @@ On a fresh CPU machine, with no data, no weights and no network:
 
 1. generate the synthetic shapes dataset (squares, circles, triangles;
    fixed seed) for training and a held-out set for evaluation;
-2. train a small Mask R-CNN (ResNet-50 + FPN) from scratch, with a progress
-   bar, for a few minutes;
+2. train a small Mask R-CNN (ResNet-50 + FPN) from scratch, in float32, for
+   a fixed number of steps (DEFAULT_STEPS), with a progress bar and ETA:
+   the same seed gives the same model on a slow or a fast machine;
 3. evaluate it: mAP@0.5 (mask IoU, ``compute_ap``) on the held-out images;
 4. write to the output folder: annotated detections (PNG), a color-splash
    image and a cut-out with a transparent background (RGBA PNG), the
@@ -33,7 +34,26 @@ from mrcnn.training import WarmupCosineSchedule, _bf16_cpu_supported
 
 
 class DemoConfig(Config):
-    """Shapes at 128 px with a ResNet-50, sized for a 2-core CPU."""
+    """Shapes at 128 px with a ResNet-50 FPN, from scratch on a 2-core CPU.
+
+    The recipe (measured in bench/RESULTS.md, "demo recipe"):
+    - anchors sized for the shapes: their boxes are 40-74 px, and with
+      Matterport's (8, 16, 32, 64, 128) only 11 % of them have an anchor at
+      IoU >= 0.7 (the RPN's positive threshold; median best IoU 0.55); with
+      (32, 48, 64, 80, 96) 95 % do (median 0.79), so the RPN learns, and
+      the heads get positive RoIs, from the first steps;
+    - 1000 proposals kept after NMS in training (of 2000 scored): more of
+      them overlap an object while the RPN is young (the heads still train
+      on 32 sampled RoIs per image, so the cost is the NMS alone);
+    - a 7x7 mask RoIAlign (14x14 masks): the mask head's four 3x3x256
+      convolutions run on a quarter of the positions of Matterport's 14x14
+      (they are the largest share of the training step's convolutions);
+    - a narrow FPN (128 channels) and the full 1024-wide box head (cheap on
+      32 RoIs);
+    - frozen BatchNorm (TRAIN_BN False: at 4 images per step the moving
+      statistics never match the network), lr 0.005 with a 50-step warm-up
+      and a cosine decay over the steps, gradient clip 5.
+    """
     NAME = "shapes_demo"
     BACKBONE = "resnet50"
     GPU_COUNT = 1
@@ -41,23 +61,20 @@ class DemoConfig(Config):
     NUM_CLASSES = 1 + 3  # background + square, circle, triangle
     IMAGE_MIN_DIM = 128
     IMAGE_MAX_DIM = 128
-    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
+    RPN_ANCHOR_SCALES = (32, 48, 64, 80, 96)
     TOP_DOWN_PYRAMID_SIZE = 128
-    FPN_CLASSIF_FC_LAYERS_SIZE = 256
+    FPN_CLASSIF_FC_LAYERS_SIZE = 1024
     RPN_TRAIN_ANCHORS_PER_IMAGE = 64
-    PRE_NMS_LIMIT = 1000
-    POST_NMS_ROIS_TRAINING = 200
+    PRE_NMS_LIMIT = 2000
+    POST_NMS_ROIS_TRAINING = 1000
     POST_NMS_ROIS_INFERENCE = 100
     TRAIN_ROIS_PER_IMAGE = 32
+    MASK_POOL_SIZE = 7
+    MASK_SHAPE = [14, 14]
     MAX_GT_INSTANCES = 8
     DETECTION_MAX_INSTANCES = 8
     MINI_MASK_SHAPE = (28, 28)
-    # A few minutes of training leave the scores low: at 0.7 the demo model
-    # (6 min, 807 steps) scored mAP@0.5 0.42, at 0.5 0.66 (same weights).
     DETECTION_MIN_CONFIDENCE = 0.5
-    # From scratch at batch 4, Matterport's frozen BatchNorm (TRAIN_BN
-    # False) with the default clip 5 learns; BatchNorm in training mode does
-    # not (see bench/RESULTS.md).
     LEARNING_RATE = 0.005
     TRAIN_BN = False
     STEPS_PER_EPOCH = 100
@@ -70,8 +87,14 @@ class DemoInferenceConfig(DemoConfig):
 
 # Default and --quick settings.
 DEFAULT_STEPS = 1000
-DEFAULT_MINUTES = 6.0
+#: The default demo has no time cap (``--minutes`` sets one): a fixed number
+#: of steps gives the same model, and mAP, on any machine.
+DEFAULT_MINUTES = None
+#: The default precision: float32 on every machine (see training_precision
+#: for "auto", bfloat16 where the CPU has it).
+DEFAULT_PRECISION = "float32"
 QUICK_STEPS = 10
+TRAIN_IMAGES = 1000
 EVAL_IMAGES = 50
 QUICK_EVAL_IMAGES = 4
 #: Steps of linear learning-rate warm-up (at most a fifth of the steps).
@@ -92,7 +115,8 @@ def training_precision():
 
 
 def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
-                     config_class=None, max_seconds=None, precision="auto"):
+                     config_class=None, max_seconds=None, precision="auto",
+                     callbacks=None):
     """Train a DemoConfig model from scratch for ``steps`` steps, or until
     ``max_seconds`` of training have passed, with a linear learning-rate
     warm-up and a cosine decay over whichever budget ends first
@@ -101,6 +125,7 @@ def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
     Args:
         precision: "auto" (training_precision()), None or a Keras policy
             name such as "mixed_bfloat16".
+        callbacks: optional extra Keras callbacks (e.g. a step timer).
     Returns:
         (trained training-mode MaskRCNN, seconds spent training, steps run).
     """
@@ -124,7 +149,8 @@ def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
         final_fraction=0.02)
     start = time.time()
     model.train(train_set, val_set, learning_rate=config.LEARNING_RATE,
-                epochs=epochs, layers="all", custom_callbacks=[schedule])
+                epochs=epochs, layers="all",
+                custom_callbacks=[schedule] + list(callbacks or []))
     if max_seconds and schedule.steps < steps:
         print("Training time budget of {:.0f} s reached after {} steps "
               "(--minutes to change it).".format(max_seconds, schedule.steps))
@@ -196,16 +222,19 @@ def write_examples(output, examples, class_names):
 
 
 def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
-             quick=False, seed=7, minutes=None):
+             quick=False, seed=7, minutes=None, precision=DEFAULT_PRECISION):
     """Generate data, train, evaluate and write the results.
 
     Args:
         output: output folder (created).
-        steps: most training steps (default DEFAULT_STEPS, QUICK_STEPS
-            with ``quick``).
-        minutes: training time budget in minutes; training stops after the
-            step that exceeds it (default DEFAULT_MINUTES; none with
-            ``quick``). 0 means no budget.
+        steps: training steps (default DEFAULT_STEPS, QUICK_STEPS with
+            ``quick``); the learning-rate schedule spans them.
+        minutes: optional training time cap in minutes; training stops
+            after the step that exceeds it, and the learning-rate schedule
+            then spans whichever of steps / time ends first (default
+            DEFAULT_MINUTES: none). None or 0 means no cap.
+        precision: "float32" (default), "mixed_bfloat16", or "auto"
+            (bfloat16 on CPUs with native bfloat16, else float32).
         quick: a fast smoke run: few steps and images.
         seed: seed of the data and of the initial weights.
     Returns:
@@ -215,9 +244,24 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
     steps = int(steps or (QUICK_STEPS if quick else DEFAULT_STEPS))
     if steps < 1:
         raise ValueError("--steps must be >= 1")
+    if minutes is None:
+        minutes = 0 if quick else (DEFAULT_MINUTES or 0)
+    if minutes < 0:
+        raise ValueError("--minutes must be >= 0, got {}".format(minutes))
+    if precision == "auto":
+        precision = training_precision()
+    elif precision in (None, "float32"):
+        precision = None
+    elif precision != "mixed_bfloat16":
+        raise ValueError("precision must be 'float32', 'mixed_bfloat16' or "
+                         "'auto', got {!r}".format(precision))
+    # TensorFlow is imported after the option checks: a bad option fails
+    # at once.
+    from mrcnn.data.shapes import ShapesDataset
+    from mrcnn.maskrcnn import MaskRCNN
     os.makedirs(output, exist_ok=True)
     size = DemoConfig.IMAGE_MAX_DIM
-    n_train = 200 if quick else 1000
+    n_train = 200 if quick else TRAIN_IMAGES
     n_eval = QUICK_EVAL_IMAGES if quick else EVAL_IMAGES
 
     _progress_message("[1/4] Generating synthetic shapes: {} training and {} "
@@ -230,15 +274,13 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
     val_set.load_shapes(n_eval, size, size, seed=seed + 1000)
     val_set.prepare()
 
-    if minutes is None:
-        minutes = 0 if quick else DEFAULT_MINUTES
-    precision = training_precision()
     _progress_message("[2/4] Training Mask R-CNN (ResNet-50 FPN, from "
-                      "scratch, {}): up to {} steps of {} images{}".format(
+                      "scratch, {}): {} steps of {} images{}".format(
                           "bfloat16 mixed precision" if precision else
                           "float32",
                           steps, 2 if quick else DemoConfig.IMAGES_PER_GPU,
-                          " or {:g} minutes".format(minutes) if minutes
+                          " or {:g} minutes, whichever ends first".format(
+                              minutes) if minutes
                           else ""))
     model_dir = os.path.join(output, "logs")
     trained, train_seconds, steps_run = train_demo_model(
