@@ -20,6 +20,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: conftest
 
 
+def named_weights(keras_model):
+    """(key, variable) for every weight, keyed by the Matterport layer name
+    (the names weight files match on) and the position in the layer, so the
+    keys do not depend on Keras' auto-numbered inner layer names (which
+    change with what else the process built)."""
+    import keras
+    for layer in keras_model.layers:
+        inner = layer.layers if isinstance(layer, keras.Model) else [layer]
+        for sub in inner:
+            prefix = layer.name if sub is layer else layer.name + "/" + sub.name
+            for i, w in enumerate(sub.weights):
+                yield "{}/{}".format(prefix, i), w
+
+
 def seeded_weights(keras_model):
     """Deterministic weights that keep activations O(1) through the random net.
 
@@ -27,8 +41,8 @@ def seeded_weights(keras_model):
     identity with gamma 0.5 (so residual sums do not grow with depth), small
     biases, and prediction layers scaled down so that box deltas stay small.
     """
-    for w in keras_model.weights:
-        rng = np.random.default_rng(zlib.crc32(w.path.encode()))
+    for key, w in named_weights(keras_model):
+        rng = np.random.default_rng(zlib.crc32(key.encode()))
         shape = tuple(w.shape)
         leaf = w.path.rsplit("/", 1)[-1]
         if leaf == "gamma":
@@ -39,16 +53,16 @@ def seeded_weights(keras_model):
             value = np.zeros(shape)
         elif leaf == "bias":
             value = 0.05 * rng.standard_normal(shape)
-            if w.path.startswith("mrcnn_class_logits/"):
+            if key.startswith("mrcnn_class_logits/"):
                 value[0] -= 2.0  # background loses: random RoIs get classes
         else:
             fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
             value = rng.standard_normal(shape) / np.sqrt(fan_in)
-            if w.path.startswith("conv1/"):
+            if key.startswith("conv1/"):
                 value /= 64.0
-            if re.match(r"(rpn_bbox_pred|rpn_class_raw|mrcnn_bbox_fc)", w.path):
+            if re.search(r"(rpn_bbox_pred|rpn_class_raw|mrcnn_bbox_fc)/", key):
                 value *= 0.1
-            if w.path.startswith("mrcnn_class_logits/"):
+            if key.startswith("mrcnn_class_logits/"):
                 value *= 30.0  # spread the class scores of the RoIs apart
         w.assign(value.astype(w.dtype))
 
