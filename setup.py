@@ -67,6 +67,8 @@ setup(
         # Pillow, matplotlib, scikit-image are core); then
         # pip install --no-deps imgaug==0.4.0 (see the docstring).
         "imgaug": ["imageio>=2.9", "shapely>=2.0", "six>=1.15"],
+        # mrcnn.app.batch: `mrcnn detect --engine ray`, Parquet shards.
+        "ray": ["ray[data]>=2.40", "pyarrow>=14"],
     },
     entry_points={"console_scripts": ["mrcnn=mrcnn.cli:main"]},
     classifiers=[

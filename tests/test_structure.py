@@ -32,6 +32,8 @@ FLOORS = [
 LOCAL_IMPORTS_ALLOWED = {
     ("mrcnn.cli", "mrcnn.app.jobs"): "TensorFlow only when a command runs",
     ("mrcnn.utils", "mrcnn.weights.download"): "mrcnn.utils stays numpy-only",
+    ("mrcnn.cli", "mrcnn.app.batch"): "the [ray] extra only for --engine ray",
+    ("mrcnn.app.batch", "mrcnn.app.batch_ray"): "ray only for engine='ray'",
 }
 
 
