@@ -85,7 +85,7 @@ def finalize(output):
                 keep.append(i)
         if len(keep) < len(paths):
             removed += len(paths) - len(keep)
-            table = table.take(keep)
+            table = table.take(pa.array(keep, type=pa.int64()))
             if keep:
                 with atomic_path(shard, suffix=".parquet") as tmp:
                     pq.write_table(table, tmp)
