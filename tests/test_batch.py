@@ -197,3 +197,8 @@ def test_cli_detect_engine_local_writes_shards(config_json, tmp_path,
     assert "2 rows (0 errors" in capsys.readouterr().out
     rows = _check_one_row_per_path(out, images)
     assert all(json.loads(json.dumps(r["detections"])) for r in rows.values())
+
+
+def test_cli_batch_options_need_an_engine(tmp_path, capsys):
+    assert cli_main(["detect", str(tmp_path / "x.png"), "--actors", "2"]) == 2
+    assert "--actors needs --engine" in capsys.readouterr().err

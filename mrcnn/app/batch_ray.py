@@ -14,6 +14,7 @@ the same pipeline runs on that cluster (mrcnn must be installed on its
 nodes, and DIR must be a folder every node can write, e.g. NFS).
 """
 
+import logging
 import os
 import time
 
@@ -30,6 +31,7 @@ def init_ray(address=None, num_cpus=None, log=print):
     took (0 when Ray was already initialised in this process)."""
     if ray.is_initialized():
         return 0.0
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     t0 = time.time()
     if address:
         ray.init(address=address, log_to_driver=False,
