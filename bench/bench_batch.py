@@ -71,7 +71,8 @@ def tree_rss_mb(root):
     return total / 1024.0
 
 
-def run_mode(engine, actors, folder, n, weights, image_size, timeout):
+def run_mode(engine, actors, folder, n, weights, image_size, timeout,
+             shard_size=8):
     """Run one mode in a subprocess; returns its measurements."""
     out = tempfile.mkdtemp(prefix="bench_batch_")
     log = os.path.join(out, "calls.log")
@@ -85,12 +86,12 @@ def run_mode(engine, actors, folder, n, weights, image_size, timeout):
         "    init = batch_ray.init_ray(num_cpus=None, log=lambda *a: None)\n"
         "s = batch.detect_images([{folder!r}], weights={weights!r}, "
         "output={out!r} + '/shards', engine={engine!r}, actors={actors!r}, "
-        "image_size={size}, progress=False, call_log={log!r}, "
-        "log=lambda *a: None)\n"
+        "image_size={size}, shard_size={shard}, progress=False, "
+        "call_log={log!r}, log=lambda *a: None)\n"
         "s['ray_init_seconds'] = init\n"
         "print('RESULT ' + json.dumps(s))\n").format(
             engine=engine, folder=folder, weights=weights, out=out,
-            actors=actors, size=image_size, log=log)
+            actors=actors, size=image_size, shard=shard_size, log=log)
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     t0 = time.time()
     proc = subprocess.Popen([sys.executable, "-c", code], env=env,
@@ -146,6 +147,10 @@ def main():
     ap.add_argument("--weights", default="none")
     ap.add_argument("--modes", default="local:1,ray:1,ray:2",
                     help="engine:actors,... (default: %(default)s)")
+    ap.add_argument("--shard-size", type=int, default=8,
+                    help="images per shard and per actor call: small "
+                         "enough that every actor gets work "
+                         "(default: %(default)s)")
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--append", action="store_true",
                     help="append the table to bench/RESULTS.md")
@@ -157,7 +162,7 @@ def main():
     for mode in args.modes.split(","):
         engine, actors = mode.split(":")
         r = run_mode(engine, int(actors), folder, args.n, args.weights,
-                     args.size, args.timeout)
+                     args.size, args.timeout, args.shard_size)
         print(json.dumps(r), flush=True)
         rows.append(r)
     load_after = os.getloadavg()
@@ -167,19 +172,22 @@ def main():
     table = ["", "## Batch detection: plain loop vs Ray Data actors "
              "(bench/bench_batch.py)", "",
              "Command: `PYTHONPATH=$PWD python bench/bench_batch.py --n {} "
-             "--size {} --weights {}`; ResNet-50, {} px, {} images; CPU: {}, "
-             "{} cores; load average before / after: {:.1f} / {:.1f} "
-             "(shared machine); {}.".format(
-                 args.n, args.size, args.weights, args.size, args.n,
+             "--size {} --weights {} --shard-size {}`; ResNet-50, {} px, "
+             "{} images; CPU: {}, {} cores; load average before / after: "
+             "{:.1f} / {:.1f} (shared machine); {}.".format(
+                 args.n, args.size, args.weights, args.shard_size, args.size,
+                 args.n,
                  cpu.strip(), os.cpu_count(), load[0], load_after[0],
                  time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())), "",
              "| engine | actors | wall s | images/s | ray.init s | first "
-             "model call s | steady images/s | peak RSS MiB |",
-             "|---|---|---|---|---|---|---|---|"]
+             "model call s | steady images/s | processes that ran the model "
+             "| peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         table.append("| {engine} | {actors} | {wall_s} | {images_per_s} | "
                      "{ray_init_s} | {first_model_call_s} | "
-                     "{steady_images_per_s} | {peak_rss_mib} |".format(**r))
+                     "{steady_images_per_s} | {model_pids} | "
+                     "{peak_rss_mib} |".format(**r))
     text = "\n".join(table) + "\n"
     print(text)
     if args.append:
