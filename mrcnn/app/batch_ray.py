@@ -102,7 +102,9 @@ class _Detector:
 def run(todo, model_options, job, shard_size=64, address=None, actors=None,
         num_cpus=None, num_gpus=None, progress=True, log=print):
     """Detect ``todo`` paths on a Ray actor pool; shards go to
-    job["output"]. Returns dict: startup_seconds, actors, rows."""
+    job["output"]. A shard (one actor call) holds ``shard_size`` images,
+    fewer when there are not enough images for every actor to get two
+    calls. Returns dict: startup_seconds, actors, rows, shard_size."""
     startup = init_ray(address, num_cpus, log)
     resources = ray.cluster_resources()
     cpus = int(resources.get("CPU", 1))
@@ -114,6 +116,8 @@ def run(todo, model_options, job, shard_size=64, address=None, actors=None,
     # CPU actors share the CPUs; leave a little for the decode tasks.
     actor_cpus = 1 if num_gpus else max(0.5, min(1.0, (cpus - 0.5) / actors))
     threads = None if num_gpus else max(1, cpus // actors)
+    # Every actor must get calls: at most half of its share per call.
+    shard_size = max(1, min(shard_size, -(-len(todo) // (2 * actors))))
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.verbose_progress = False
@@ -140,4 +144,5 @@ def run(todo, model_options, job, shard_size=64, address=None, actors=None,
             bar.update(len(out["path"]))
     finally:
         bar.close()
-    return {"startup_seconds": startup, "actors": actors, "rows": rows}
+    return {"startup_seconds": startup, "actors": actors, "rows": rows,
+            "shard_size": shard_size}
