@@ -6,7 +6,8 @@
     driver consumes one summary row per image.
 
 Each actor builds the model once. Actors are restarted and their calls
-retried when one dies (max_restarts / max_task_retries = -1); a retried
+retried when one dies (Ray Data's defaults for actor pools: max_restarts
+= max_task_retries = -1); a retried
 call rewrites the same shard, and `batch_rows.finalize` drops any duplicate a
 regrouped retry may leave. Without ``address`` a local Ray is started on
 this machine's CPUs (no dashboard, worker logs not forwarded); with one,
@@ -130,8 +131,10 @@ def run(todo, model_options, job, shard_size=64, address=None, actors=None,
         _Detector, batch_size=shard_size, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=actors),
         fn_constructor_args=(model_options, job, threads),
-        num_cpus=actor_cpus, num_gpus=num_gpus or None,
-        max_restarts=-1, max_task_retries=-1)
+        # Ray Data restarts a dead actor and retries its calls by default
+        # (max_restarts = max_task_retries = -1 for actor pools; passing
+        # them is deprecated): tests/test_batch.py kills one to check.
+        num_cpus=actor_cpus, num_gpus=num_gpus or None)
     log("Ray Data: {} images on {} actor(s) ({} CPU{}, shards of {})".format(
         len(todo), actors, actor_cpus,
         ", {} GPU".format(num_gpus) if num_gpus else "", shard_size))
