@@ -32,7 +32,6 @@ def init_ray(address=None, num_cpus=None, log=print):
     took (0 when Ray was already initialised in this process)."""
     if ray.is_initialized():
         return 0.0
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     t0 = time.time()
     if address:
         ray.init(address=address, log_to_driver=False,
@@ -120,6 +119,8 @@ def run(todo, model_options, job, shard_size=64, address=None, actors=None,
     # Every actor must get calls: at most half of its share per call.
     shard_size = max(1, min(shard_size, -(-len(todo) // (2 * actors))))
     ctx = ray.data.DataContext.get_current()
+    # After ray.data's import, which configures its loggers: no INFO lines.
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx.enable_progress_bars = False
     ctx.verbose_progress = False
     ds = ray.data.from_items([{"path": p} for p in todo],
