@@ -71,6 +71,8 @@ setup(
         # which also needs Debian's chromium + chromium-driver.
         "serve": ["fastapi>=0.110", "uvicorn>=0.29",
                   "python-multipart>=0.0.9"],
+        # mrcnn.app.batch: `mrcnn detect --engine ray`, Parquet shards.
+        "ray": ["ray[data]>=2.40", "pyarrow>=14"],
     },
     entry_points={"console_scripts": ["mrcnn=mrcnn.cli:main"]},
     classifiers=[

@@ -145,6 +145,27 @@ def build_parser():
     _add_model_options(p, output_default=os.path.join("mrcnn_output",
                                                       "detect"))
     _add_detection_options(p)
+    g = p.add_argument_group(
+        "batch engine (the [ray] extra; Parquet shards, one row per image, "
+        "resumable: see mrcnn.app.batch)")
+    g.add_argument("--engine", choices=("local", "ray"),
+                   help="write Parquet shards to --output with this engine "
+                        "('ray': Ray Data actor pool); IMAGE may then also "
+                        "be a glob or a .txt list of paths, folders are "
+                        "searched recursively and a rerun skips images "
+                        "already done (default: PNGs + detections.json)")
+    g.add_argument("--address", metavar="ADDR",
+                   help="Ray cluster to join (default: a local Ray on this "
+                        "machine's CPUs)")
+    g.add_argument("--actors", type=int, metavar="N",
+                   help="Ray actors, each holding one model (default: one "
+                        "per GPU, else CPUs // 2)")
+    g.add_argument("--effect", choices=("splash", "blur", "cutout",
+                                        "replace"),
+                   help="also write this effect image per input to "
+                        "--output/effects/")
+    g.add_argument("--background", metavar="IMAGE|R,G,B",
+                   help="for --effect replace: an image file or a color")
     p.set_defaults(func=cmd_detect)
 
     # splash
@@ -378,8 +399,37 @@ def cmd_demo(args):
     return 0
 
 
+def _batch():
+    """mrcnn.app.batch, imported on first use: it needs the [ray] extra
+    (pyarrow) and TensorFlow."""
+    try:
+        from mrcnn.app import batch
+    except ModuleNotFoundError as e:
+        raise UserError("--engine needs the [ray] extra ({}): pip install "
+                        "'mrcnn[ray]'".format(e))
+    return batch
+
+
 def cmd_detect(args):
-    """detect: annotated PNGs + detections.json."""
+    """detect: annotated PNGs + detections.json; with --engine, Parquet
+    shards (mrcnn.app.batch.detect_images)."""
+    extra = [o for o in ("address", "actors", "effect", "background")
+             if getattr(args, o) is not None]
+    if extra and not args.engine:
+        raise UserError("--{} needs --engine local or --engine ray".format(
+            extra[0]))
+    if args.engine:
+        done = _batch().detect_images(
+            args.images, weights=args.weights, output=args.output,
+            engine=args.engine, address=args.address, actors=args.actors,
+            batch_size=args.batch_size, effect=args.effect,
+            background=args.background, logs=args.logs,
+            min_score=args.min_score,
+            class_names=_parse_names(args.class_names), **_model_options(args))
+        print("{rows} rows ({errors} errors, {detections} detections) in "
+              "{output}: {processed} images processed, {skipped} already "
+              "done, {seconds} s".format(**done))
+        return 0
     jobs = _jobs()
     paths = jobs.files.collect_files(args.images, jobs.files.IMAGE_EXTENSIONS,
                                      "image")

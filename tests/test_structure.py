@@ -34,6 +34,8 @@ LOCAL_IMPORTS_ALLOWED = {
     ("mrcnn.cli", "mrcnn.app.jobs"): "TensorFlow only when a command runs",
     ("mrcnn.cli", "mrcnn.serve.app"): "FastAPI (an extra) only for serve",
     ("mrcnn.utils", "mrcnn.weights.download"): "mrcnn.utils stays numpy-only",
+    ("mrcnn.cli", "mrcnn.app.batch"): "the [ray] extra only for --engine ray",
+    ("mrcnn.app.batch", "mrcnn.app.batch_ray"): "ray only for engine='ray'",
 }
 
 

@@ -1,0 +1,204 @@
+"""mrcnn.app.batch: one Parquet row per input image, error rows for bad
+files, resume, and a run whose actor is SIGKILLed still complete with no
+duplicates, on a local Ray (num_cpus=2) shared by the module's tests.
+
+The model is the tiny config with random weights (--weights none) and
+DETECTION_MIN_CONFIDENCE=0, so every image gets detections. Model calls
+are counted through ``call_log`` (each detect() call appends
+"<pid> <image count>" to it, from whichever process runs the model).
+"""
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ray = pytest.importorskip("ray")
+
+from conftest import make_tiny_config  # noqa: E402
+from mrcnn.app import batch, batch_ray  # noqa: E402
+from mrcnn.app.errors import UserError  # noqa: E402
+from mrcnn.cli import main as cli_main  # noqa: E402
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    """Fail the test (instead of hanging CI) after ``seconds``."""
+    def fail(*_):
+        raise TimeoutError("test exceeded {} s".format(seconds))
+    old = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _images(folder, count, start=0, size=(72, 96)):
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(start)
+    paths = []
+    for i in range(start, start + count):
+        path = os.path.join(folder, "img{:02d}.png".format(i))
+        Image.fromarray(rng.integers(0, 255, size + (3,), dtype=np.uint8)
+                        ).save(path)
+        paths.append(path)
+    return paths
+
+
+def _calls(call_log):
+    """[(pid, images)] of the model calls logged so far."""
+    if not os.path.exists(call_log):
+        return []
+    with open(call_log) as f:
+        return [tuple(int(v) for v in line.split()) for line in f
+                if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray for the module (starting one takes seconds)."""
+    with deadline(180):
+        batch_ray.init_ray(num_cpus=2, log=lambda *a: None)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def config_json(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("cfg") / "tiny.json")
+    with open(path, "w") as f:
+        f.write(make_tiny_config(DETECTION_MIN_CONFIDENCE=0.0).to_json())
+    return path
+
+
+def _run(sources, output, config_json, call_log, engine="ray", **kw):
+    return batch.detect_images(
+        sources, weights="none", output=str(output), engine=engine,
+        config_json=config_json, shard_size=2, actors=1, num_cpus=2,
+        progress=False, call_log=str(call_log), log=lambda *a: None, **kw)
+
+
+def _check_one_row_per_path(output, paths):
+    rows = batch.read_results(str(output))
+    got = [r["path"] for r in rows]
+    assert len(got) == len(set(got)), "duplicate rows"
+    assert sorted(got) == sorted(os.path.abspath(p) for p in paths)
+    return {r["path"]: r for r in rows}
+
+
+def test_collect_sources_folders_globs_and_lists(tmp_path):
+    a = _images(str(tmp_path / "a"), 2)
+    b = _images(str(tmp_path / "a" / "deep"), 1, start=5)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# a comment\n\na/img00.png\n{}\n".format(b[0]))
+    assert batch.collect_sources([str(tmp_path / "a")]) == sorted(
+        os.path.abspath(p) for p in a + b)
+    assert batch.collect_sources(str(tmp_path / "a" / "**" / "*.png")) == \
+        sorted(os.path.abspath(p) for p in a + b)
+    assert batch.collect_sources([str(listing), a[0]]) == [
+        os.path.abspath(a[0]), os.path.abspath(b[0])]
+    with pytest.raises(UserError, match="nothing.png"):
+        batch.collect_sources([str(tmp_path / "nothing.png")])
+
+
+def test_finalize_drops_rows_of_paths_already_written(tmp_path):
+    def row(p):
+        return {"path": p, "width": 1, "height": 1, "detections": "[]",
+                "error": None, "effect": None}
+    batch.write_shard(str(tmp_path), [row("/x/1"), row("/x/2")])
+    batch.write_shard(str(tmp_path), [row("/x/2"), row("/x/3")])
+    batch.write_shard(str(tmp_path), [row("/x/3")])
+    summary = batch.finalize(str(tmp_path))
+    assert summary["duplicates_removed"] == 2 and summary["rows"] == 3
+    assert sorted(r["path"] for r in batch.read_results(str(tmp_path))) == \
+        ["/x/1", "/x/2", "/x/3"]
+    assert batch.done_paths(str(tmp_path)) == {"/x/1", "/x/2", "/x/3"}
+
+
+def test_ray_one_row_per_image_error_row_and_resume(ray_session, config_json,
+                                                    tmp_path):
+    images = _images(str(tmp_path / "in"), 3)
+    corrupt = tmp_path / "in" / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8 this is not a JPEG")
+    log, out = tmp_path / "calls.log", tmp_path / "out"
+    with deadline(300):
+        first = _run([str(tmp_path / "in")], out, config_json, log,
+                     effect="splash")
+    assert first["images"] == first["rows"] == 4 and first["errors"] == 1
+    rows = _check_one_row_per_path(out, images + [str(corrupt)])
+    bad = rows[str(corrupt)]
+    assert "corrupt.jpg" in bad["error"] and bad["detections"] is None
+    for p in images:
+        r = rows[os.path.abspath(p)]
+        assert r["error"] is None and (r["width"], r["height"]) == (96, 72)
+        assert r["detections"], "DETECTION_MIN_CONFIDENCE=0 detects"
+        det = r["detections"][0]
+        assert set(det) == {"class_id", "class_name", "score", "box", "mask"}
+        assert det["mask"]["size"] == [72, 96]
+        assert os.path.isfile(r["effect"])
+    assert sum(n for _, n in _calls(str(log))) == 3  # the corrupt file: 0
+
+    # Resume: two new images; only they reach the model.
+    more = _images(str(tmp_path / "in"), 2, start=10)
+    with deadline(300):
+        second = _run([str(tmp_path / "in")], out, config_json, log)
+    assert second["skipped"] == 4 and second["processed"] == 2
+    assert sum(n for _, n in _calls(str(log))) == 3 + 2
+    _check_one_row_per_path(out, images + more + [str(corrupt)])
+    assert second["rows"] == 6 and second["duplicates_removed"] == 0
+
+
+def test_ray_killed_actor_is_retried_without_loss_or_duplicates(
+        ray_session, config_json, tmp_path):
+    images = _images(str(tmp_path / "in"), 6)
+    log, out = tmp_path / "calls.log", tmp_path / "out"
+    killed = []
+
+    def killer():
+        # SIGKILL the actor's process during its first model call.
+        end = time.time() + 240
+        while time.time() < end and not killed:
+            calls = _calls(str(log))
+            if calls:
+                os.kill(calls[0][0], signal.SIGKILL)
+                killed.append(calls[0][0])
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    with deadline(420):
+        summary = _run(images, out, config_json, log)
+    thread.join(5)
+    assert killed, "the actor was never seen running"
+    pids = {pid for pid, _ in _calls(str(log))}
+    assert len(pids) >= 2, "no restarted actor ran the model: {}".format(pids)
+    assert summary["rows"] == 6 and summary["errors"] == 0
+    _check_one_row_per_path(out, images)
+
+
+def test_cli_detect_engine_local_writes_shards(config_json, tmp_path,
+                                               capsys):
+    images = _images(str(tmp_path / "in"), 2)
+    listing = tmp_path / "todo.txt"
+    listing.write_text("\n".join(images) + "\n")
+    out = tmp_path / "out"
+    with deadline(240):
+        code = cli_main(["detect", str(listing), "--weights", "none",
+                         "--config-json", config_json, "--output", str(out),
+                         "--engine", "local"])
+    assert code == 0
+    assert "2 rows (0 errors" in capsys.readouterr().out
+    rows = _check_one_row_per_path(out, images)
+    assert all(json.loads(json.dumps(r["detections"])) for r in rows.values())
+
+
+def test_cli_batch_options_need_an_engine(tmp_path, capsys):
+    assert cli_main(["detect", str(tmp_path / "x.png"), "--actors", "2"]) == 2
+    assert "--actors needs --engine" in capsys.readouterr().err
