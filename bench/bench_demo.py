@@ -116,7 +116,7 @@ def run_seed(seed, steps, precision, overrides, eval_images, minutes=None):
         infer = MaskRCNN(mode="inference", config=config,
                          model_dir=model_dir)
         infer.load_weights(weights, by_name=True)
-        mAP, _ = demo.evaluate_map(infer, val_set, config, val_set.image_ids)
+        mAP, _ = demo.evaluate_map(infer, val_set, val_set.image_ids)
     times = np.array(timer.times[10:] or timer.times)
     cpu_times = np.array(timer.cpu_times[10:] or timer.cpu_times)
     return {"seed": seed, "mAP@0.5": round(mAP, 4), "steps": steps_run,
