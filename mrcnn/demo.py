@@ -255,10 +255,6 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
     elif precision != "mixed_bfloat16":
         raise ValueError("precision must be 'float32', 'mixed_bfloat16' or "
                          "'auto', got {!r}".format(precision))
-    # TensorFlow is imported after the option checks: a bad option fails
-    # at once.
-    from mrcnn.data.shapes import ShapesDataset
-    from mrcnn.maskrcnn import MaskRCNN
     os.makedirs(output, exist_ok=True)
     size = DemoConfig.IMAGE_MAX_DIM
     n_train = 200 if quick else TRAIN_IMAGES
