@@ -44,6 +44,16 @@ def demo_images_dir():
     return shared_path("images")
 
 
+def load_bench(name):
+    """The module bench/<name>.py (benchmarks the tests run small)."""
+    import importlib.util
+    path = os.path.join(REPO_ROOT, "bench", name + ".py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_tiny_config(**overrides):
     """A small, fast Config for CPU tests (R50, 128 px). Override any attribute.
 

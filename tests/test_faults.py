@@ -2,7 +2,6 @@
 bench/bench_faults.py), stale temp files, unwritable / read-only / full log
 directories reported before the first training step."""
 import errno
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -12,22 +11,14 @@ import time
 
 import pytest
 
-from conftest import REPO_ROOT, make_tiny_config
-
-
-def _bench_faults():
-    path = os.path.join(REPO_ROOT, "bench", "bench_faults.py")
-    spec = importlib.util.spec_from_file_location("bench_faults", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import REPO_ROOT, load_bench, make_tiny_config
 
 
 def test_sigkill_three_trials_lose_nothing_and_resume(tmp_path):
     """Kill a real train() after a checkpoint, inside a checkpoint write and
     during start-up; every checkpoint loads, find_last() is the newest,
     each kill is resumed at the next epoch, temp files are cleaned."""
-    bench = _bench_faults()
+    bench = load_bench("bench_faults")
     driver = bench.Driver(str(tmp_path / "logs"), seed=3, max_delay=2.0,
                           child_timeout=240, keep=2,
                           write_fraction=(0.0, 0.3), log=lambda *a: None)

@@ -1,25 +1,16 @@
 """Long runs stay flat: no retracing across detect() shapes and across
 train() calls with the same layers (bench/bench_soak.py has the long run)."""
 import gc
-import importlib.util
 import os
 
 import numpy as np
 
-from conftest import REPO_ROOT, make_tiny_config
-
-
-def _bench_soak():
-    path = os.path.join(REPO_ROOT, "bench", "bench_soak.py")
-    spec = importlib.util.spec_from_file_location("bench_soak", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_bench, make_tiny_config
 
 
 def test_detect_on_three_sizes_twice_traces_once(tmp_path):
     from mrcnn.maskrcnn import MaskRCNN
-    bench = _bench_soak()
+    bench = load_bench("bench_soak")
     config = make_tiny_config(IMAGE_RESIZE_MODE="pad64", IMAGE_MIN_DIM=64,
                               IMAGE_MAX_DIM=128, IMAGES_PER_GPU=2)
     model = MaskRCNN("inference", config, str(tmp_path))
@@ -51,7 +42,7 @@ def test_detect_on_three_sizes_twice_traces_once(tmp_path):
 def test_train_again_with_the_same_layers_does_not_retrace(tmp_path):
     from mrcnn.data.shapes import ShapesDataset
     from mrcnn.maskrcnn import MaskRCNN
-    bench = _bench_soak()
+    bench = load_bench("bench_soak")
     config = make_tiny_config(
         IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64, IMAGES_PER_GPU=1,
         STEPS_PER_EPOCH=2, VALIDATION_STEPS=0, TRAIN_ROIS_PER_IMAGE=16,
