@@ -16,13 +16,13 @@ status 2, without a traceback. TensorFlow is imported only by the commands
 that need it, so ``mrcnn --help`` is instant.
 """
 import argparse
-import json
 import os
 import sys
 
 from mrcnn import __version__
 from mrcnn.app import datasets
 from mrcnn.app.errors import UserError
+from mrcnn.app.files import parse_names
 from mrcnn.core.release import COCO_CLASS_NAMES  # noqa: F401 - documented here
 
 # Kept for code that caught the CLI's own error type.
@@ -34,7 +34,7 @@ CLIError = UserError
 ############################################################
 
 def _add_model_options(p, default_weights="coco", output_default=None,
-                       output_help="output folder"):
+                       output_help="output folder", output=True):
     g = p.add_argument_group("model")
     g.add_argument("--weights", default=default_weights, metavar="W",
                    help="'coco' (mask_rcnn_coco.h5 in the current folder or "
@@ -58,8 +58,10 @@ def _add_model_options(p, default_weights="coco", output_default=None,
     g.add_argument("--logs", default="logs", metavar="DIR",
                    help="folder of training runs, used by --weights last "
                         "(default: %(default)s)")
-    p.add_argument("--output", "-o", default=output_default, metavar="DIR",
-                   help=output_help + " (default: %(default)s)")
+    if output:
+        p.add_argument("--output", "-o", default=output_default,
+                       metavar="DIR", help=output_help + " (default: "
+                                                         "%(default)s)")
 
 
 def _add_dataset_options(p, subset_help):
@@ -146,24 +148,19 @@ def build_parser():
                                                       "detect"))
     _add_detection_options(p)
     g = p.add_argument_group(
-        "batch engine (the [ray] extra; Parquet shards, one row per image, "
-        "resumable: see mrcnn.app.batch)")
+        "batch engine ([ray] extra): Parquet shards in --output, one row per "
+        "image, resumable; IMAGE may be a glob or a .txt list of paths")
     g.add_argument("--engine", choices=("local", "ray"),
-                   help="write Parquet shards to --output with this engine "
-                        "('ray': Ray Data actor pool); IMAGE may then also "
-                        "be a glob or a .txt list of paths, folders are "
-                        "searched recursively and a rerun skips images "
-                        "already done (default: PNGs + detections.json)")
+                   help="'ray': a Ray Data actor pool (default: PNGs + "
+                        "detections.json, no engine)")
     g.add_argument("--address", metavar="ADDR",
-                   help="Ray cluster to join (default: a local Ray on this "
-                        "machine's CPUs)")
+                   help="Ray cluster to join (default: a local Ray)")
     g.add_argument("--actors", type=int, metavar="N",
-                   help="Ray actors, each holding one model (default: one "
-                        "per GPU, else CPUs // 2)")
+                   help="Ray actors, one model each (default: one per GPU, "
+                        "else CPUs // 2)")
     g.add_argument("--effect", choices=("splash", "blur", "cutout",
                                         "replace"),
-                   help="also write this effect image per input to "
-                        "--output/effects/")
+                   help="also write this effect per input to --output/effects")
     g.add_argument("--background", metavar="IMAGE|R,G,B",
                    help="for --effect replace: an image file or a color")
     p.set_defaults(func=cmd_detect)
@@ -286,15 +283,7 @@ def build_parser():
                     "/health, POST /v1/detect and /v1/remove-background "
                     "(multipart field 'image'). SIGTERM finishes the "
                     "requests in flight, then exits.")
-    p.add_argument("--weights", default="coco", metavar="W",
-                   help="as for 'mrcnn detect': coco, last, imagenet, none "
-                        "or a path (default: %(default)s)")
-    for flag, kw in (("--config-json", dict(metavar="FILE")),
-                     ("--num-classes", dict(type=int, metavar="N")),
-                     ("--backbone", dict(choices=("resnet50", "resnet101"))),
-                     ("--image-size", dict(type=int, metavar="PX")),
-                     ("--logs", dict(default="logs", metavar="DIR"))):
-        p.add_argument(flag, help="as for 'mrcnn detect'", **kw)
+    _add_model_options(p, output=False)
     _add_detection_options(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s)")
@@ -347,21 +336,6 @@ def _is_user_error(e):
                          "DistributeError"})
 
 
-def _parse_names(text):
-    """--class-names / --classes value (comma list or a text file, one name
-    a line) -> list of names without "BG", or None."""
-    if text is None:
-        return None
-    if os.path.isfile(text):
-        with open(text, encoding="utf-8") as f:
-            names = [line.strip() for line in f if line.strip()]
-    else:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-    if names and names[0] == "BG":
-        names = names[1:]
-    return names
-
-
 def _jobs():
     """mrcnn.app.jobs, imported on first use: it loads TensorFlow (seconds),
     and `mrcnn --help` and argument errors should stay instant."""
@@ -369,14 +343,17 @@ def _jobs():
     return jobs
 
 
+def _needs_extra(extra, error):
+    return UserError("this needs the [{0}] extra: pip install 'mrcnn[{0}]' "
+                     "({1})".format(extra, error))
+
+
 def _serve():
-    """mrcnn.serve.app, imported on first use: it needs the optional 'serve'
-    extra (FastAPI, uvicorn), which the other commands do not."""
+    """mrcnn.serve.app, imported on first use: it needs the [serve] extra."""
     try:
         from mrcnn.serve import app
     except ImportError as e:
-        raise UserError("mrcnn serve needs the 'serve' extra: pip install "
-                        "'mrcnn[serve]' ({})".format(e))
+        raise _needs_extra("serve", e)
     return app
 
 
@@ -388,7 +365,7 @@ def _model_options(args):
 def _prepare_inference(args):
     return _jobs().prepare_inference(
         weights=args.weights, logs=args.logs, batch_size=args.batch_size,
-        min_score=args.min_score, class_names=_parse_names(args.class_names),
+        min_score=args.min_score, class_names=parse_names(args.class_names),
         **_model_options(args))
 
 
@@ -400,13 +377,11 @@ def cmd_demo(args):
 
 
 def _batch():
-    """mrcnn.app.batch, imported on first use: it needs the [ray] extra
-    (pyarrow) and TensorFlow."""
+    """mrcnn.app.batch, imported on first use: it needs the [ray] extra."""
     try:
         from mrcnn.app import batch
     except ModuleNotFoundError as e:
-        raise UserError("--engine needs the [ray] extra ({}): pip install "
-                        "'mrcnn[ray]'".format(e))
+        raise _needs_extra("ray", e)
     return batch
 
 
@@ -425,7 +400,7 @@ def cmd_detect(args):
             batch_size=args.batch_size, effect=args.effect,
             background=args.background, logs=args.logs,
             min_score=args.min_score,
-            class_names=_parse_names(args.class_names), **_model_options(args))
+            class_names=parse_names(args.class_names), **_model_options(args))
         print("{rows} rows ({errors} errors, {detections} detections) in "
               "{output}: {processed} images processed, {skipped} already "
               "done, {seconds} s".format(**done))
@@ -451,7 +426,7 @@ def cmd_splash(args):
     model, _, names = _prepare_inference(args)
     written = jobs.splash_to_folder(
         model, images, videos, args.output, args.effect, names,
-        classes=_parse_names(args.classes), min_score=args.min_score or 0.0,
+        classes=parse_names(args.classes), min_score=args.min_score or 0.0,
         background=background)
     print("Wrote {} file(s) to {}".format(len(written), args.output))
     return 0
@@ -491,10 +466,8 @@ def cmd_evaluate(args):
 def cmd_serve(args):
     """The HTTP API and page until SIGINT / SIGTERM."""
     serve = _serve()
-    if args.queue_size < 0 or args.workers < 1 or args.max_upload_mb <= 0 \
-            or args.max_pixels < 1:
-        raise UserError("--queue-size must be >= 0, --workers >= 1, "
-                        "--max-upload-mb and --max-pixels > 0")
+    serve.check_limits(args.max_upload_mb, args.max_pixels, args.queue_size,
+                       args.workers)
     model, config, names = _prepare_inference(args)
     serve.serve(model, config, names, host=args.host, port=args.port,
                 max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
@@ -509,8 +482,8 @@ def cmd_weights(args):
             if not os.path.isfile(path):
                 raise UserError("weights file not found: {}".format(path))
             info = jobs.inspect.inspect_weights(path)
-            print(json.dumps(info, indent=1, default=_jsonable) if args.json
-                  else _format_summary(info))
+            print(jobs.inspect.summary_json(info) if args.json
+                  else jobs.inspect.format_summary(info))
         return 0
     if len(args.paths) != 2:
         raise UserError("usage: mrcnn weights convert SRC DST")
@@ -520,31 +493,6 @@ def cmd_weights(args):
                                backbone=args.backbone)
     print("Wrote {}".format(dst))
     return 0
-
-
-def _jsonable(value):
-    """json.dumps default: numpy arrays and scalars -> Python values."""
-    return value.tolist() if hasattr(value, "tolist") else str(value)
-
-
-def _format_summary(info):
-    lines = ["{}".format(info.get("path")),
-             "  format:          {}".format(info.get("format")),
-             "  size:            {:,} bytes".format(info.get("file_bytes", 0))]
-    for key, label in (("layer_groups", "layer groups"),
-                       ("weighted_layers", "weighted layers"),
-                       ("weights", "weight arrays"),
-                       ("total_params", "parameters"),
-                       ("num_classes", "classes"),
-                       ("backbone", "backbone"),
-                       ("rpn_anchors_per_location", "anchors/location"),
-                       ("keras_version", "keras version")):
-        if key in info:
-            value = info[key]
-            if isinstance(value, int) and not isinstance(value, bool):
-                value = "{:,}".format(value)
-            lines.append("  {:<16} {}".format(label + ":", value))
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,21 @@ def collect_files(inputs, extensions, what):
     return files
 
 
+def parse_names(text):
+    """Class names given by a user: a comma list, or a text file with one
+    name a line -> list of names without "BG"; None for None."""
+    if text is None:
+        return None
+    if os.path.isfile(text):
+        with open(text, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+    if names and names[0] == "BG":
+        names = names[1:]
+    return names
+
+
 def read_rgb(path):
     """An image file as RGB uint8 [H, W, 3] (grayscale, RGBA and 16-bit
     converted as Dataset.load_image does).

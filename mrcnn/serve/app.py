@@ -49,6 +49,7 @@ from starlette.exceptions import HTTPException
 
 from mrcnn import splash
 from mrcnn.app import results
+from mrcnn.app.errors import UserError
 from mrcnn.core.images import to_rgb_uint8
 from mrcnn.serve.page import PAGE
 
@@ -455,11 +456,19 @@ def warm_up(model, config):
     model.detect([np.zeros((size, size, 3), np.uint8)], verbose=0)
 
 
+def check_limits(max_upload_mb, max_pixels, queue_size, workers):
+    """UserError unless the server limits make sense (before a model loads)."""
+    if queue_size < 0 or workers < 1 or max_upload_mb <= 0 or max_pixels < 1:
+        raise UserError("--queue-size must be >= 0, --workers >= 1, "
+                        "--max-upload-mb and --max-pixels > 0")
+
+
 def serve(model, config, class_names, host="127.0.0.1", port=8080,
           max_upload_mb=20.0, max_pixels=DEFAULT_MAX_PIXELS, queue_size=8,
           workers=1):
     """Warm the model up and serve until SIGINT / SIGTERM (requests in
     flight are finished first)."""
+    check_limits(max_upload_mb, max_pixels, queue_size, workers)
     app = create_app(model, config, class_names, max_upload_mb=max_upload_mb,
                      max_pixels=max_pixels, queue_size=queue_size,
                      workers=workers)

@@ -1,5 +1,6 @@
 """Summaries of weight files, read without building a model."""
 
+import json
 import os
 import re
 
@@ -76,3 +77,30 @@ def _inspect_keras3(f, out):
                num_classes=None, backbone=None, layers=[])
     return out
 
+
+def format_summary(info):
+    """inspect_weights()'s summary as the lines `mrcnn weights inspect`
+    prints (path, format, size, layer/weight counts, classes, backbone)."""
+    lines = ["{}".format(info.get("path")),
+             "  format:          {}".format(info.get("format")),
+             "  size:            {:,} bytes".format(info.get("file_bytes", 0))]
+    for key, label in (("layer_groups", "layer groups"),
+                       ("weighted_layers", "weighted layers"),
+                       ("weights", "weight arrays"),
+                       ("total_params", "parameters"),
+                       ("num_classes", "classes"),
+                       ("backbone", "backbone"),
+                       ("rpn_anchors_per_location", "anchors/location"),
+                       ("keras_version", "keras version")):
+        if key in info:
+            value = info[key]
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = "{:,}".format(value)
+            lines.append("  {:<16} {}".format(label + ":", value))
+    return "\n".join(lines)
+
+
+def summary_json(info):
+    """inspect_weights()'s summary as JSON text (arrays as lists)."""
+    return json.dumps(info, indent=1, default=lambda v: v.tolist()
+                      if hasattr(v, "tolist") else str(v))
