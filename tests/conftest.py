@@ -112,3 +112,36 @@ class RectDataset(object):
         for k in range(len(ids)):
             image[mask[:, :, k]] = (200, 60, 60) if ids[k] == 1 else (60, 60, 200)
         return image
+
+
+def write_detecting_weights(config, path):
+    """Write a Matterport-format ``.h5`` for ``config`` that always detects.
+
+    Random weights alone can classify every RoI as background (the RoI
+    features of one image are strongly correlated, so all RoIs often share
+    one argmax): tests that need detections from an untrained model would
+    then fail by chance. Here the class logits favour class 1 and the box
+    deltas are zero, so every proposal becomes a class-1 detection.
+
+    Args:
+        config: an inference-compatible Config (any IMAGES_PER_GPU).
+        path: destination ``.h5``.
+    Returns:
+        path.
+    """
+    import keras
+    from mrcnn import model as modellib
+    from mrcnn.weights import save_weights
+    keras.utils.set_random_seed(0)
+    model = modellib.MaskRCNN(mode="inference", config=config,
+                              model_dir=os.path.dirname(os.fspath(path)))
+    km = model.keras_model
+    kernel, bias = km.get_layer("mrcnn_class_logits").get_weights()
+    bias = np.zeros_like(bias)
+    bias[1] = 10.0
+    km.get_layer("mrcnn_class_logits").set_weights([np.zeros_like(kernel), bias])
+    km.get_layer("mrcnn_bbox_fc").set_weights(
+        [np.zeros_like(w) for w in km.get_layer("mrcnn_bbox_fc").get_weights()])
+    save_weights(km, path)
+    keras.backend.clear_session()
+    return path

@@ -2,8 +2,9 @@
 files, resume, and a run whose actor is SIGKILLed still complete with no
 duplicates, on a local Ray (num_cpus=2) shared by the module's tests.
 
-The model is the tiny config with random weights (--weights none) and
-DETECTION_MIN_CONFIDENCE=0, so every image gets detections. Model calls
+The model is the tiny config with DETECTION_MIN_CONFIDENCE=0 and weights
+from ``write_detecting_weights`` (untrained, but every proposal becomes a
+class-1 detection), so every image gets detections. Model calls
 are counted through ``call_log`` (each detect() call appends
 "<pid> <image count>" to it, from whichever process runs the model).
 """
@@ -20,7 +21,7 @@ from PIL import Image
 
 ray = pytest.importorskip("ray")
 
-from conftest import make_tiny_config  # noqa: E402
+from conftest import make_tiny_config, write_detecting_weights  # noqa: E402
 from mrcnn.app import batch, batch_ray  # noqa: E402
 from mrcnn.app.errors import UserError  # noqa: E402
 from mrcnn.cli import main as cli_main  # noqa: E402
@@ -72,15 +73,22 @@ def ray_session():
 
 @pytest.fixture(scope="module")
 def config_json(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("cfg") / "tiny.json")
-    with open(path, "w") as f:
-        f.write(make_tiny_config(DETECTION_MIN_CONFIDENCE=0.0).to_json())
-    return path
+    folder = tmp_path_factory.mktemp("cfg")
+    config = make_tiny_config(DETECTION_MIN_CONFIDENCE=0.0)
+    with open(str(folder / "tiny.json"), "w") as f:
+        f.write(config.to_json())
+    write_detecting_weights(config, str(folder / "tiny.h5"))
+    return str(folder / "tiny.json")
+
+
+def _weights(config_json):
+    return os.path.join(os.path.dirname(config_json), "tiny.h5")
 
 
 def _run(sources, output, config_json, call_log, engine="ray", **kw):
     return batch.detect_images(
-        sources, weights="none", output=str(output), engine=engine,
+        sources, weights=_weights(config_json), output=str(output),
+        engine=engine,
         config_json=config_json, shard_size=2, actors=1, num_cpus=2,
         progress=False, call_log=str(call_log), log=lambda *a: None, **kw)
 
@@ -190,7 +198,8 @@ def test_cli_detect_engine_local_writes_shards(config_json, tmp_path,
     listing.write_text("\n".join(images) + "\n")
     out = tmp_path / "out"
     with deadline(240):
-        code = cli_main(["detect", str(listing), "--weights", "none",
+        code = cli_main(["detect", str(listing), "--weights",
+                         _weights(config_json),
                          "--config-json", config_json, "--output", str(out),
                          "--engine", "local"])
     assert code == 0

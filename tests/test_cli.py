@@ -8,7 +8,8 @@ import sys
 import cv2
 import numpy as np
 
-from conftest import REPO_ROOT, make_tiny_config, shared_path
+from conftest import (REPO_ROOT, make_tiny_config, shared_path,
+                      write_detecting_weights)
 
 
 def run_cli(*args, cwd=None, timeout=300):
@@ -114,8 +115,11 @@ def test_detect_writes_pngs_and_rle_json(tmp_path):
     images = sorted(f for f in os.listdir(val) if f.endswith(".jpg"))[:2]
     out = tmp_path / "det"
     cfg = _tiny_config_json(tmp_path)
+    weights = write_detecting_weights(
+        make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=2, IMAGE_MIN_DIM=64,
+                         IMAGE_MAX_DIM=64), str(tmp_path / "tiny.h5"))
     proc = run_cli("detect", *[os.path.join(val, f) for f in images],
-                   "--weights", "none", "--config-json", cfg,
+                   "--weights", weights, "--config-json", cfg,
                    "--class-names", "balloon", "--output", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((out / "detections.json").read_text())
@@ -127,6 +131,7 @@ def test_detect_writes_pngs_and_rle_json(tmp_path):
         src = cv2.imread(os.path.join(val, name))
         assert png is not None and png.shape == src.shape
         assert record["height"] == src.shape[0]
+        assert record["detections"], "write_detecting_weights detects"
         for det in record["detections"]:
             assert isinstance(det["mask"]["counts"], str)
             m = mask_utils.decode({"size": det["mask"]["size"],

@@ -1,6 +1,6 @@
 """`mrcnn serve` through real HTTP: one server process (``python -m mrcnn
-serve``, random weights, the tiny test config with DETECTION_MIN_CONFIDENCE
-0 so there are detections) on a free 127.0.0.1 port, shared by the tests of
+serve``, the tiny test config with DETECTION_MIN_CONFIDENCE 0 and untrained
+weights from ``write_detecting_weights`` so there are detections) on a free 127.0.0.1 port, shared by the tests of
 this file, which run in order; the last one stops it with SIGTERM while
 requests are in flight. The server has a small upload limit (1 MB), pixel
 limit (2 Mpx) and queue (1 waiting + 1 running) so every limit is reachable.
@@ -27,7 +27,8 @@ pytest.importorskip("multipart")
 requests = pytest.importorskip("requests")
 from pycocotools import mask as mask_utils  # noqa: E402
 
-from conftest import REPO_ROOT, make_tiny_config, shared_path  # noqa: E402
+from conftest import (REPO_ROOT, make_tiny_config, shared_path,  # noqa: E402
+                      write_detecting_weights)
 
 HOST = "127.0.0.1"
 MAX_UPLOAD_MB = 1.0
@@ -47,14 +48,15 @@ class Server:
 
     def __init__(self, tmp, queue_size=1):
         config = tmp / "tiny.json"
-        config.write_text(make_tiny_config(
-            IMAGES_PER_GPU=1, DETECTION_MIN_CONFIDENCE=0.0).to_json())
+        tiny = make_tiny_config(IMAGES_PER_GPU=1, DETECTION_MIN_CONFIDENCE=0.0)
+        config.write_text(tiny.to_json())
+        weights = write_detecting_weights(tiny, str(tmp / "tiny.h5"))
         self.port = _free_port()
         self.url = "http://{}:{}".format(HOST, self.port)
         self.log_path = tmp / "server.log"
         env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mrcnn", "serve", "--weights", "none",
+            [sys.executable, "-m", "mrcnn", "serve", "--weights", weights,
              "--config-json", str(config), "--host", HOST,
              "--port", str(self.port), "--max-upload-mb", str(MAX_UPLOAD_MB),
              "--max-pixels", str(MAX_PIXELS), "--queue-size", str(queue_size),
