@@ -7,6 +7,7 @@ dies mid-write leaves the previous file (if any) and no partial one.
 
 import contextlib
 import os
+import shutil
 import uuid
 
 
@@ -44,3 +45,37 @@ def atomic_path(filepath, suffix=".tmp"):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(dirpath):
+    """Write a folder under a temporary name beside ``dirpath``, then move
+    it into place (exports: a SavedModel, an OpenVINO model).
+
+    A folder already at ``dirpath`` is renamed aside, replaced and then
+    removed, so a run that dies while writing leaves the previous folder
+    and no partial one (only a death between the two renames leaves the
+    old folder under its ``.<name>.<hex>.old`` name).
+
+    Args:
+        dirpath: the destination folder; parent folders are created.
+    Yields:
+        the temporary folder path to write into (created, empty).
+    """
+    dirpath = os.path.abspath(dirpath)
+    parent, name = os.path.split(dirpath)
+    os.makedirs(parent, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    tmp = os.path.join(parent, ".{}.{}.tmp".format(name, token))
+    old = os.path.join(parent, ".{}.{}.old".format(name, token))
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        if os.path.exists(dirpath):
+            os.rename(dirpath, old)
+        os.rename(tmp, dirpath)
+        if os.path.exists(old):
+            shutil.rmtree(old)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)

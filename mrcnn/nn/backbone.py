@@ -33,6 +33,9 @@ class BatchNorm(KL.BatchNormalization):
         train_bn: False freezes the layer (see above). True or None: an
             ordinary BatchNormalization whose mode follows the call-time
             ``training`` argument.
+        folded: True makes the layer the identity: its statistics, gamma
+            and beta were folded into the convolution before it
+            (`mrcnn.nn.fold.fold_batchnorm`, for export).
         **kwargs: as keras.layers.BatchNormalization (axis=-1,
             momentum=0.99, epsilon=1e-3 as in Keras 2).
 
@@ -43,10 +46,11 @@ class BatchNorm(KL.BatchNormalization):
     Inputs: [..., channels]; output: same shape.
     """
 
-    def __init__(self, *args, train_bn=None, **kwargs):
+    def __init__(self, *args, train_bn=None, folded=False, **kwargs):
         self.train_bn = None
         super().__init__(*args, **kwargs)
         self.train_bn = None if train_bn is None else bool(train_bn)
+        self.folded = bool(folded)
         if self.train_bn is False:
             self.trainable = False
 
@@ -73,6 +77,8 @@ class BatchNorm(KL.BatchNormalization):
         return super().__call__(*args, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
+        if self.folded:
+            return inputs
         if self.train_bn is False:
             training = False
         return super().call(inputs, training=training, mask=mask)
@@ -80,6 +86,8 @@ class BatchNorm(KL.BatchNormalization):
     def get_config(self):
         config = super().get_config()
         config["train_bn"] = self.train_bn
+        if self.folded:
+            config["folded"] = True
         return config
 
 
