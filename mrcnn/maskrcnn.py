@@ -21,6 +21,7 @@ from mrcnn.core.boxes import norm_boxes
 from mrcnn.core.image_meta import parse_image_meta
 from mrcnn.core.outputs import INFERENCE_OUTPUTS
 from mrcnn.distribute import get_strategy
+from mrcnn.export import export_model
 from mrcnn.inference import log
 from mrcnn.nn.graph import build_inference_model, build_training_model
 from mrcnn.nn.proposal import (INTERMEDIATE_OPS, ProposalIntermediate,
@@ -405,6 +406,27 @@ class MaskRCNN(object):
         for name, value in result.items():
             log(name, value)
         return result
+
+    # ------------------------------------------------ export (mrcnn.export)
+    def export(self, path, format="saved_model", class_names=None,
+               fold_bn=True, **options):
+        """Export the model to run without this package; see mrcnn.export.
+
+        Args:
+            path: a folder ("saved_model", "openvino") or a ".keras" file.
+            format: "saved_model" (TF Serving; signatures serving_default
+                with a uint8 [H, W, 3] "image" and serving_bytes with a
+                JPEG/PNG "image_bytes"), "keras" or "openvino".
+            class_names: NUM_CLASSES names, "BG" first, stored in the
+                export (default: COCO names for 81 classes, else "class i").
+            fold_bn: fold BatchNorm into the convolutions.
+        Returns:
+            path. The export returns what detect() returns for one image:
+            boxes int32 [N, 4], class_ids int32 [N], scores float32 [N],
+            masks uint8 [H, W, N].
+        """
+        return export_model(self, path, format=format, class_names=class_names,
+                            fold_bn=fold_bn, **options)
 
     # ------------------------- weights and checkpoints (mrcnn.checkpoints)
     def load_weights(self, filepath, by_name=False, exclude=None):

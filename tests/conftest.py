@@ -145,3 +145,10 @@ def write_detecting_weights(config, path):
     save_weights(km, path)
     keras.backend.clear_session()
     return path
+
+
+@pytest.fixture(scope="session")
+def export_models(tmp_path_factory):
+    """The export tests' models (tests/export_helpers.py), built once."""
+    from export_helpers import ExportModels
+    return ExportModels(str(tmp_path_factory.mktemp("export_models")))

@@ -23,7 +23,7 @@ FLOORS = [
     ("model", ["mrcnn.weights.*", "mrcnn.checkpoints", "mrcnn.distribute",
                "mrcnn.training", "mrcnn.inference", "mrcnn.maskrcnn",
                "mrcnn.evaluation", "mrcnn.render", "mrcnn.splash",
-               "mrcnn.config_layers"]),
+               "mrcnn.config_layers", "mrcnn.export.*"]),
     ("application", ["mrcnn.app.*", "mrcnn.demo",
                      "mrcnn.serve.*"]),
     ("facades", ["mrcnn.model", "mrcnn.utils", "mrcnn.visualize", "mrcnn.cli",
@@ -36,6 +36,8 @@ LOCAL_IMPORTS_ALLOWED = {
     ("mrcnn.utils", "mrcnn.weights.download"): "mrcnn.utils stays numpy-only",
     ("mrcnn.cli", "mrcnn.app.batch"): "the [ray] extra only for --engine ray",
     ("mrcnn.app.batch", "mrcnn.app.batch_ray"): "ray only for engine='ray'",
+    ("mrcnn.export", "mrcnn.export.openvino"): "the [openvino] extra only "
+                                               "for format='openvino'",
 }
 
 

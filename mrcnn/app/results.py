@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from mrcnn.app.errors import UserError
 from mrcnn.app.files import read_rgb
-from mrcnn.core.release import COCO_CLASS_NAMES
+from mrcnn.core.release import default_class_names
 
 
 def class_names_for(config, names=None, dataset_names=None):
@@ -39,9 +39,7 @@ def class_names_for(config, names=None, dataset_names=None):
         return ["BG"] + list(names)
     if dataset_names:
         return list(dataset_names)
-    if config.NUM_CLASSES == len(COCO_CLASS_NAMES):
-        return list(COCO_CLASS_NAMES)
-    return ["BG"] + ["class {}".format(i) for i in range(1, config.NUM_CLASSES)]
+    return default_class_names(config.NUM_CLASSES)
 
 
 def detect_files(model, paths, desc="detect", progress=True):

@@ -33,3 +33,11 @@ COCO_CLASS_NAMES = [
     "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
     "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
     "hair drier", "toothbrush"]
+
+
+def default_class_names(num_classes):
+    """Class names of a model nobody named: the COCO names for an 81-class
+    model, else "BG", "class 1", "class 2", ... (NUM_CLASSES names)."""
+    if num_classes == len(COCO_CLASS_NAMES):
+        return list(COCO_CLASS_NAMES)
+    return ["BG"] + ["class {}".format(i) for i in range(1, num_classes)]

@@ -50,9 +50,14 @@ def paste_masks_graph(masks, boxes, height, width):
         patch = patch[ty1 - y1:ty2 - y1, tx1 - x1:tx2 - x1]
         return tf.pad(patch, [[ty1, height - ty2], [tx1, width - tx2]])
 
-    pasted = tf.map_fn(paste, (masks, boxes),
-                       fn_output_signature=tf.TensorSpec([None, None], tf.uint8))
-    pasted = tf.reshape(pasted, tf.stack([tf.shape(boxes)[0], height, width]))
+    def paste_all():
+        return tf.map_fn(paste, (masks, boxes), fn_output_signature=tf.TensorSpec(
+            [None, None], tf.uint8))
+    # map_fn cannot stack zero elements of an unknown shape.
+    count = tf.shape(boxes)[0]
+    pasted = tf.cond(count > 0, paste_all,
+                     lambda: tf.zeros(tf.stack([0, height, width]), tf.uint8))
+    pasted = tf.reshape(pasted, tf.stack([count, height, width]))
     return tf.transpose(pasted, [1, 2, 0])                    # [H, W, N]
 
 
