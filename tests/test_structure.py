@@ -27,6 +27,7 @@ FLOORS = [
     ("application", ["mrcnn.app.*", "mrcnn.demo",
                      "mrcnn.serve.*"]),
     ("facades", ["mrcnn.model", "mrcnn.utils", "mrcnn.visualize", "mrcnn.cli",
+                 "mrcnn.cli_args",
                  "mrcnn.__main__"]),
 ]
 # Function-local imports of package modules that are allowed, and why.

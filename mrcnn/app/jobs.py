@@ -11,6 +11,7 @@ front end reports; messages along the way go to ``log`` (default: print).
     evaluate_coco_dataset  pycocotools metrics -> metrics.json
     check_dataset_folder  every image and mask of a dataset checked once
     convert_weights     Matterport .h5 <-> Keras 3 .weights.h5
+    export_model_to     SavedModel / .keras / OpenVINO (mrcnn.export)
     run_demo            the demo (mrcnn.demo)
 """
 
@@ -23,6 +24,7 @@ from mrcnn.core.release import HEAD_LAYERS
 from mrcnn.core.validation import check_dataset
 from mrcnn.data.coco import CocoDataset
 from mrcnn.demo import run_demo  # noqa: F401 - the demo job
+from mrcnn.export import export_model
 from mrcnn.render import render_detections
 from mrcnn.weights import convert, inspect
 
@@ -328,3 +330,37 @@ def convert_weights(src, dst, config_json=None, num_classes=None,
     raise UserError("convert goes between Matterport '.h5' and Keras 3 "
                     "'.weights.h5': one of SRC / DST must end with "
                     "'.weights.h5'")
+
+
+def export_model_to(model, output, fmt, class_names, fold_bn=True,
+                    precision="f32"):
+    """Export ``model`` (mrcnn.export.export_model) and return the path.
+
+    Args:
+        output: a folder (saved_model, openvino); for "keras", a ".keras"
+            file, or a folder to hold mask_rcnn.keras.
+        fmt: "saved_model", "keras" or "openvino".
+        class_names: NUM_CLASSES names, "BG" first.
+        precision: openvino only: "f32", "bf16" or "int8".
+    Raises:
+        UserError for options that do not fit the format or the model.
+    """
+    if fmt != "openvino" and precision != "f32":
+        raise UserError("--precision {} is for --format openvino; a {} "
+                        "export runs in float32".format(precision, fmt))
+    if fmt == "keras" and not output.endswith(".keras"):
+        output = os.path.join(output, "mask_rcnn.keras")
+    if fmt != "keras" and os.path.isfile(output):
+        raise UserError("--output {} is a file; a {} export is a "
+                        "folder".format(output, fmt))
+    options = {"precision": precision} if fmt == "openvino" else {}
+    try:
+        return export_model(model, output, format=fmt,
+                            class_names=class_names, fold_bn=fold_bn,
+                            **options)
+    except ModuleNotFoundError as e:
+        raise UserError("--format openvino needs the [openvino] extra: "
+                        "pip install 'mrcnn[openvino]' ({})".format(e))
+    except ValueError as e:
+        raise UserError(str(e))
+
