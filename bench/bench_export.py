@@ -1,0 +1,318 @@
+"""Benchmark the export paths against detect(): seconds per image, peak
+memory and agreement, ResNet-101 at 1024 px by default.
+
+Usage:
+    python bench/bench_export.py                       # all paths, 6 images
+    python bench/bench_export.py --backbone resnet50 --size 512 --images 3
+    python bench/bench_export.py --paths detect_f32,saved_model --append
+
+Paths (each measured in its own process, so peak RSS is its own):
+    detect_f32          MaskRCNN.detect(), float32
+    detect_bf16         MaskRCNN.detect(), MIXED_PRECISION mixed_bfloat16
+    saved_model_bn      the SavedModel, BatchNorm kept (tf.saved_model.load)
+    saved_model         the SavedModel, BatchNorm folded (the default export)
+    openvino_f32, openvino_bf16, openvino_int8
+                        OpenVINO on the CPU ([openvino] extra;
+                        mrcnn.export.openvino), skipped when not installed
+
+The weights are random (no trained weights exist on these machines),
+conditioned so that every image gets detections as with a trained model:
+random BatchNorm statistics (folding them changes real numbers), zero box
+deltas, class logits leaning to class 1 and sharp mask logits. Every path
+runs the same --images photos of ../shared/data/images (1 warm-up call on
+the first, then each image once, --repeat times); the table gives the
+median seconds per image, the ratio to detect_f32 measured in the same
+run, the peak RSS of the path's process and its agreement with
+detect_f32 (same class ids in the same order, max |score difference|,
+share of matched masks with IoU >= 0.99 / >= 0.95). "batch 8" is the
+images/s of 8 images in a row for the saved_model path. Results are
+appended to bench/RESULTS.md with --append.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import numpy as np  # noqa: E402
+
+RESULTS = os.path.join(REPO, "bench", "RESULTS.md")
+IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "images")
+PATHS = ("detect_f32", "detect_bf16", "saved_model_bn", "saved_model",
+         "openvino_f32", "openvino_bf16", "openvino_int8")
+
+
+def make_config(backbone, size, precision=None):
+    from mrcnn.config import Config
+
+    class BenchConfig(Config):
+        NAME = "bench_export"
+        NUM_CLASSES = 81
+        GPU_COUNT = 1
+        IMAGES_PER_GPU = 1
+        BACKBONE = backbone
+        IMAGE_MIN_DIM = min(800, size)
+        IMAGE_MAX_DIM = size
+        MIXED_PRECISION = precision
+    return BenchConfig()
+
+
+def condition(keras_model, seed=0):
+    """Random weights that detect like a trained model (module docstring)."""
+    from mrcnn.nn.backbone import BatchNorm
+    rng = np.random.default_rng(seed)
+    for layer in keras_model.layers:
+        bn = getattr(layer, "layer", layer)
+        if isinstance(bn, BatchNorm):
+            gamma, beta, mean, var = bn.get_weights()
+            bn.set_weights([rng.uniform(0.8, 1.2, gamma.shape),
+                            rng.normal(0, 0.1, beta.shape),
+                            rng.normal(0, 0.1, mean.shape),
+                            rng.uniform(0.8, 1.25, var.shape)])
+    for layer in (keras_model.get_layer("rpn_model").get_layer("rpn_bbox_pred"),
+                  keras_model.get_layer("mrcnn_bbox_fc")):
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    layer = keras_model.get_layer("mrcnn_class_logits")
+    kernel, bias = layer.get_weights()
+    bias[:] = 0
+    bias[1] = 8.0                      # softmax ~0.97 of 81 classes
+    layer.set_weights([kernel * 0.1, bias])
+    layer = keras_model.get_layer("mrcnn_mask")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * 20, bias])
+
+
+def load_images(count):
+    from PIL import Image
+    names = sorted(f for f in os.listdir(IMAGES) if f.lower().endswith(".jpg"))
+    out = []
+    for name in names[:count]:
+        with Image.open(os.path.join(IMAGES, name)) as img:
+            out.append(np.asarray(img.convert("RGB")))
+    return out
+
+
+def prepare(args, work):
+    """Build, condition and save the weights; write the exports."""
+    from mrcnn.export.saved_model import write_saved_model
+    from mrcnn.maskrcnn import MaskRCNN
+    import keras
+    keras.utils.set_random_seed(0)
+    model = MaskRCNN("inference", make_config(args.backbone, args.size), work)
+    condition(model.keras_model)
+    model.keras_model.save_weights(os.path.join(work, "weights.h5"))
+    names = ["BG"] + ["class {}".format(i) for i in range(1, 81)]
+    times = {}
+    for name, fold in (("saved_model_bn", False), ("saved_model", True)):
+        t = time.perf_counter()
+        write_saved_model(model, os.path.join(work, name), names, fold_bn=fold)
+        times[name] = time.perf_counter() - t
+    try:
+        from mrcnn.export import openvino as ov_export
+    except ImportError as e:
+        print("OpenVINO paths skipped: {}".format(e))
+        ov_export = None
+    if ov_export is not None:
+        for precision in ("f32", "bf16", "int8"):
+            if "openvino_" + precision not in args.paths:
+                continue
+            t = time.perf_counter()
+            try:
+                options = {}
+                if precision == "int8":
+                    options["calibration_images"] = load_images(args.calibration)
+                ov_export.convert_to_openvino(
+                    model, os.path.join(work, "openvino_" + precision),
+                    class_names=names, precision=precision, **options)
+                times["openvino_" + precision] = time.perf_counter() - t
+            except Exception as e:  # noqa: BLE001 - reported in the table
+                print("openvino {}: {}: {}".format(precision,
+                                                   type(e).__name__, e))
+    with open(os.path.join(work, "prepare.json"), "w") as f:
+        json.dump(times, f)
+
+
+def _detector(path, args, work):
+    """A function image -> dict(class_ids, scores, masks [H, W, N] bool)."""
+    if path.startswith("detect"):
+        from mrcnn.maskrcnn import MaskRCNN
+        precision = "mixed_bfloat16" if path == "detect_bf16" else None
+        model = MaskRCNN("inference", make_config(args.backbone, args.size,
+                                                  precision), work)
+        model.keras_model.load_weights(os.path.join(work, "weights.h5"))
+
+        def run(image):
+            r = model.detect([image])[0]
+            return r["class_ids"], r["scores"], r["masks"]
+        return run
+    if path.startswith("saved_model"):
+        import tensorflow as tf
+        signature = tf.saved_model.load(os.path.join(work, path)).signatures[
+            "serving_default"]
+
+        def run(image):
+            out = signature(image=tf.constant(image))
+            return (out["class_ids"].numpy(), out["scores"].numpy(),
+                    out["masks"].numpy().astype(bool))
+        return run
+    from mrcnn.export.openvino import OpenVINODetector
+    folder = os.path.join(work, path)
+    if not os.path.isdir(folder):
+        return None
+    detector = OpenVINODetector.load(folder)
+
+    def run(image):
+        r = detector.detect([image])[0]
+        return r["class_ids"], r["scores"], r["masks"]
+    return run
+
+
+def measure(path, args, work):
+    """Child process: time one path, save its outputs for the agreement."""
+    images = load_images(args.images)
+    run = _detector(path, args, work)
+    if run is None:
+        return
+    run(images[0])                                   # warm-up (traces)
+    times, outputs = [], {}
+    for r in range(args.repeat):
+        for i, image in enumerate(images):
+            t = time.perf_counter()
+            ids, scores, masks = run(image)
+            times.append(time.perf_counter() - t)
+            if r == 0:
+                outputs.update({"ids{}".format(i): ids, "scores{}".format(i): scores,
+                                "masks{}".format(i): masks})
+    batch = None
+    if path == "saved_model":
+        eight = (images * 8)[:8]
+        t = time.perf_counter()
+        for image in eight:
+            run(image)
+        batch = 8 / (time.perf_counter() - t)
+    np.savez_compressed(os.path.join(work, path + ".npz"), **outputs)
+    with open(os.path.join(work, path + ".json"), "w") as f:
+        json.dump({"median_s": float(np.median(times)), "times": times,
+                   "batch8_images_per_s": batch,
+                   "peak_rss_mb": resource.getrusage(
+                       resource.RUSAGE_SELF).ru_maxrss / 1024.0}, f)
+
+
+def agreement(work, path, count):
+    ref = np.load(os.path.join(work, "detect_f32.npz"))
+    got = np.load(os.path.join(work, path + ".npz"))
+    same_ids, max_diff, ious = 0, 0.0, []
+    for i in range(count):
+        a, b = ref["ids{}".format(i)], got["ids{}".format(i)]
+        if a.tolist() == b.tolist():
+            same_ids += 1
+            if len(a):
+                max_diff = max(max_diff, float(np.abs(
+                    ref["scores{}".format(i)] - got["scores{}".format(i)]).max()))
+            ma, mb = ref["masks{}".format(i)], got["masks{}".format(i)]
+            for k in range(len(a)):
+                union = np.logical_or(ma[..., k], mb[..., k]).sum()
+                inter = np.logical_and(ma[..., k], mb[..., k]).sum()
+                ious.append(1.0 if union == 0 else inter / union)
+    ious = np.array(ious)
+    return {"same_ids": "{}/{}".format(same_ids, count),
+            "max_score_diff": max_diff,
+            "iou99": float((ious >= 0.99).mean()) if ious.size else None,
+            "iou95": float((ious >= 0.95).mean()) if ious.size else None,
+            "detections": int(sum(len(ref["ids{}".format(i)])
+                                  for i in range(count)))}
+
+
+def cpu_name():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backbone", default="resnet101")
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--images", type=int, default=6)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--calibration", type=int, default=20,
+                        help="images for int8 calibration")
+    parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument("--append", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.paths = args.paths.split(",")
+    if args.child == "prepare":
+        return prepare(args, args.work)
+    if args.child:
+        return measure(args.child, args, args.work)
+
+    work = tempfile.mkdtemp(prefix="bench_export_")
+    base = [sys.executable, os.path.abspath(__file__), "--backbone",
+            args.backbone, "--size", str(args.size), "--images",
+            str(args.images), "--repeat", str(args.repeat), "--calibration",
+            str(args.calibration), "--paths", ",".join(args.paths), "--work",
+            work]
+    load = os.getloadavg()[0]
+    subprocess.run(base + ["--child", "prepare"], check=True)
+    with open(os.path.join(work, "prepare.json")) as f:
+        export_s = json.load(f)
+    rows = {}
+    for path in args.paths:
+        print("measuring", path, flush=True)
+        proc = subprocess.run(base + ["--child", path])
+        result = os.path.join(work, path + ".json")
+        if proc.returncode == 0 and os.path.exists(result):
+            with open(result) as f:
+                rows[path] = json.load(f)
+    ref = rows.get("detect_f32", {}).get("median_s")
+    lines = ["| path | median s/image | x detect_f32 | peak RSS MB | export s "
+             "| same class ids | max score diff | masks IoU>=0.99 | IoU>=0.95 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for path, row in rows.items():
+        agree = agreement(work, path, args.images) if ref else {}
+        lines.append("| {} | {:.3f} | {} | {:.0f} | {} | {} | {} | {} | {} |".format(
+            path, row["median_s"],
+            "{:.2f}".format(row["median_s"] / ref) if ref else "-",
+            row["peak_rss_mb"],
+            "{:.0f}".format(export_s[path]) if path in export_s else "-",
+            agree.get("same_ids", "-"),
+            "{:.2e}".format(agree["max_score_diff"]) if agree else "-",
+            "{:.3f}".format(agree["iou99"]) if agree.get("iou99") is not None else "-",
+            "{:.3f}".format(agree["iou95"]) if agree.get("iou95") is not None else "-"))
+    batch = rows.get("saved_model", {}).get("batch8_images_per_s")
+    detections = agreement(work, "detect_f32", args.images)["detections"] if ref else 0
+    command = "python bench/bench_export.py " + " ".join(sys.argv[1:])
+    text = "\n".join([
+        "", "## Export paths vs detect() (bench/bench_export.py)", "",
+        "Command: `{}`; {} at {} px, {} images x {} (median), {} detections "
+        "in detect_f32; CPU: {}, {} cores; load average before / after: "
+        "{:.1f} / {:.1f}; {} UTC.".format(
+            command, args.backbone, args.size, args.images, args.repeat,
+            detections, cpu_name(), os.cpu_count(), load, os.getloadavg()[0],
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime())), ""] + lines + [
+        "", "saved_model, 8 images in a row: {}".format(
+            "{:.3f} images/s".format(batch) if batch else "-"), ""])
+    print(text)
+    if args.append:
+        with open(RESULTS, "a") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
