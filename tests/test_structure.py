@@ -23,7 +23,7 @@ FLOORS = [
     ("model", ["mrcnn.weights.*", "mrcnn.checkpoints", "mrcnn.distribute",
                "mrcnn.training", "mrcnn.inference", "mrcnn.maskrcnn",
                "mrcnn.evaluation", "mrcnn.render", "mrcnn.splash",
-               "mrcnn.config_layers"]),
+               "mrcnn.config_layers", "mrcnn.export.*"]),
     ("application", ["mrcnn.app.*", "mrcnn.demo",
                      "mrcnn.serve.*"]),
     ("facades", ["mrcnn.model", "mrcnn.utils", "mrcnn.visualize", "mrcnn.cli",
