@@ -33,6 +33,10 @@ ROIPooling "bilinear", DetectionBoxes / PadRois (data-dependent sizes)
    DetectionLayer clipped boxes to a wrong window. `to_openvino_model`
    writes every ellipsis out as the axes it stands for.
 
+int8: `quantize_int8` runs NNCF post-training quantisation (FakeQuantize
+on convolutions and matmuls, calibrated on molded real images); NMS,
+top-k and the box math stay float32.
+
 Shapes are left dynamic in the converted model (batch, height, width,
 anchors); a detector reshapes a copy to each molded shape it meets and
 compiles it once (static shapes run faster on the CPU).
@@ -66,8 +70,11 @@ from mrcnn.core.boxes import norm_boxes
 from mrcnn.core.outputs import INFERENCE_OUTPUTS
 
 #: Precisions a detector can run in: "f32" (same detections as
-#: MaskRCNN.detect), "bf16" (CPU with AVX512-BF16 / AMX only).
-PRECISIONS = ("f32", "bf16")
+#: MaskRCNN.detect), "bf16" (CPU with AVX512-BF16 / AMX only), "int8" (a
+#: model quantized by `quantize_int8`; the ops left unquantized run in f32).
+PRECISIONS = ("f32", "bf16", "int8")
+#: The CPU plugin's INFERENCE_PRECISION_HINT for each precision.
+_PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "int8": "f32"}
 #: The model's inputs, in order, and the outputs detect() reads.
 INPUT_NAMES = ("input_image", "input_image_meta", "input_anchors")
 OUTPUT_NAMES = ("detections", "mrcnn_mask")
@@ -212,7 +219,7 @@ def resolve_precision(precision, device="CPU", core=None):
         device: OpenVINO device name.
         core: an ov.Core (a new one by default).
     Returns:
-        "f32" or "bf16". "bf16" falls back to "f32", with a warning, when
+        the precision: "bf16" falls back to "f32", with a warning, when
         the device's OPTIMIZATION_CAPABILITIES lack BF16.
     """
     if precision not in PRECISIONS:
@@ -281,6 +288,12 @@ class OpenVINODetector(object):
         self.device = device
         self.requested_precision = precision
         self.precision = resolve_precision(precision, device, self.core)
+        if (precision == "int8") != is_quantized(ov_model):
+            raise ValueError(
+                "OpenVINODetector: precision 'int8' goes with a model made by "
+                "quantize_int8 (FakeQuantize ops), and only with one; got "
+                "{!r} for a {}quantized model".format(
+                    precision, "" if is_quantized(ov_model) else "non-"))
         self.class_names = list(class_names or
                                 _default_class_names(config.NUM_CLASSES))
         if len(self.class_names) != config.NUM_CLASSES:
@@ -307,7 +320,8 @@ class OpenVINODetector(object):
         Args:
             folder: the export folder.
             precision: None for the folder's precision, else one of
-                PRECISIONS.
+                PRECISIONS ("int8" exactly when the folder's model is
+                quantized).
         """
         with open(os.path.join(folder, CONFIG_FILE)) as f:
             config = Config.from_dict(json.load(f))
@@ -334,6 +348,11 @@ class OpenVINODetector(object):
         if precision not in PRECISIONS:
             raise ValueError("OpenVINO precision must be one of {}, got "
                              "{!r}".format(PRECISIONS, precision))
+        if (precision == "int8") != is_quantized(self.ov_model):
+            raise ValueError("save: precision {!r} does not go with this "
+                             "{}quantized model".format(
+                                 precision, "" if is_quantized(self.ov_model)
+                                 else "non-"))
         os.makedirs(folder, exist_ok=True)
         ov.save_model(self.ov_model, os.path.join(folder, MODEL_FILE),
                       compress_to_fp16=False)
@@ -358,8 +377,9 @@ class OpenVINODetector(object):
                 INPUT_NAMES[0]: list(shape),
                 INPUT_NAMES[1]: [shape[0], self.config.IMAGE_META_SIZE],
                 INPUT_NAMES[2]: [shape[0], anchors.shape[0], 4]})
-            properties = dict(self.properties,
-                              INFERENCE_PRECISION_HINT=self.precision)
+            properties = dict(
+                self.properties,
+                INFERENCE_PRECISION_HINT=_PRECISION_HINTS[self.precision])
             self._compiled[shape] = self.core.compile_model(
                 model, self.device, properties)
         return self._compiled[shape]
@@ -429,8 +449,49 @@ class OpenVINODetector(object):
         return results
 
 
+def is_quantized(ov_model):
+    """True when the model holds FakeQuantize ops (NNCF's int8 model)."""
+    return any(op.get_type_name() == "FakeQuantize"
+               for op in ov_model.get_ordered_ops())
+
+
+def quantize_int8(detector, calibration_images, subset_size=300):
+    """Post-training int8 quantisation (NNCF) calibrated on real images.
+
+    Args:
+        detector: an f32 OpenVINODetector.
+        calibration_images: list of [H, W, C] images (as detect() takes),
+            molded like detect() molds them; one calibration sample each.
+        subset_size: at most this many images are used.
+    Returns:
+        a new OpenVINODetector of precision "int8" (FakeQuantize on the
+        convolutions and matmuls; NMS, top-k and box math stay f32).
+    """
+    # NNCF is heavy and only needed here (pip install nncf).
+    import nncf
+    if detector.precision == "int8":
+        raise ValueError("quantize_int8: the detector is already int8")
+    images = infer.check_images(calibration_images,
+                                detector.config.IMAGE_CHANNEL_COUNT)
+    if not images:
+        raise ValueError("quantize_int8: no calibration images")
+
+    def sample(image):
+        molded, meta, _ = infer.mold_image_one(image, detector.config)
+        return {INPUT_NAMES[0]: molded[None].astype(np.float32),
+                INPUT_NAMES[1]: meta[None].astype(np.float32),
+                INPUT_NAMES[2]: detector._anchors_for(molded.shape)[None]}
+
+    quantized = nncf.quantize(detector.ov_model, nncf.Dataset(images, sample),
+                              subset_size=min(subset_size, len(images)))
+    return OpenVINODetector(quantized, detector.config, "int8",
+                            detector.class_names, detector.device,
+                            detector.properties)
+
+
 # ------------------------------------------------------------- entry points
-def convert_to_openvino(model, output_dir, precision="f32", class_names=None):
+def convert_to_openvino(model, output_dir, precision="f32", class_names=None,
+                        calibration_images=None):
     """Convert a MaskRCNN to OpenVINO and write the folder (`mrcnn export`).
 
     Args:
@@ -438,18 +499,26 @@ def convert_to_openvino(model, output_dir, precision="f32", class_names=None):
         output_dir: the folder to write (created; files replaced).
         precision: the precision `OpenVINODetector.load` uses by default,
             one of PRECISIONS ("bf16" is recorded as asked; it falls back
-            to f32 at load time on a device without BF16).
+            to f32 at load time on a device without BF16; "int8" writes
+            the model quantized by `quantize_int8`).
         class_names: NUM_CLASSES names, "BG" first (default "class i").
+        calibration_images: for "int8" only: images to calibrate on
+            (e.g. those of ../shared/data/images).
     Returns:
         output_dir.
     """
     if precision not in PRECISIONS:
         raise ValueError("convert_to_openvino: precision must be one of {}, "
                          "got {!r}".format(PRECISIONS, precision))
+    if (precision == "int8") != (calibration_images is not None):
+        raise ValueError("convert_to_openvino: calibration_images are needed "
+                         "for precision 'int8', and only for it")
     detector = OpenVINODetector.from_maskrcnn(model, "f32", class_names)
+    if precision == "int8":
+        detector = quantize_int8(detector, calibration_images)
     return detector.save(output_dir, precision)
 
 
 __all__ = ["PRECISIONS", "OpenVINODetector", "convert_to_openvino",
-           "to_openvino_model", "resolve_precision",
+           "quantize_int8", "is_quantized", "to_openvino_model", "resolve_precision",
            "bf16_supported"]
