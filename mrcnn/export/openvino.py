@@ -78,6 +78,9 @@ _PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "int8": "f32"}
 #: The model's inputs, in order, and the outputs detect() reads.
 INPUT_NAMES = ("input_image", "input_image_meta", "input_anchors")
 OUTPUT_NAMES = ("detections", "mrcnn_mask")
+#: Compiled models a detector keeps, one per input shape (oldest dropped
+#: first; with IMAGE_RESIZE_MODE "none" every image size is a new shape).
+COMPILED_CACHE_SIZE = 8
 MODEL_FILE = "mask_rcnn.xml"
 CONFIG_FILE = "config.json"
 METADATA_FILE = "openvino.json"
@@ -371,6 +374,8 @@ class OpenVINODetector(object):
     def _compiled_for(self, shape):
         """The compiled model for a static input shape (B, H, W, C), cached."""
         if shape not in self._compiled:
+            while len(self._compiled) >= COMPILED_CACHE_SIZE:
+                self._compiled.pop(next(iter(self._compiled)))
             model = self.ov_model.clone()
             anchors = self._anchors_for(shape[1:3])
             model.reshape({
@@ -387,6 +392,8 @@ class OpenVINODetector(object):
     def _anchors_for(self, image_shape):
         key = tuple(int(s) for s in image_shape[:2])
         if key not in self._anchors:
+            while len(self._anchors) >= COMPILED_CACHE_SIZE:
+                self._anchors.pop(next(iter(self._anchors)))
             self._anchors[key] = _normalized_anchors(self.config, key)
         return self._anchors[key]
 
