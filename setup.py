@@ -73,6 +73,9 @@ setup(
                   "python-multipart>=0.0.9"],
         # mrcnn.app.batch: `mrcnn detect --engine ray`, Parquet shards.
         "ray": ["ray[data]>=2.40", "pyarrow>=14"],
+        # mrcnn.export.openvino: `mrcnn export --format openvino`; NNCF
+        # for int8 post-training quantisation (--precision int8).
+        "openvino": ["openvino>=2024.0", "nncf>=2.10"],
     },
     entry_points={"console_scripts": ["mrcnn=mrcnn.cli:main"]},
     classifiers=[
