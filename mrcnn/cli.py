@@ -225,7 +225,8 @@ def cmd_export(args):
     model, _, names = _prepare_inference(args)
     path = _jobs().export_model_to(model, args.output, args.format, names,
                                    fold_bn=not args.keep_batchnorm,
-                                   precision=args.precision)
+                                   precision=args.precision,
+                                   calibration=args.calibration)
     print("Wrote {} ({})".format(path, args.format))
     return 0
 

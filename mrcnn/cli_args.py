@@ -308,7 +308,10 @@ def build_parser():
                    help="do not fold BatchNorm into the convolutions")
     p.add_argument("--precision", default="f32", choices=("f32", "bf16",
                                                           "int8"),
-                   help="openvino: inference precision (default: "
-                        "%(default)s)")
+                   help="openvino: inference precision; bf16 falls back to "
+                        "f32 on CPUs without it (default: %(default)s)")
+    p.add_argument("--calibration", metavar="DIR",
+                   help="openvino int8: images to calibrate the "
+                        "quantisation on (up to 300 are used)")
     p.set_defaults(handler="export", batch_size=1)
     return parser

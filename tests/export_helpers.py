@@ -20,11 +20,9 @@ from PIL import Image
 
 from conftest import RectDataset, make_tiny_config, shared_path
 
-# Image sizes (h, w) that the models mold without resampling (only padding),
-# per resize mode: there the export must equal detect() to the issue's
-# tolerances. Sizes that are resampled: OpenCV's bilinear resize (what
-# detect() uses, through Intel IPP) and TensorFlow's differ by up to ~0.01
-# before the uint8 truncation, so ~0.03 % of the pixels differ by 1.
+# Image sizes (h, w) per resize mode: molded without resampling (only
+# padding), and resampled (resize_linear in detect(), its bit-exact TF twin
+# in the export).
 EXACT_SIZES = {"square": [(128, 128), (100, 128), (128, 72)],
                "pad64": [(128, 128), (128, 192), (200, 128)]}
 RESAMPLED_SIZES = {"square": [(150, 70), (96, 160), (300, 400)],
@@ -142,13 +140,13 @@ def mask_iou(a, b):
     return 1.0 if union == 0 else np.logical_and(a, b).sum() / union
 
 
-def assert_same_detections(expected, got, where="", score_atol=1e-4):
+def assert_same_detections(expected, got, where=""):
     """detect()'s result vs an export's outputs, with the issue's tolerances:
     same class ids in the same order, |score difference| <= 1e-4, mask
     IoU >= 0.99 (and boxes within a pixel)."""
     ids = np.asarray(got["class_ids"])
     assert ids.tolist() == expected["class_ids"].tolist(), where
-    np.testing.assert_allclose(got["scores"], expected["scores"], atol=score_atol,
+    np.testing.assert_allclose(got["scores"], expected["scores"], atol=1e-4,
                                rtol=0, err_msg=where)
     assert np.abs(np.asarray(got["boxes"]) - expected["rois"]).max(
         initial=0) <= 1, where

@@ -333,7 +333,7 @@ def convert_weights(src, dst, config_json=None, num_classes=None,
 
 
 def export_model_to(model, output, fmt, class_names, fold_bn=True,
-                    precision="f32"):
+                    precision="f32", calibration=None):
     """Export ``model`` (mrcnn.export.export_model) and return the path.
 
     Args:
@@ -342,6 +342,8 @@ def export_model_to(model, output, fmt, class_names, fold_bn=True,
         fmt: "saved_model", "keras" or "openvino".
         class_names: NUM_CLASSES names, "BG" first.
         precision: openvino only: "f32", "bf16" or "int8".
+        calibration: openvino int8 only: a folder of images to calibrate
+            the quantisation on (the first 300, sorted).
     Raises:
         UserError for options that do not fit the format or the model.
     """
@@ -353,7 +355,14 @@ def export_model_to(model, output, fmt, class_names, fold_bn=True,
     if fmt != "keras" and os.path.isfile(output):
         raise UserError("--output {} is a file; a {} export is a "
                         "folder".format(output, fmt))
+    if (precision == "int8") != (calibration is not None):
+        raise UserError("--precision int8 needs --calibration DIR (images to "
+                        "calibrate on), and --calibration is only for int8")
     options = {"precision": precision} if fmt == "openvino" else {}
+    if calibration is not None:
+        paths = files.collect_files([calibration], files.IMAGE_EXTENSIONS,
+                                    "image")[:300]
+        options["calibration_images"] = [files.read_rgb(p) for p in paths]
     try:
         return export_model(model, output, format=fmt,
                             class_names=class_names, fold_bn=fold_bn,

@@ -39,36 +39,32 @@ def resize(image, output_shape, order=1, mode="constant", cval=0, clip=True,
         anti_aliasing_sigma=anti_aliasing_sigma)
 
 
-def _inside_weight(n_in, n_out):
-    """[n_out] weight of skimage's linear samples that fall inside the input.
+def linear_taps(n_in, n_out):
+    """The two input samples and weights of each output sample of one axis.
 
     Output sample i sits at input coordinate (i + 0.5) * n_in / n_out - 0.5
-    (pixel centres aligned, as ``scipy.ndimage.zoom(grid_mode=True)``) and
-    mixes pixels floor(x) and floor(x) + 1 with weights 1 - frac, frac.
-    skimage (mode="constant" -> scipy's "grid-constant") reads 0 outside
-    the input; OpenCV reads the edge pixel instead. The weight that stays
-    inside is what turns OpenCV's value into skimage's.
+    (pixel centres aligned, as ``scipy.ndimage.zoom(grid_mode=True)`` and
+    skimage's ``resize(order=1)``) and mixes samples floor(x) and
+    floor(x) + 1 with weights 1 - frac and frac; a sample outside the input
+    reads 0 (skimage's mode="constant"), so its weight is 0. The TF twin
+    (`mrcnn.nn.molding.linear_taps_graph`) does the same float64 steps.
+
+    Returns:
+        lower, upper: int64 [n_out] sample indices (clamped into the input).
+        w_lower, w_upper: float64 [n_out] weights.
     """
-    coords = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5   # [n_out]
+    coords = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
     lower = np.floor(coords)
     frac = coords - lower
-    inside = np.zeros(n_out, np.float64)
-    inside += np.where((lower >= 0) & (lower < n_in), 1.0 - frac, 0.0)
-    inside += np.where((lower + 1 >= 0) & (lower + 1 < n_in), frac, 0.0)
-    # Interior samples keep everything: make that exact.
-    inside[(lower >= 0) & (lower + 1 < n_in)] = 1.0
-    return inside
+    upper = lower + 1
+    w_lower = np.where((lower >= 0) & (lower < n_in), 1.0 - frac, 0.0)
+    w_upper = np.where((upper >= 0) & (upper < n_in), frac, 0.0)
+    return (np.clip(lower, 0, n_in - 1).astype(np.int64),
+            np.clip(upper, 0, n_in - 1).astype(np.int64), w_lower, w_upper)
 
 
 def resize_linear_2d(image, output_shape):
-    """Fast equal of ``resize(image, output_shape)`` for one 2D channel.
-
-    Same coordinates, zero border and clipping rule as skimage's
-    ``resize(order=1, mode="constant", cval=0, clip=True)`` (verified in
-    tests/core/test_images.py), through ``resize_linear`` (OpenCV, no
-    BLAS: small matrix products stall when OpenBLAS threads compete for
-    busy cores). Used by the mask helpers, which resize up to 100 small
-    masks per image.
+    """``resize_linear`` of one 2D channel (masks: up to 100 per image).
 
     Args:
         image: [h, w] float or bool array.
@@ -84,16 +80,14 @@ def resize_linear_2d(image, output_shape):
 
 
 def resize_linear(image, output_shape):
-    """Fast equal of ``resize(image, output_shape, preserve_range=True)``.
+    """Bilinear resize with skimage's rules, computed reproducibly.
 
-    The bilinear resize of ``resize_image``, computed with OpenCV
-    (``cv2.resize`` INTER_LINEAR samples at the same half-pixel-aligned
-    coordinates as skimage) and then corrected to skimage's zero border:
-    where skimage's sample falls outside the image it reads 0 instead of
-    the edge pixel, which scales the edge rows/columns by the weight that
-    stays inside (1 everywhere when downscaling). Values agree with
-    skimage to float32 precision (~1e-5 on 0..255 data), 10-25x faster on
-    large images. Falls back to skimage for shapes OpenCV cannot take.
+    The values of ``resize(image, output_shape, preserve_range=True)``
+    (skimage ``order=1``, zero outside the input, clipped to the input's
+    range), as two separable passes of explicit float64 multiplies and adds
+    (columns, then rows) whose TF twin, `mrcnn.nn.molding.resize_linear_graph`,
+    gives the same bits: an exported model molds images exactly as
+    ``detect()`` does. Agrees with skimage to ~1e-12 (tests/core).
 
     Args:
         image: [H, W] or [H, W, C] numeric image.
@@ -105,33 +99,25 @@ def resize_linear(image, output_shape):
     """
     image = np.asarray(image)
     height, width = int(output_shape[0]), int(output_shape[1])
-    channels = image.shape[2] if image.ndim == 3 else 1
-    if (image.ndim not in (2, 3) or channels > 512 or min(height, width) < 1
-            or max(height, width, *image.shape[:2]) > 32767 or image.dtype.kind not in "biuf"):
+    if image.ndim not in (2, 3) or min(height, width) < 1 or \
+            image.dtype.kind not in "biuf":
         return resize(image, (height, width), preserve_range=True)
-    import cv2
-
     dtype = np.float64 if image.dtype == np.float64 else np.float32
-    source = image.astype(dtype)
-    out = cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR)
-    out = out.reshape((height, width) + image.shape[2:])     # cv2 drops a last axis of 1
-    # Weight of the samples that fall inside the image, per output row / column.
-    # Only a few edge rows/columns are < 1 (none when downscaling).
-    row_inside = _inside_weight(image.shape[0], height)   # [height]
-    col_inside = _inside_weight(image.shape[1], width)    # [width]
-    edge_rows = np.flatnonzero(row_inside != 1.0)
-    edge_cols = np.flatnonzero(col_inside != 1.0)
-    if edge_rows.size:
-        factor = row_inside[edge_rows].astype(dtype)
-        out[edge_rows] *= factor.reshape((-1,) + (1,) * (out.ndim - 1))
-    if edge_cols.size:
-        factor = col_inside[edge_cols].astype(dtype)
-        out[:, edge_cols] *= factor.reshape((-1,) + (1,) * (out.ndim - 2))
+    source = image.astype(np.float64)
+    lo, hi, w_lo, w_hi = linear_taps(source.shape[1], width)
+    cols = (w_lo.reshape((1, -1) + (1,) * (source.ndim - 2)),
+            w_hi.reshape((1, -1) + (1,) * (source.ndim - 2)))
+    out = source[:, lo] * cols[0] + source[:, hi] * cols[1]   # [H, width(, C)]
+    lo, hi, w_lo, w_hi = linear_taps(source.shape[0], height)
+    rows = (w_lo.reshape((-1,) + (1,) * (source.ndim - 1)),
+            w_hi.reshape((-1,) + (1,) * (source.ndim - 1)))
+    out = out[lo] * rows[0] + out[hi] * rows[1]               # [height, width(, C)]
     low, high = source.min(), source.max()
+    # skimage widens the clip range to 0 (its cval) when 0 is outside the
+    # input's range but inside the output's.
     if not low <= 0 <= high and out.min() <= 0 <= out.max():
-        low, high = min(low, 0), max(high, 0)
-    np.clip(out, low, high, out=out)
-    return out
+        low, high = min(low, 0.0), max(high, 0.0)
+    return np.clip(out, low, high).astype(dtype)
 
 
 def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square"):

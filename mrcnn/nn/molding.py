@@ -19,33 +19,36 @@ from mrcnn.core.boxes import norm_boxes
 RESIZE_MODES_IN_GRAPH = ("square", "pad64", "none")
 
 
-def inside_weight_graph(n_in, n_out):
-    """TF twin of ``mrcnn.core.images._inside_weight``.
+def linear_taps_graph(n_in, n_out):
+    """TF twin of ``mrcnn.core.images.linear_taps`` (the same float64 steps).
 
     Args:
         n_in, n_out: int32 scalars, input and output length of one axis.
     Returns:
-        float32 [n_out]: the share of each output sample's bilinear weight
-        that falls inside the input (skimage reads 0 outside it).
+        lower, upper: int32 [n_out] sample indices; w_lower, w_upper:
+        float64 [n_out] weights (0 for samples outside the input).
     """
     n_in_f = tf.cast(n_in, tf.float64)
     coords = (tf.range(n_out, dtype=tf.float64) + 0.5) * (
-        n_in_f / tf.cast(n_out, tf.float64)) - 0.5            # [n_out]
+        n_in_f / tf.cast(n_out, tf.float64)) - 0.5
     lower = tf.floor(coords)
     frac = coords - lower
+    upper = lower + 1
     zero = tf.zeros_like(frac)
-    inside = tf.where((lower >= 0) & (lower < n_in_f), 1.0 - frac, zero)
-    inside += tf.where((lower + 1 >= 0) & (lower + 1 < n_in_f), frac, zero)
-    inside = tf.where((lower >= 0) & (lower + 1 < n_in_f),
-                      tf.ones_like(inside), inside)
-    return tf.cast(inside, tf.float32)
+    w_lower = tf.where((lower >= 0) & (lower < n_in_f), 1.0 - frac, zero)
+    w_upper = tf.where((upper >= 0) & (upper < n_in_f), frac, zero)
+    last = n_in_f - 1
+    return (tf.cast(tf.clip_by_value(lower, 0.0, last), tf.int32),
+            tf.cast(tf.clip_by_value(upper, 0.0, last), tf.int32),
+            w_lower, w_upper)
 
 
 def resize_linear_graph(image, height, width):
-    """TF twin of ``mrcnn.core.images.resize_linear``.
+    """TF twin of ``mrcnn.core.images.resize_linear``, bit for bit.
 
-    Bilinear samples at half-pixel-aligned coordinates, 0 read outside the
-    input (skimage ``mode="constant"``), clipped to the input's value range.
+    Two separable passes of float64 multiplies and adds (columns, then
+    rows) in the numpy function's order, zero outside the input, clipped
+    to the input's value range.
 
     Args:
         image: float32 [H, W, C].
@@ -53,19 +56,22 @@ def resize_linear_graph(image, height, width):
     Returns:
         float32 [height, width, C].
     """
-    shape = tf.shape(image)
-    out = tf.image.resize(image, tf.stack([height, width]), method="bilinear")
-    rows = inside_weight_graph(shape[0], height)               # [height]
-    cols = inside_weight_graph(shape[1], width)                # [width]
-    out = out * rows[:, None, None] * cols[None, :, None]
-    low, high = tf.reduce_min(image), tf.reduce_max(image)
+    source = tf.cast(image, tf.float64)
+    shape = tf.shape(source)
+    lo, hi, w_lo, w_hi = linear_taps_graph(shape[1], width)
+    out = (tf.gather(source, lo, axis=1) * w_lo[None, :, None] +
+           tf.gather(source, hi, axis=1) * w_hi[None, :, None])
+    lo, hi, w_lo, w_hi = linear_taps_graph(shape[0], height)
+    out = (tf.gather(out, lo, axis=0) * w_lo[:, None, None] +
+           tf.gather(out, hi, axis=0) * w_hi[:, None, None])
+    low, high = tf.reduce_min(source), tf.reduce_max(source)
     # skimage widens the clip range to 0 (its cval) when 0 is outside the
     # input's range but inside the output's.
     widen = tf.logical_not((low <= 0) & (0 <= high)) & \
         (tf.reduce_min(out) <= 0) & (0 <= tf.reduce_max(out))
     low = tf.where(widen, tf.minimum(low, 0.0), low)
     high = tf.where(widen, tf.maximum(high, 0.0), high)
-    return tf.clip_by_value(out, low, high)
+    return tf.cast(tf.clip_by_value(out, low, high), tf.float32)
 
 
 def _pad64_graph(size):

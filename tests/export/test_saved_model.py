@@ -58,7 +58,6 @@ def loaded(exported, tmp_path_factory):
 def test_same_detections_as_detect(exported, loaded, name):
     results, _, _, _ = loaded
     model, _, expected = exported[name]
-    exact = len(EXACT_SIZES[MODES[name]])
     counts = []
     for i, image in enumerate(_images(name)):
         got = results[name][str(i)]
@@ -66,9 +65,8 @@ def test_same_detections_as_detect(exported, loaded, name):
         assert got["masks"].dtype == np.uint8 and got["boxes"].dtype == np.int32
         assert got["class_ids"].dtype == np.int32
         assert got["scores"].dtype == np.float32
-        # Resampled images: a few pixels differ by 1 (see export_helpers).
         assert_same_detections(expected[i], got, "{} {}".format(
-            name, image.shape), score_atol=1e-4 if i < exact else 1e-3)
+            name, image.shape))
         counts.append(len(expected[i]["class_ids"]))
     if name == "empty":
         assert max(counts) == 0
