@@ -18,7 +18,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from conftest import RectDataset, make_tiny_config, shared_path
+from conftest import RectDataset, load_bench, make_tiny_config, shared_path
 
 # Image sizes (h, w) per resize mode: molded without resampling (only
 # padding), and resampled (resize_linear in detect(), its bit-exact TF twin
@@ -36,50 +36,20 @@ def _config(**overrides):
     return make_tiny_config(**attrs)
 
 
-def _randomize_batchnorm(keras_model, seed):
-    from mrcnn.nn.backbone import BatchNorm
-    rng = np.random.default_rng(seed)
-    for layer in keras_model.layers:
-        bn = getattr(layer, "layer", layer)
-        if isinstance(bn, BatchNorm):
-            gamma, beta, mean, var = bn.get_weights()
-            bn.set_weights([rng.uniform(0.8, 1.2, gamma.shape),
-                            rng.normal(0, 0.1, beta.shape),
-                            rng.normal(0, 0.1, mean.shape),
-                            rng.uniform(0.8, 1.25, var.shape)])
-
-
-def _zero_box_deltas(keras_model):
-    """Proposals = anchors and detections = proposals (before training):
-    random box regressors would stretch most boxes to the whole image,
-    where near-identical boxes make NMS pick by float noise."""
-    for layer in (keras_model.get_layer("rpn_model").get_layer("rpn_bbox_pred"),
-                  keras_model.get_layer("mrcnn_bbox_fc")):
-        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
-
-
-def _sharpen_masks(keras_model):
-    """Mask logits x 20: random mask heads give probabilities all near 0.5,
-    where float noise flips pixels; trained ones are mostly near 0 or 1."""
-    layer = keras_model.get_layer("mrcnn_mask")
-    kernel, bias = layer.get_weights()
-    layer.set_weights([kernel * 20, bias])
+# The weight conditioning of bench/bench_export.py (random BatchNorm
+# statistics, zero box deltas, sharp masks, leaning class logits).
+_bench = load_bench("bench_export")
 
 
 def _condition(keras_model):
     """Random weights made well-conditioned test material (see above)."""
-    _randomize_batchnorm(keras_model, 1)
-    _zero_box_deltas(keras_model)
-    _sharpen_masks(keras_model)
+    _bench.randomize_batchnorm(keras_model, 1)
+    _bench.zero_box_deltas(keras_model)
+    _bench.sharpen_masks(keras_model)
 
 
 def _lean_class_logits(keras_model, class_id):
-    """Class logits biased to ``class_id`` (kernel kept, scaled down)."""
-    layer = keras_model.get_layer("mrcnn_class_logits")
-    kernel, bias = layer.get_weights()
-    bias = np.zeros_like(bias)
-    bias[class_id] = 4.0
-    layer.set_weights([kernel * 0.1, bias])
+    _bench.lean_class_logits(keras_model, class_id, 4.0)
 
 
 class ExportModels:

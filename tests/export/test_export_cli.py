@@ -58,3 +58,26 @@ def test_cli_export_option_errors(tmp_path):
     assert proc.returncode == 2 and "--precision bf16 is for --format " \
         "openvino" in proc.stderr
     assert not os.path.exists(str(tmp_path / "x"))
+
+
+def test_cli_export_openvino_folder(tmp_path):
+    import pytest
+    pytest.importorskip("openvino")
+    from mrcnn.export.openvino import OpenVINODetector
+    config = make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=3)
+    (tmp_path / "tiny.json").write_text(config.to_json())
+    weights = write_detecting_weights(config, str(tmp_path / "tiny.h5"))
+    proc = run_cli("export", "--weights", weights, "--config-json",
+                   "tiny.json", "--format", "openvino", "--class-names",
+                   "cat,dog", "--output", "ov", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    detector = OpenVINODetector.load(str(tmp_path / "ov"))
+    assert detector.class_names == ["BG", "cat", "dog"]
+    image = np.random.default_rng(0).integers(0, 255, (90, 120, 3), np.uint8)
+    r = detector.detect([image])[0]
+    assert r["masks"].shape[:2] == (90, 120) and len(r["class_ids"]) > 0
+    proc = run_cli("export", "--weights", weights, "--config-json",
+                   "tiny.json", "--format", "openvino", "--precision",
+                   "int8", "--output", "ov8", cwd=tmp_path)
+    assert proc.returncode == 2 and "--calibration" in proc.stderr
+    assert not os.path.exists(str(tmp_path / "ov8"))

@@ -3,22 +3,10 @@ each folded convolution equals conv + BatchNorm, and the model's outputs
 stay the same."""
 import numpy as np
 
-from conftest import make_tiny_config
+from conftest import load_bench, make_tiny_config
 from mrcnn.nn.backbone import BatchNorm
 from mrcnn.nn.fold import fold_batchnorm
 from mrcnn.nn.graph import build_inference_model
-
-
-def _randomize(model):
-    rng = np.random.default_rng(0)
-    for layer in model.layers:
-        bn = getattr(layer, "layer", layer)
-        if isinstance(bn, BatchNorm):
-            gamma, beta, mean, var = bn.get_weights()
-            bn.set_weights([rng.uniform(0.5, 1.5, gamma.shape),
-                            rng.normal(0, 0.2, beta.shape),
-                            rng.normal(0, 0.2, mean.shape),
-                            rng.uniform(0.5, 2.0, var.shape)])
 
 
 def test_fold_every_batchnorm_and_keep_outputs():
@@ -26,7 +14,8 @@ def test_fold_every_batchnorm_and_keep_outputs():
     keras.utils.set_random_seed(0)
     config = make_tiny_config(IMAGES_PER_GPU=1)
     model = build_inference_model(config)
-    _randomize(model)
+    load_bench("bench_export").randomize_batchnorm(model, 0, gamma=(0.5, 1.5),
+                                                    var=(0.5, 2.0))
     bns = [l.name for l in model.layers
            if isinstance(getattr(l, "layer", l), BatchNorm)]
     # conv1 -> bn_conv1 before folding, on a random input
