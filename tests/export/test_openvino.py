@@ -281,3 +281,43 @@ def test_int8_quantized_folder_round_trip(random_case, tmp_path):
         assert g["masks"].shape[:2] == e["masks"].shape[:2]
         assert ((g["scores"] >= 0) & (g["scores"] <= 1)).all()
     assert_same_detections(expected, got)
+
+
+@pytest.mark.parametrize("levels", [None, 2, 50, 100000])
+def test_stable_top_k_rewrite_equals_tf_top_k(levels):
+    """ProposalLayer's top_k, rewritten out of the CPU plugin's slow stable
+    TopK: same values and indices as tf.nn.top_k, ties (equal values:
+    lower index first) included, also at the k-th value."""
+    model = _convert(lambda x, k: tf.nn.top_k(x, k, sorted=True),
+                     tf.TensorSpec([None, None]), tf.TensorSpec([], tf.int32))
+    assert mov._rewrite_stable_top_k(model) == 1
+    assert not any(op.get_type_name() == "TopK" and
+                   op.get_attributes()["sort"] == "value" and
+                   op.get_attributes()["stable"]
+                   for op in model.get_ordered_ops())
+    compiled = ov.Core().compile_model(model, "CPU",
+                                       {"INFERENCE_PRECISION_HINT": "f32"})
+    rng = np.random.RandomState(0)
+    for n, k in [(20000, 600), (300, 300), (1000, 17), (7, 1)]:
+        x = rng.rand(2, n).astype(np.float32)
+        if levels:
+            x = (np.round(x * levels) / levels).astype(np.float32)
+        values, indices = tf.nn.top_k(x, k, sorted=True)
+        got = compiled([x, np.int32(k)])
+        np.testing.assert_array_equal(got[0], values.numpy())
+        np.testing.assert_array_equal(got[1], indices.numpy())
+
+
+def test_roi_fc_convolution_rewritten_to_matmul():
+    """A 7 x 7 valid convolution on [R, 7, 7, C] (the classifier's fc1)
+    becomes a MatMul with the same results."""
+    rng = np.random.RandomState(0)
+    kernel = tf.constant(rng.normal(0, 0.05, (7, 7, 16, 32)).astype(np.float32))
+    model = _convert(lambda x: tf.nn.conv2d(x, kernel, 1, "VALID"),
+                     tf.TensorSpec([None, 7, 7, 16]))
+    assert mov._rewrite_roi_fc_convolutions(model) == 1
+    types = {op.get_type_name() for op in model.get_ordered_ops()}
+    assert "Convolution" not in types and "MatMul" in types
+    x = rng.rand(5, 7, 7, 16).astype(np.float32)
+    np.testing.assert_allclose(_run(model, x), tf.nn.conv2d(x, kernel, 1, "VALID"),
+                               rtol=1e-5, atol=1e-5)
