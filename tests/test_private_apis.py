@@ -71,3 +71,15 @@ def test_matplotlib_auto_backend_sentinel_exists():
         "matplotlib.rcsetup._auto_backend_sentinel is gone: update " \
         "matplotlib_backend_chosen"
     assert isinstance(private_apis.matplotlib_backend_chosen(matplotlib), bool)
+
+
+def test_freeze_function_turns_variables_into_constants():
+    import tensorflow as tf
+    v = tf.Variable([[2.0, 3.0]])
+    fn = tf.function(lambda x: {"y": tf.matmul(x, v, transpose_b=True)})
+    concrete = fn.get_concrete_function(tf.TensorSpec([None, 2], tf.float32))
+    frozen = private_apis.freeze_function(concrete)
+    assert not frozen.variables, "convert_variables_to_constants_v2 changed: " \
+        "update freeze_function"
+    out = tf.nest.flatten(frozen(tf.constant([[1.0, 1.0]])))
+    assert float(out[0][0, 0]) == 5.0

@@ -121,8 +121,9 @@ def _rewrite_batched_gathers(model):
         rank = op.input_value(0).get_partial_shape().rank.get_length()
         axis = int(np.ravel(op.input_value(2).get_node().get_data())[0])
         if axis % rank != batch_dims:
-            raise NotImplementedError(
-                "Gather {} has axis {} != batch_dims {}".format(
+            raise ValueError(
+                "OpenVINO conversion: Gather {} has axis {} != batch_dims "
+                "{}, which the GatherND rewrite does not cover".format(
                     op.get_friendly_name(), axis, batch_dims))
         # indices [b..., K] -> [b..., K, 1]
         gather_nd = ops.gather_nd(op.input_value(0),
@@ -159,9 +160,10 @@ def _expand_ellipsis_slices(model):
         specs = [op.input_value(i).get_node() for i in range(1, op.get_input_size())]
         if rank.is_dynamic or len(specs) != 3 or \
                 any(s.get_type_name() != "Constant" for s in specs):
-            raise NotImplementedError(
-                "StridedSlice {} with an ellipsis over a dynamic rank or "
-                "non-constant bounds".format(op.get_friendly_name()))
+            raise ValueError(
+                "OpenVINO conversion: StridedSlice {} has an ellipsis over a "
+                "dynamic rank or non-constant bounds, which the rewrite does "
+                "not cover".format(op.get_friendly_name()))
         begin, end, strides = [np.ravel(s.get_data()) for s in specs]
         n = len(begin)
         masks = {k: list(attrs[k]) + [0] * (n - len(attrs[k])) for k in (

