@@ -252,7 +252,10 @@ def match_detections(ref_ids, ref_scores, ref_masks, ids, scores, masks):
     iou[ref_ids[:, None] != ids[None, :]] = -1
     pairs, used = [], set()
     for i in np.argsort(-ref_scores, kind="stable"):
-        order = [j for j in np.argsort(-iou[i]) if j not in used]
+        # Highest IoU first; among equal IoUs (duplicate masks), the
+        # closest score.
+        order = [j for j in np.lexsort((np.abs(scores - ref_scores[i]), -iou[i]))
+                 if j not in used]
         if order and iou[i, order[0]] > 0.5:
             used.add(order[0])
             pairs.append((float(iou[i, order[0]]),
