@@ -16,7 +16,9 @@ unless asked not to; the user's model is left untouched.
 import copy
 
 import keras
+import numpy as np
 
+from mrcnn.core.anchors import compute_backbone_shapes
 from mrcnn.core.outputs import outputs_by_name
 from mrcnn.nn.fold import fold_batchnorm
 from mrcnn.nn.graph import build_inference_model
@@ -60,6 +62,18 @@ def export_config(config):
         raise ValueError("export: IMAGE_RESIZE_MODE {!r} cannot be exported; "
                          "use one of {}".format(config.IMAGE_RESIZE_MODE,
                                                 RESIZE_MODES_IN_GRAPH))
+    if callable(config.BACKBONE):
+        # The graph computes anchors for ceil(size / stride) feature maps;
+        # a custom backbone's COMPUTE_BACKBONE_SHAPE is Python the export
+        # cannot call per image.
+        size = config.IMAGE_MAX_DIM
+        ceil = [[-(-size // s), -(-size // s)] for s in config.BACKBONE_STRIDES]
+        if config.IMAGE_RESIZE_MODE != "square" or np.asarray(
+                compute_backbone_shapes(config, (size, size))).tolist() != ceil:
+            raise ValueError(
+                "export: a callable BACKBONE can be exported only with "
+                "IMAGE_RESIZE_MODE 'square' and feature maps of "
+                "ceil(IMAGE_MAX_DIM / BACKBONE_STRIDES) (the anchors)")
     config = copy.copy(config)
     config.MIXED_PRECISION = None
     return config

@@ -122,3 +122,14 @@ def test_export_refuses_what_it_cannot_export(export_models, tmp_path):
     with pytest.raises(ValueError, match="2 class names for a model of 3"):
         model.export(str(tmp_path / "x"), class_names=["BG", "a"])
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_export_refuses_a_backbone_whose_anchors_it_cannot_compute():
+    from mrcnn.export.pipeline import export_config
+    from conftest import make_tiny_config
+    config = make_tiny_config(IMAGE_RESIZE_MODE="pad64", IMAGE_MIN_DIM=128)
+    config.BACKBONE = lambda image, train_bn=None: None
+    with pytest.raises(ValueError, match="callable BACKBONE"):
+        export_config(config)
+    config.BACKBONE = "resnet50"
+    assert export_config(config).MIXED_PRECISION is None
