@@ -226,7 +226,8 @@ def cmd_export(args):
     path = _jobs().export_model_to(model, args.output, args.format, names,
                                    fold_bn=not args.keep_batchnorm,
                                    precision=args.precision,
-                                   calibration=args.calibration)
+                                   calibration=args.calibration,
+                                   freeze=not args.no_freeze)
     print("Wrote {} ({})".format(path, args.format))
     return 0
 

@@ -306,6 +306,9 @@ def build_parser():
                         "the config's)")
     p.add_argument("--keep-batchnorm", action="store_true",
                    help="do not fold BatchNorm into the convolutions")
+    p.add_argument("--no-freeze", action="store_true",
+                   help="saved_model: keep the weights as variables (less "
+                        "memory, slower on the CPU) instead of constants")
     p.add_argument("--precision", default="f32", choices=("f32", "bf16",
                                                           "int8"),
                    help="openvino: inference precision; bf16 falls back to "

@@ -333,7 +333,7 @@ def convert_weights(src, dst, config_json=None, num_classes=None,
 
 
 def export_model_to(model, output, fmt, class_names, fold_bn=True,
-                    precision="f32", calibration=None):
+                    precision="f32", calibration=None, freeze=True):
     """Export ``model`` (mrcnn.export.export_model) and return the path.
 
     Args:
@@ -344,6 +344,8 @@ def export_model_to(model, output, fmt, class_names, fold_bn=True,
         precision: openvino only: "f32", "bf16" or "int8".
         calibration: openvino int8 only: a folder of images to calibrate
             the quantisation on (the first 300, sorted).
+        freeze: saved_model only: weights as graph constants (default) or
+            variables.
     Raises:
         UserError for options that do not fit the format or the model.
     """
@@ -358,7 +360,11 @@ def export_model_to(model, output, fmt, class_names, fold_bn=True,
     if (precision == "int8") != (calibration is not None):
         raise UserError("--precision int8 needs --calibration DIR (images to "
                         "calibrate on), and --calibration is only for int8")
+    if not freeze and fmt != "saved_model":
+        raise UserError("--no-freeze is for --format saved_model")
     options = {"precision": precision} if fmt == "openvino" else {}
+    if fmt == "saved_model":
+        options["freeze"] = freeze
     if calibration is not None:
         paths = files.collect_files([calibration], files.IMAGE_EXTENSIONS,
                                     "image")[:300]

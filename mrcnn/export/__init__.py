@@ -34,7 +34,8 @@ def export_model(model, path, format="saved_model", class_names=None,
         class_names: NUM_CLASSES names, "BG" first (default: the COCO
             names for an 81-class model, else "class 1", ...).
         fold_bn: fold BatchNorm into the preceding convolutions.
-        **options: format options (openvino: ``precision``).
+        **options: format options (saved_model: ``freeze``; openvino:
+            ``precision``, ``calibration_images``).
     Returns:
         path.
     """
@@ -44,7 +45,8 @@ def export_model(model, path, format="saved_model", class_names=None,
     if class_names is None:
         class_names = default_class_names(model.config.NUM_CLASSES)
     if format == "saved_model":
-        return write_saved_model(model, path, class_names, fold_bn=fold_bn)
+        return write_saved_model(model, path, class_names, fold_bn=fold_bn,
+                                 **options)
     if format == "keras":
         return save_keras(model, path, fold_bn=fold_bn)
     # openvino is an extra: imported only for this format.

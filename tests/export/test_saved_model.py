@@ -31,7 +31,9 @@ def exported(export_models, tmp_path_factory):
     names = export_models.class_names
     for name in ("random", "trained", "pad64"):
         model = export_models.models[name]
-        path = model.export(str(folder / name), class_names=names)
+        # "random": the weights kept as variables (freeze=False).
+        path = model.export(str(folder / name), class_names=names,
+                            freeze=name != "random")
         out[name] = (model, path, [model.detect([im])[0] for im in _images(name)])
     model = export_models.empty()            # "random", leaning to background
     path = model.export(str(folder / "empty"), class_names=names)
@@ -133,3 +135,13 @@ def test_export_refuses_a_backbone_whose_anchors_it_cannot_compute():
         export_config(config)
     config.BACKBONE = "resnet50"
     assert export_config(config).MIXED_PRECISION is None
+
+
+def test_frozen_export_holds_its_weights_in_the_graph(exported):
+    def variables_bytes(name):
+        folder = os.path.join(exported[name][1], "variables")
+        return sum(os.path.getsize(os.path.join(folder, f))
+                   for f in os.listdir(folder))
+    assert variables_bytes("trained") < 1e6          # frozen: constants
+    assert variables_bytes("random") > 1e7           # freeze=False
+
