@@ -17,10 +17,16 @@ def run_cli(*args, cwd):
                           text=True, timeout=600)
 
 
-def test_cli_export_saved_model_and_keras(tmp_path):
+def _tiny_model_files(tmp_path):
+    """tiny.json (3 classes) and detecting weights tiny.h5 in tmp_path;
+    returns the weights' path."""
     config = make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=3)
     (tmp_path / "tiny.json").write_text(config.to_json())
-    weights = write_detecting_weights(config, str(tmp_path / "tiny.h5"))
+    return write_detecting_weights(config, str(tmp_path / "tiny.h5"))
+
+
+def test_cli_export_saved_model_and_keras(tmp_path):
+    weights = _tiny_model_files(tmp_path)
     proc = run_cli("export", "--weights", weights, "--config-json",
                    "tiny.json", "--class-names", "cat,dog", "--min-score",
                    "0.5", "--output", "sm", cwd=tmp_path)
@@ -64,9 +70,7 @@ def test_cli_export_openvino_folder(tmp_path):
     import pytest
     pytest.importorskip("openvino")
     from mrcnn.export.openvino import OpenVINODetector
-    config = make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=3)
-    (tmp_path / "tiny.json").write_text(config.to_json())
-    weights = write_detecting_weights(config, str(tmp_path / "tiny.h5"))
+    weights = _tiny_model_files(tmp_path)
     proc = run_cli("export", "--weights", weights, "--config-json",
                    "tiny.json", "--format", "openvino", "--class-names",
                    "cat,dog", "--output", "ov", cwd=tmp_path)
