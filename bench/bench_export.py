@@ -5,12 +5,15 @@ Usage:
     python bench/bench_export.py                       # all paths, 6 images
     python bench/bench_export.py --backbone resnet50 --size 512 --images 3
     python bench/bench_export.py --paths detect_f32,saved_model --append
+    python bench/bench_export.py --demo-weights W.h5 --images 50   # trained
 
 Paths (each measured in its own process, so peak RSS is its own):
     detect_f32          MaskRCNN.detect(), float32
     detect_bf16         MaskRCNN.detect(), MIXED_PRECISION mixed_bfloat16
     saved_model_bn      the SavedModel, BatchNorm kept (tf.saved_model.load)
     saved_model         the SavedModel, BatchNorm folded (the default export)
+    saved_model_vars    the same with freeze=False (`mrcnn export --no-freeze`):
+                        weights as variables, not graph constants
     openvino_f32, openvino_bf16, openvino_int8
                         OpenVINO on the CPU ([openvino] extra;
                         mrcnn.export.openvino), skipped when not installed
@@ -27,8 +30,17 @@ detect_f32: images whose class ids come in the same order, detections
 matched (same class, the mask that overlaps most, IoU > 0.5: near-tied
 scores may swap places), the largest |score difference| of a matched pair
 and the share of matched masks with IoU >= 0.99 / >= 0.95. "batch 8" is the
-images/s of 8 images in a row for the saved_model path. Results are
-appended to bench/RESULTS.md with --append.
+images/s of 8 images in a row (one detect() call of 8 images for the
+detect and OpenVINO paths, 8 signature calls for the SavedModels). Results
+are appended to bench/RESULTS.md with --append.
+
+With --demo-weights the model is a *trained* one instead: the weights
+`mrcnn demo` writes (its DemoInferenceConfig: ResNet-50 FPN, 128 px,
+shapes), run on --images held-out shapes images (the demo's evaluation
+set, seed 1007) and int8-calibrated on --calibration of its training
+images. Random weights, even conditioned, leave near-tied scores whose
+order and NMS winners reduced precision flips; a trained model shows the
+agreement a user gets (--backbone and --size are then ignored).
 """
 
 import argparse
@@ -50,11 +62,22 @@ import numpy as np  # noqa: E402
 RESULTS = os.path.join(REPO, "bench", "RESULTS.md")
 IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "images")
 PATHS = ("detect_f32", "detect_bf16", "saved_model_bn", "saved_model",
-         "openvino_f32", "openvino_bf16", "openvino_int8")
+         "saved_model_vars", "openvino_f32", "openvino_bf16", "openvino_int8")
+#: (folder name, fold_bn, freeze) of the SavedModel paths.
+SAVED_MODELS = (("saved_model_bn", False, True), ("saved_model", True, True),
+                ("saved_model_vars", True, False))
 
 
-def make_config(backbone, size, precision=None):
+def make_config(args, precision=None):
+    """The benchmark's inference Config (the demo's with --demo-weights)."""
     from mrcnn.config import Config
+    if args.demo_weights:
+        from mrcnn.demo import DemoInferenceConfig
+
+        class DemoBenchConfig(DemoInferenceConfig):
+            MIXED_PRECISION = precision
+        return DemoBenchConfig()
+    backbone, size = args.backbone, args.size
 
     class BenchConfig(Config):
         NAME = "bench_export"
@@ -117,7 +140,19 @@ def condition(keras_model, seed=0, class_bias=8.0):
     sharpen_masks(keras_model)
 
 
-def load_images(count):
+def load_images(args, count, split="test"):
+    """``count`` RGB uint8 images: photos of ../shared/data/images, or
+    with --demo-weights the demo's held-out ("test") or training
+    ("calibration") shapes images."""
+    if args.demo_weights:
+        from mrcnn.data.shapes import ShapesDataset
+        from mrcnn.demo import DemoConfig
+        size = DemoConfig.IMAGE_MAX_DIM
+        dataset = ShapesDataset()
+        dataset.load_shapes(count, size, size,
+                            seed=7 if split == "calibration" else 1007)
+        dataset.prepare()
+        return [dataset.load_image(i) for i in dataset.image_ids]
     from PIL import Image
     names = sorted(f for f in os.listdir(IMAGES) if f.lower().endswith(".jpg"))
     out = []
@@ -133,14 +168,27 @@ def prepare(args, work):
     from mrcnn.maskrcnn import MaskRCNN
     import keras
     keras.utils.set_random_seed(0)
-    model = MaskRCNN("inference", make_config(args.backbone, args.size), work)
-    condition(model.keras_model)
+    config = make_config(args)
+    model = MaskRCNN("inference", config, work)
+    if args.demo_weights:
+        from mrcnn.data.shapes import ShapesDataset
+        model.load_weights(args.demo_weights, by_name=True)
+        dataset = ShapesDataset()
+        dataset.load_shapes(1, 128, 128, seed=0)
+        dataset.prepare()
+        names = list(dataset.class_names)
+    else:
+        condition(model.keras_model)
+        names = ["BG"] + ["class {}".format(i)
+                          for i in range(1, config.NUM_CLASSES)]
     model.keras_model.save_weights(os.path.join(work, "weights.h5"))
-    names = ["BG"] + ["class {}".format(i) for i in range(1, 81)]
     times = {}
-    for name, fold in (("saved_model_bn", False), ("saved_model", True)):
+    for name, fold, freeze in SAVED_MODELS:
+        if name not in args.paths:
+            continue
         t = time.perf_counter()
-        write_saved_model(model, os.path.join(work, name), names, fold_bn=fold)
+        write_saved_model(model, os.path.join(work, name), names,
+                          fold_bn=fold, freeze=freeze)
         times[name] = time.perf_counter() - t
     try:
         from mrcnn.export import openvino as ov_export
@@ -155,7 +203,8 @@ def prepare(args, work):
             try:
                 options = {}
                 if precision == "int8":
-                    options["calibration_images"] = load_images(args.calibration)
+                    options["calibration_images"] = load_images(
+                        args, args.calibration, "calibration")
                 ov_export.convert_to_openvino(
                     model, os.path.join(work, "openvino_" + precision),
                     class_names=names, precision=precision, **options)
@@ -168,63 +217,60 @@ def prepare(args, work):
 
 
 def _detector(path, args, work):
-    """A function image -> dict(class_ids, scores, masks [H, W, N] bool)."""
+    """A function [image, ...] -> [(class_ids, scores, masks [H, W, N]
+    bool), ...], or None when the path's export is missing."""
     if path.startswith("detect"):
         from mrcnn.maskrcnn import MaskRCNN
         precision = "mixed_bfloat16" if path == "detect_bf16" else None
-        model = MaskRCNN("inference", make_config(args.backbone, args.size,
-                                                  precision), work)
+        model = MaskRCNN("inference", make_config(args, precision), work)
         model.keras_model.load_weights(os.path.join(work, "weights.h5"))
 
-        def run(image):
-            r = model.detect([image])[0]
-            return r["class_ids"], r["scores"], r["masks"]
-        return run
+        def run_many(images):
+            return [(r["class_ids"], r["scores"], r["masks"])
+                    for r in model.detect(images)]
+        return run_many
     if path.startswith("saved_model"):
         import tensorflow as tf
         signature = tf.saved_model.load(os.path.join(work, path)).signatures[
             "serving_default"]
 
-        def run(image):
-            out = signature(image=tf.constant(image))
-            return (out["class_ids"].numpy(), out["scores"].numpy(),
-                    out["masks"].numpy().astype(bool))
-        return run
+        def run_many(images):
+            outs = [signature(image=tf.constant(image)) for image in images]
+            return [(out["class_ids"].numpy(), out["scores"].numpy(),
+                     out["masks"].numpy().astype(bool)) for out in outs]
+        return run_many
     from mrcnn.export.openvino import OpenVINODetector
     folder = os.path.join(work, path)
     if not os.path.isdir(folder):
         return None
     detector = OpenVINODetector.load(folder)
 
-    def run(image):
-        r = detector.detect([image])[0]
-        return r["class_ids"], r["scores"], r["masks"]
-    return run
+    def run_many(images):
+        return [(r["class_ids"], r["scores"], r["masks"])
+                for r in detector.detect(images)]
+    return run_many
 
 
 def measure(path, args, work):
     """Child process: time one path, save its outputs for the agreement."""
-    images = load_images(args.images)
-    run = _detector(path, args, work)
-    if run is None:
+    images = load_images(args, args.images)
+    run_many = _detector(path, args, work)
+    if run_many is None:
         return
-    run(images[0])                                   # warm-up (traces)
+    run_many(images[:1])                             # warm-up (traces)
     times, outputs = [], {}
     for r in range(args.repeat):
         for i, image in enumerate(images):
             t = time.perf_counter()
-            ids, scores, masks = run(image)
+            (ids, scores, masks), = run_many([image])
             times.append(time.perf_counter() - t)
             if r == 0:
                 outputs.update({"ids{}".format(i): ids, "scores{}".format(i): scores,
                                 "masks{}".format(i): masks})
-    batch = None
-    if path == "saved_model":
-        eight = (images * 8)[:8]
-        t = time.perf_counter()
-        for image in eight:
-            run(image)
-        batch = 8 / (time.perf_counter() - t)
+    eight = (images * 8)[:8]
+    t = time.perf_counter()
+    run_many(eight)
+    batch = 8 / (time.perf_counter() - t)
     np.savez_compressed(os.path.join(work, path + ".npz"), **outputs)
     with open(os.path.join(work, path + ".json"), "w") as f:
         json.dump({"median_s": float(np.median(times)), "times": times,
@@ -304,6 +350,8 @@ def main():
     parser.add_argument("--calibration", type=int, default=20,
                         help="images for int8 calibration")
     parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument("--demo-weights", help="a trained `mrcnn demo` .h5 "
+                        "(module docstring)")
     parser.add_argument("--append", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -319,7 +367,8 @@ def main():
             args.backbone, "--size", str(args.size), "--images",
             str(args.images), "--repeat", str(args.repeat), "--calibration",
             str(args.calibration), "--paths", ",".join(args.paths), "--work",
-            work]
+            work] + (["--demo-weights", os.path.abspath(args.demo_weights)]
+                     if args.demo_weights else [])
     load = os.getloadavg()[0]
     subprocess.run(base + ["--child", "prepare"], check=True)
     with open(os.path.join(work, "prepare.json")) as f:
@@ -333,34 +382,35 @@ def main():
             with open(result) as f:
                 rows[path] = json.load(f)
     ref = rows.get("detect_f32", {}).get("median_s")
-    lines = ["| path | median s/image | x detect_f32 | peak RSS MB | export s "
+    lines = ["| path | median s/image | x detect_f32 | 8 in a row, images/s "
+             "| peak RSS MB | export s "
              "| images with the same class ids in order | matched | max score "
              "diff | matched masks IoU>=0.99 | IoU>=0.95 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for path, row in rows.items():
         agree = agreement(work, path, args.images) if ref else {}
-        lines.append("| {} | {:.3f} | {} | {:.0f} | {} | {} | {} | {} | {} | {} |".format(
+        lines.append("| {} | {:.3f} | {} | {:.3f} | {:.0f} | {} | {} | {} | {} | {} | {} |".format(
             path, row["median_s"],
             "{:.2f}".format(row["median_s"] / ref) if ref else "-",
-            row["peak_rss_mb"],
+            row["batch8_images_per_s"], row["peak_rss_mb"],
             "{:.0f}".format(export_s[path]) if path in export_s else "-",
             agree.get("same_ids", "-"), agree.get("matched", "-"),
             "{:.2e}".format(agree["max_score_diff"]) if agree else "-",
             "{:.3f}".format(agree["iou99"]) if agree.get("iou99") is not None else "-",
             "{:.3f}".format(agree["iou95"]) if agree.get("iou95") is not None else "-"))
-    batch = rows.get("saved_model", {}).get("batch8_images_per_s")
     detections = agreement(work, "detect_f32", args.images)["detections"] if ref else 0
     command = "python bench/bench_export.py " + " ".join(sys.argv[1:])
     text = "\n".join([
         "", "## Export paths vs detect() (bench/bench_export.py)", "",
-        "Command: `{}`; {} at {} px, {} images x {} (median), {} detections "
+        "Command: `{}`; {} at {} px{}, {} images x {} (median), {} detections "
         "in detect_f32; CPU: {}, {} cores; load average before / after: "
         "{:.1f} / {:.1f}; {} UTC.".format(
-            command, args.backbone, args.size, args.images, args.repeat,
+            command, *((("resnet50", 128, ", the trained demo model on "
+                          "held-out shapes") if args.demo_weights else
+                         (args.backbone, args.size, ""))),
+            args.images, args.repeat,
             detections, cpu_name(), os.cpu_count(), load, os.getloadavg()[0],
-            time.strftime("%Y-%m-%d %H:%M", time.gmtime())), ""] + lines + [
-        "", "saved_model, 8 images in a row: {}".format(
-            "{:.3f} images/s".format(batch) if batch else "-"), ""])
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime())), ""] + lines + [""])
     print(text)
     if args.append:
         with open(RESULTS, "a") as f:
