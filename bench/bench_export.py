@@ -40,7 +40,8 @@ shapes), run on --images held-out shapes images (the demo's evaluation
 set, seed 1007) and int8-calibrated on --calibration of its training
 images. Random weights, even conditioned, leave near-tied scores whose
 order and NMS winners reduced precision flips; a trained model shows the
-agreement a user gets (--backbone and --size are then ignored).
+agreement a user gets, and the table adds each path's mAP@0.5 against the
+held-out images' ground truth (--backbone and --size are then ignored).
 """
 
 import argparse
@@ -218,7 +219,7 @@ def prepare(args, work):
 
 def _detector(path, args, work):
     """A function [image, ...] -> [(class_ids, scores, masks [H, W, N]
-    bool), ...], or None when the path's export is missing."""
+    bool, boxes [N, 4]), ...], or None when the path's export is missing."""
     if path.startswith("detect"):
         from mrcnn.maskrcnn import MaskRCNN
         precision = "mixed_bfloat16" if path == "detect_bf16" else None
@@ -226,7 +227,7 @@ def _detector(path, args, work):
         model.keras_model.load_weights(os.path.join(work, "weights.h5"))
 
         def run_many(images):
-            return [(r["class_ids"], r["scores"], r["masks"])
+            return [(r["class_ids"], r["scores"], r["masks"], r["rois"])
                     for r in model.detect(images)]
         return run_many
     if path.startswith("saved_model"):
@@ -237,7 +238,8 @@ def _detector(path, args, work):
         def run_many(images):
             outs = [signature(image=tf.constant(image)) for image in images]
             return [(out["class_ids"].numpy(), out["scores"].numpy(),
-                     out["masks"].numpy().astype(bool)) for out in outs]
+                     out["masks"].numpy().astype(bool), out["boxes"].numpy())
+                    for out in outs]
         return run_many
     from mrcnn.export.openvino import OpenVINODetector
     folder = os.path.join(work, path)
@@ -246,7 +248,7 @@ def _detector(path, args, work):
     detector = OpenVINODetector.load(folder)
 
     def run_many(images):
-        return [(r["class_ids"], r["scores"], r["masks"])
+        return [(r["class_ids"], r["scores"], r["masks"], r["rois"])
                 for r in detector.detect(images)]
     return run_many
 
@@ -262,11 +264,11 @@ def measure(path, args, work):
     for r in range(args.repeat):
         for i, image in enumerate(images):
             t = time.perf_counter()
-            (ids, scores, masks), = run_many([image])
+            (ids, scores, masks, boxes), = run_many([image])
             times.append(time.perf_counter() - t)
             if r == 0:
                 outputs.update({"ids{}".format(i): ids, "scores{}".format(i): scores,
-                                "masks{}".format(i): masks})
+                                "masks{}".format(i): masks, "boxes{}".format(i): boxes})
     eight = (images * 8)[:8]
     t = time.perf_counter()
     run_many(eight)
@@ -330,6 +332,25 @@ def agreement(work, path, count):
             "detections": total}
 
 
+def map_against_truth(work, path, count):
+    """--demo-weights only: mAP@0.5 of ``path``'s detections against the
+    held-out shapes' ground truth (the demo's own score, mrcnn.evaluation)."""
+    from mrcnn.data.shapes import ShapesDataset
+    from mrcnn.demo import DemoConfig
+    from mrcnn.evaluation import evaluate_detections
+    size = DemoConfig.IMAGE_MAX_DIM
+    dataset = ShapesDataset()
+    dataset.load_shapes(count, size, size, seed=1007)
+    dataset.prepare()
+    got = np.load(os.path.join(work, path + ".npz"))
+    detections = [{"rois": got["boxes{}".format(i)],
+                   "class_ids": got["ids{}".format(i)],
+                   "scores": got["scores{}".format(i)],
+                   "masks": got["masks{}".format(i)]} for i in range(count)]
+    return evaluate_detections(dataset, list(dataset.image_ids), detections,
+                               verbose=0, plot=False)["mAP"]
+
+
 def cpu_name():
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -385,8 +406,10 @@ def main():
     lines = ["| path | median s/image | x detect_f32 | 8 in a row, images/s "
              "| peak RSS MB | export s "
              "| images with the same class ids in order | matched | max score "
-             "diff | matched masks IoU>=0.99 | IoU>=0.95 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "diff | matched masks IoU>=0.99 | IoU>=0.95 |" +
+             (" mAP@0.5 (ground truth) |" if args.demo_weights else ""),
+             "|---|---|---|---|---|---|---|---|---|---|---|" +
+             ("---|" if args.demo_weights else "")]
     for path, row in rows.items():
         agree = agreement(work, path, args.images) if ref else {}
         lines.append("| {} | {:.3f} | {} | {:.3f} | {:.0f} | {} | {} | {} | {} | {} | {} |".format(
@@ -397,7 +420,9 @@ def main():
             agree.get("same_ids", "-"), agree.get("matched", "-"),
             "{:.2e}".format(agree["max_score_diff"]) if agree else "-",
             "{:.3f}".format(agree["iou99"]) if agree.get("iou99") is not None else "-",
-            "{:.3f}".format(agree["iou95"]) if agree.get("iou95") is not None else "-"))
+            "{:.3f}".format(agree["iou95"]) if agree.get("iou95") is not None else "-")
+            + (" {:.3f} |".format(map_against_truth(work, path, args.images))
+               if args.demo_weights else ""))
     detections = agreement(work, "detect_f32", args.images)["detections"] if ref else 0
     command = "python bench/bench_export.py " + " ".join(sys.argv[1:])
     text = "\n".join([
