@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,8 +84,12 @@ class StepTimer:
         return _Timer()
 
 
-def run_seed(seed, steps, precision, overrides, eval_images, minutes=None):
+def run_seed(seed, steps, precision, overrides, eval_images, minutes=None,
+             save_weights=None):
     """Train and score the demo recipe for one seed.
+
+    ``save_weights``: a folder to copy the trained checkpoint into
+    (``demo_seed<S>.h5``; e.g. for bench_export.py --demo-weights).
 
     Returns:
         dict: seed, mAP@0.5, steps, train_seconds, s_per_step (median after
@@ -117,6 +122,10 @@ def run_seed(seed, steps, precision, overrides, eval_images, minutes=None):
                          model_dir=model_dir)
         infer.load_weights(weights, by_name=True)
         mAP, _ = demo.evaluate_map(infer, val_set, val_set.image_ids)
+        if save_weights:
+            os.makedirs(save_weights, exist_ok=True)
+            shutil.copyfile(weights, os.path.join(
+                save_weights, "demo_seed{}.h5".format(seed)))
     times = np.array(timer.times[10:] or timer.times)
     cpu_times = np.array(timer.cpu_times[10:] or timer.cpu_times)
     return {"seed": seed, "mAP@0.5": round(mAP, 4), "steps": steps_run,
@@ -140,6 +149,8 @@ def main():
                         metavar="KEY=VALUE", help="DemoConfig override")
     parser.add_argument("--warmup", type=int, default=None,
                         help="warm-up steps (default demo.WARMUP_STEPS)")
+    parser.add_argument("--save-weights", default=None, metavar="DIR",
+                        help="keep each seed's trained weights in DIR")
     parser.add_argument("--json", default=None,
                         help="also write the per-seed results to this file")
     parser.add_argument("--append", action="store_true",
@@ -154,7 +165,7 @@ def main():
     for seed in args.seeds:
         load = os.getloadavg()
         r = run_seed(seed, args.steps, precision, overrides,
-                     args.eval_images, args.minutes)
+                     args.eval_images, args.minutes, args.save_weights)
         r["load_before"] = [round(x, 2) for x in load]
         r["load_after"] = [round(x, 2) for x in os.getloadavg()]
         results.append(r)

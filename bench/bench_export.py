@@ -75,9 +75,8 @@ def make_config(args, precision=None):
     if args.demo_weights:
         from mrcnn.demo import DemoInferenceConfig
 
-        class DemoBenchConfig(DemoInferenceConfig):
-            MIXED_PRECISION = precision
-        return DemoBenchConfig()
+        fields = dict(parse_overrides(args.set), MIXED_PRECISION=precision)
+        return type("DemoBenchConfig", (DemoInferenceConfig,), fields)()
     backbone, size = args.backbone, args.size
 
     class BenchConfig(Config):
@@ -90,6 +89,18 @@ def make_config(args, precision=None):
         IMAGE_MAX_DIM = size
         MIXED_PRECISION = precision
     return BenchConfig()
+
+
+def parse_overrides(items):
+    """["KEY=VALUE", ...] -> {KEY: literal VALUE} (as bench_demo.py --set)."""
+    import ast
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit("--set needs KEY=VALUE, got {!r}".format(item))
+        overrides[key] = ast.literal_eval(value)
+    return overrides
 
 
 def randomize_batchnorm(keras_model, seed, gamma=(0.8, 1.2), var=(0.8, 1.25)):
@@ -373,6 +384,10 @@ def main():
     parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--demo-weights", help="a trained `mrcnn demo` .h5 "
                         "(module docstring)")
+    parser.add_argument("--set", action="append", default=[],
+                        metavar="KEY=VALUE", help="with --demo-weights: a "
+                        "DemoConfig field the weights were trained with "
+                        "(bench_demo.py --set)")
     parser.add_argument("--append", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -389,7 +404,8 @@ def main():
             str(args.images), "--repeat", str(args.repeat), "--calibration",
             str(args.calibration), "--paths", ",".join(args.paths), "--work",
             work] + (["--demo-weights", os.path.abspath(args.demo_weights)]
-                     if args.demo_weights else [])
+                     if args.demo_weights else []) + [
+                "--set=" + item for item in args.set]
     load = os.getloadavg()[0]
     subprocess.run(base + ["--child", "prepare"], check=True)
     with open(os.path.join(work, "prepare.json")) as f:
