@@ -45,6 +45,18 @@ the model from 11.7 s to 5.5 s; exact or same sums in another order):
    tenth of the plugin's convolution speed (1.6 s);
    `_rewrite_roi_fc_convolutions` makes it a MatMul (0.17 s).
 
+bf16: the CPU plugin's bf16 hint puts every float op in bf16, box math
+and scores included: box coordinates with an 8-bit mantissa, tied
+scores in top-k and NMS. Worse, with a 14 x 14 mask RoIAlign (Matterport's
+MASK_POOL_SIZE) the compiled bf16 model returned no detections at all
+from the fourth call on (the DetectionLayer's output all zeros; 20 of 50
+images empty on a trained model). A "bf16" detector therefore runs only
+the convolutions and matmuls in bf16 and keeps every other op that
+handles boxes or scores in f32 (`box_math_ops`, `keep_float32`): no
+empty results, and on the trained demo models 95-97 % of masks within
+IoU 0.95 of detect()'s instead of 92 %, for ~20 % more time at
+ResNet-101 / 1024 px (bench/RESULTS.md).
+
 int8: `quantize_int8` runs NNCF post-training quantisation (FakeQuantize
 on convolutions and matmuls, calibrated on molded real images); NMS,
 top-k and the box math stay float32.
@@ -67,7 +79,9 @@ META = IMAGE_META_SIZE.
 
 import json
 import os
+import tempfile
 import warnings
+import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 import openvino as ov
@@ -88,6 +102,10 @@ from mrcnn.core.outputs import INFERENCE_OUTPUTS
 PRECISIONS = ("f32", "bf16", "int8")
 #: The CPU plugin's INFERENCE_PRECISION_HINT for each precision.
 _PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "int8": "f32"}
+#: The op types a "bf16" detector runs in bf16 (the rest of the box and
+#: score path stays f32: `box_math_ops`).
+HEAVY_OPS = ("Convolution", "GroupConvolution", "ConvolutionBackpropData",
+             "MatMul")
 #: The model's inputs, in order, and the outputs detect() reads.
 INPUT_NAMES = ("input_image", "input_image_meta", "input_anchors")
 OUTPUT_NAMES = ("detections", "mrcnn_mask")
@@ -363,6 +381,68 @@ def to_openvino_model(keras_model, config):
 
 
 # ------------------------------------------------------------- precision
+def box_math_ops(ov_model):
+    """The ops of boxes and scores, which a "bf16" detector keeps in f32.
+
+    Everything downstream of the anchors and the image meta (ProposalLayer,
+    PyramidROIAlign, the heads after RoIAlign, DetectionLayer) and the
+    RPN's own outputs (logits, softmax, deltas), except the HEAVY_OPS
+    (the heads' convolutions and matmuls stay bf16) and constants.
+
+    Args:
+        ov_model: the ov.Model of `to_openvino_model`.
+    Returns:
+        set of friendly names.
+    """
+    ops_ = list(ov_model.get_ordered_ops())
+    stack = [op for op in ops_ if op.get_friendly_name() in INPUT_NAMES[1:]
+             or ("/rpn_" in op.get_friendly_name()
+                 and op.get_type_name() not in HEAVY_OPS)]
+    seen = set()
+    while stack:
+        op = stack.pop()
+        if op.get_friendly_name() in seen:
+            continue
+        seen.add(op.get_friendly_name())
+        for output in op.outputs():
+            stack.extend(t.get_node() for t in output.get_target_inputs())
+    return {op.get_friendly_name() for op in ops_
+            if op.get_friendly_name() in seen and op.get_type_name()
+            not in HEAVY_OPS + ("Parameter", "Constant", "Result")}
+
+
+def keep_float32(ov_model, names):
+    """A copy of ``ov_model`` whose ops named in ``names`` run in f32 under
+    any INFERENCE_PRECISION_HINT.
+
+    The CPU plugin honours the IR's ``precise`` runtime attribute
+    (DisablePrecisionConversion); the Python API cannot create it, so the
+    model goes through its IR: saved, the attribute added to the named
+    layers, read back (weights from memory).
+
+    Returns:
+        (ov.Model, number of layers marked).
+    """
+    names = set(names)
+    with tempfile.TemporaryDirectory(prefix="mrcnn_ov_") as tmp:
+        xml_path = os.path.join(tmp, "model.xml")
+        ov.save_model(ov_model, xml_path, compress_to_fp16=False)
+        tree = ElementTree.parse(xml_path)
+        marked = 0
+        for layer in tree.getroot().iter("layer"):
+            if layer.get("name") not in names:
+                continue
+            rt_info = layer.find("rt_info")
+            if rt_info is None:
+                rt_info = ElementTree.SubElement(layer, "rt_info")
+            ElementTree.SubElement(rt_info, "attribute", name="precise",
+                                   version="0")
+            marked += 1
+        xml_text = ElementTree.tostring(tree.getroot(), encoding="unicode")
+        weights = np.fromfile(os.path.join(tmp, "model.bin"), np.uint8)
+    return ov.Core().read_model(xml_text, ov.Tensor(weights)), marked
+
+
 def resolve_precision(precision, device="CPU", core=None):
     """The inference precision a device will use for a requested one.
 
@@ -454,6 +534,7 @@ class OpenVINODetector(object):
                                            config.NUM_CLASSES))
         self._compiled = {}
         self._anchors = {}
+        self._run_model = None
 
     @classmethod
     def from_maskrcnn(cls, model, precision="f32", class_names=None,
@@ -528,7 +609,7 @@ class OpenVINODetector(object):
         if shape not in self._compiled:
             while len(self._compiled) >= COMPILED_CACHE_SIZE:
                 self._compiled.pop(next(iter(self._compiled)))
-            model = self.ov_model.clone()
+            model = self._model_to_run().clone()
             anchors = self._anchors_for(shape[1:3])
             model.reshape({
                 INPUT_NAMES[0]: list(shape),
@@ -540,6 +621,15 @@ class OpenVINODetector(object):
             self._compiled[shape] = self.core.compile_model(
                 model, self.device, properties)
         return self._compiled[shape]
+
+    def _model_to_run(self):
+        """ov_model, or for "bf16" its copy with the box math kept f32."""
+        if self._run_model is None:
+            self._run_model = self.ov_model
+            if self.precision == "bf16":
+                self._run_model, _ = keep_float32(self.ov_model,
+                                                  box_math_ops(self.ov_model))
+        return self._run_model
 
     def _anchors_for(self, image_shape):
         key = tuple(int(s) for s in image_shape[:2])
@@ -679,5 +769,6 @@ def convert_to_openvino(model, output_dir, precision="f32", class_names=None,
 
 
 __all__ = ["PRECISIONS", "OpenVINODetector", "convert_to_openvino",
+           "box_math_ops", "keep_float32",
            "quantize_int8", "is_quantized", "to_openvino_model", "resolve_precision",
            "bf16_supported"]

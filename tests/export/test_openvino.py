@@ -217,6 +217,79 @@ def test_bf16_close_to_detect(tmp_path):
     assert np.mean(ious >= 0.95) >= 0.88
 
 
+def _runtime_precisions(compiled):
+    """{runtime layer name: (layer type, runtime precision)} of a compiled
+    model (the CPU plugin's execution graph)."""
+    out = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        out[op.get_friendly_name()] = (info["layerType"].astype(str),
+                                       info["runtimePrecision"].astype(str))
+    return out
+
+
+@pytest.mark.skipif(not mov.bf16_supported(),
+                    reason="this CPU has no BF16 (OPTIMIZATION_CAPABILITIES)")
+def test_keep_float32_marks_only_the_named_ops():
+    """Two convolutions under the bf16 hint: the one named stays f32."""
+    import openvino.opset13 as ops
+    x = ops.parameter([1, 16, 12, 12], np.float32, name="x")
+    w = ops.constant(np.random.RandomState(0).randn(16, 16, 3, 3)
+                     .astype(np.float32))
+    conv1 = ops.convolution(x, w, [1, 1], [1, 1], [1, 1], [1, 1], name="conv1")
+    conv2 = ops.convolution(conv1, w, [1, 1], [1, 1], [1, 1], [1, 1],
+                            name="conv2")
+    model, marked = mov.keep_float32(ov.Model([conv2], [x]), {"conv2"})
+    assert marked == 1
+    hint = {"INFERENCE_PRECISION_HINT": "bf16"}
+    precisions = _runtime_precisions(ov.Core().compile_model(model, "CPU", hint))
+    assert precisions["conv1"] == ("Convolution", "bf16")
+    assert precisions["conv2"] == ("Convolution", "f32")
+    # The copy computes what the original does (f32 conv2 on bf16 conv1).
+    data = np.random.RandomState(1).rand(1, 16, 12, 12).astype(np.float32)
+    exact = ov.Core().compile_model(model, "CPU", {
+        "INFERENCE_PRECISION_HINT": "f32"})([data])[0]
+    np.testing.assert_allclose(
+        ov.Core().compile_model(model, "CPU", hint)([data])[0], exact,
+        rtol=0.05, atol=0.05 * np.abs(exact).max())
+
+
+@pytest.mark.skipif(not mov.bf16_supported(),
+                    reason="this CPU has no BF16 (OPTIMIZATION_CAPABILITIES)")
+def test_bf16_detector_keeps_box_math_in_f32(random_case):
+    """A "bf16" detector: convolutions in bf16, the ops of boxes and scores
+    (proposals, RoIAlign, detection) in f32; without the marks the plugin
+    runs some of them in bf16."""
+    model, images = random_case[0], random_case[1]
+    detector = mov.OpenVINODetector.from_maskrcnn(model, "bf16")
+    names = mov.box_math_ops(detector.ov_model)
+    types = {op.get_friendly_name(): op.get_type_name()
+             for op in detector.ov_model.get_ordered_ops()}
+    assert {"TopK", "NonMaxSuppression"} & {types[n] for n in names}
+    assert not any(types[n] in mov.HEAVY_OPS for n in names)
+    detector.detect(images[:1])
+    marked = _runtime_precisions(next(iter(detector._compiled.values())))
+    plain = mov.OpenVINODetector(detector.ov_model, model.config, "bf16")
+    plain._run_model = plain.ov_model          # the conversion, unmarked
+    plain.detect(images[:1])
+    unmarked = _runtime_precisions(next(iter(plain._compiled.values())))
+    # RoIAlign (ROIPooling "bilinear", from crop_and_resize) reads the
+    # boxes: bf16 in the plain conversion, f32 in the detector.
+    roi_pooling = [n for n, v in marked.items() if v[0] == "ROIPooling"]
+    assert len(roi_pooling) >= 2
+    assert all(marked[n][1] == "f32" for n in roi_pooling)
+    assert all(unmarked[n][1] == "bf16" for n in roi_pooling)
+    # The ops that compute (layout ops pass their input's bf16 through;
+    # an eltwise op or two fused by the plugin keep its choice).
+    computing = [n for n in names if n in marked and marked[n][0] not in
+                 ("Reorder", "Input", "Output", "Const", "Reshape", "Transpose")]
+    assert len(computing) >= 50
+    in_bf16 = [n for n in computing if marked[n][1] == "bf16"]
+    assert len(in_bf16) <= 0.05 * len(computing), \
+        [(n, marked[n]) for n in in_bf16][:5]
+    assert any(v == ("Convolution", "bf16") for v in marked.values())
+
+
 def _convert(function, *specs):
     concrete = tf.function(function, input_signature=list(specs)) \
         .get_concrete_function()
