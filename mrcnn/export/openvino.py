@@ -53,8 +53,8 @@ from the fourth call on (the DetectionLayer's output all zeros; 20 of 50
 images empty on a trained model). A "bf16" detector therefore runs only
 the convolutions and matmuls in bf16 and keeps every other op that
 handles boxes or scores in f32 (`box_math_ops`, `keep_float32`): no
-empty results, and on the trained demo models 95-97 % of masks within
-IoU 0.95 of detect()'s instead of 92 %, for ~20 % more time at
+empty results, and on two trained demo models 96.1 % and 94.8 % of masks
+within IoU 0.95 of detect()'s (92 % before), for ~20 % more time at
 ResNet-101 / 1024 px (bench/RESULTS.md).
 
 int8: `quantize_int8` runs NNCF post-training quantisation (FakeQuantize
