@@ -75,6 +75,7 @@ def make_config(args, precision=None):
     if args.demo_weights:
         from mrcnn.demo import DemoInferenceConfig
 
+        from bench_demo import parse_overrides   # this script's folder
         fields = dict(parse_overrides(args.set), MIXED_PRECISION=precision)
         return type("DemoBenchConfig", (DemoInferenceConfig,), fields)()
     backbone, size = args.backbone, args.size
@@ -89,18 +90,6 @@ def make_config(args, precision=None):
         IMAGE_MAX_DIM = size
         MIXED_PRECISION = precision
     return BenchConfig()
-
-
-def parse_overrides(items):
-    """["KEY=VALUE", ...] -> {KEY: literal VALUE} (as bench_demo.py --set)."""
-    import ast
-    overrides = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit("--set needs KEY=VALUE, got {!r}".format(item))
-        overrides[key] = ast.literal_eval(value)
-    return overrides
 
 
 def randomize_batchnorm(keras_model, seed, gamma=(0.8, 1.2), var=(0.8, 1.25)):
