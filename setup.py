@@ -12,11 +12,18 @@ The extra installs imgaug's dependencies except OpenCV; imgaug itself goes in
 with --no-deps because its 0.4.0 wheel requires opencv-python, which would
 land next to our opencv-python-headless and both would own the cv2 package.
 imgaug uses whichever cv2 is there. `import mrcnn` makes it import on numpy 2
-(mrcnn/_numpy_compat.py).
+(mrcnn/_numpy_compat.py), and so does `import imgaug` before mrcnn (the
+`mrcnn-imgaug-numpy2.pth` start-up hook below).
 """
 import os
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+try:                                   # setuptools >= 64 (PEP 660 installs)
+    from setuptools.command.editable_wheel import editable_wheel
+except ImportError:                    # older: `setup.py develop`, no hook
+    editable_wheel = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -27,6 +34,73 @@ def _version():
             if line.startswith("__version__"):
                 return line.split("=")[1].strip().strip('"\'')
     raise RuntimeError("no __version__ in mrcnn/__init__.py")
+
+
+#: Matterport's samples/coco/coco.py and samples/nucleus/nucleus.py (and
+#: many user scripts) `import imgaug` *before* mrcnn, which fails on numpy 2
+#: (np.sctypes is gone) before our package runs. This start-up hook, a
+#: ``.pth`` file in site-packages, puts a finder on sys.meta_path that finds
+#: nothing and costs nothing until the first `import imgaug`; then it
+#: removes itself and restores the numpy names imgaug needs
+#: (mrcnn._numpy_compat, which changes only names numpy lacks). numpy is not
+#: imported at interpreter start.
+IMGAUG_HOOK = """\
+class _MrcnnImgaugNumpy2:
+    def find_spec(self, name, path=None, target=None):
+        if name == "imgaug":
+            import sys
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            try:
+                from mrcnn import _numpy_compat
+                _numpy_compat.restore_removed_names()
+            except Exception:
+                pass
+        return None
+sys.meta_path.insert(0, _MrcnnImgaugNumpy2())
+"""
+IMGAUG_PTH = "mrcnn-imgaug-numpy2.pth"
+#: One line: site.py executes .pth lines that start with "import".
+IMGAUG_PTH_LINE = "import sys; exec({!r})\n".format(IMGAUG_HOOK)
+
+
+def _write_pth(folder):
+    with open(os.path.join(folder, IMGAUG_PTH), "w") as f:
+        f.write(IMGAUG_PTH_LINE)
+
+
+class BuildPyWithPth(build_py):
+    """Regular installs and wheels: the hook at the top of build_lib, which
+    is site-packages once installed."""
+
+    def run(self):
+        super().run()
+        if not getattr(self, "editable_mode", False):
+            _write_pth(self.build_lib)
+
+    def get_outputs(self, include_bytecode=1):
+        outputs = super().get_outputs(include_bytecode)
+        if getattr(self, "editable_mode", False):
+            return outputs
+        return outputs + [os.path.join(self.build_lib, IMGAUG_PTH)]
+
+
+CMDCLASS = {"build_py": BuildPyWithPth}
+
+if editable_wheel is not None:
+    class EditableWheelWithPth(editable_wheel):
+        """`pip install -e .` (PEP 660): the hook goes into the editable
+        wheel's root next to setuptools' own __editable__ .pth."""
+
+        def _run_build_commands(self, dist_name, unpacked_wheel, build_lib,
+                                tmp_dir, *args, **kwargs):
+            out = super()._run_build_commands(dist_name, unpacked_wheel,
+                                              build_lib, tmp_dir, *args,
+                                              **kwargs)
+            _write_pth(os.fspath(unpacked_wheel))
+            return out
+
+    CMDCLASS["editable_wheel"] = EditableWheelWithPth
 
 
 def _readme():
@@ -78,6 +152,7 @@ setup(
         "openvino": ["openvino>=2024.0", "nncf>=2.10"],
     },
     entry_points={"console_scripts": ["mrcnn=mrcnn.cli:main"]},
+    cmdclass=CMDCLASS,
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: MIT License",

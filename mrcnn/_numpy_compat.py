@@ -11,8 +11,10 @@ also uses, exists again in numpy 2 and is left alone.
 ``import mrcnn`` calls ``install()``: when imgaug is installed, each name
 that numpy lacks is set to what numpy 1.x had. A name numpy has is never
 touched, and imgaug itself is never imported here (finding it is a path
-lookup). A script that imports imgaug *before* mrcnn still fails on numpy 2:
-import mrcnn first.
+lookup). A script that imports imgaug *before* mrcnn (Matterport's
+``coco.py``, ``nucleus.py``) is served by the start-up hook that setup.py
+installs next to the package (``mrcnn-imgaug-numpy2.pth``): on the first
+``import imgaug`` it calls `restore_removed_names`.
 """
 import importlib.util
 

@@ -114,12 +114,47 @@ def test_imgaug_imports_after_mrcnn_on_numpy_2():
 
 
 @needs_imgaug
-def test_imgaug_before_mrcnn_still_fails_on_numpy_2():
-    """The one case the README documents: import mrcnn first."""
-    if np.lib.NumpyVersion(np.__version__) < "2.0.0":
-        pytest.skip("numpy 1 has np.sctypes")
-    out = _run("import imgaug")
-    assert out.returncode != 0 and "sctypes" in out.stderr
+def test_imgaug_before_mrcnn_imports_on_numpy_2():
+    """Matterport's samples/coco/coco.py and samples/nucleus/nucleus.py
+    import imgaug before mrcnn: the start-up hook (setup.py's
+    mrcnn-imgaug-numpy2.pth) restores the numpy names on that first import,
+    then leaves sys.meta_path."""
+    out = _run("""
+        import sys
+        import numpy as np
+        import imgaug  # as coco.py
+        from imgaug import augmenters as iaa  # as nucleus.py
+        assert "mrcnn._numpy_compat" in sys.modules
+        assert not [f for f in sys.meta_path
+                    if type(f).__name__ == "_MrcnnImgaugNumpy2"]
+        from mrcnn.config import Config
+        from mrcnn import model as modellib, utils
+        image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+        flipped = iaa.Fliplr(1.0)(image=image)
+        assert (flipped == image[:, ::-1]).all()
+        print("OK", np.__version__, imgaug.__version__)
+        """)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("OK")
+
+
+def test_start_up_hook_is_installed_and_imports_nothing():
+    """The hook is in every interpreter of this environment (installed by
+    `pip install -e .`); until something imports imgaug it imports nothing
+    (numpy included) and numpy 2 keeps its names."""
+    out = _run("""
+        import sys
+        hooks = [f for f in sys.meta_path
+                 if type(f).__name__ == "_MrcnnImgaugNumpy2"]
+        print(len(hooks), "numpy" in sys.modules, "mrcnn" in sys.modules)
+        import numpy as np
+        print(np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+              and hasattr(np, "sctypes"))
+        """)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["1", "False", "False", "False"], (
+        "mrcnn-imgaug-numpy2.pth missing or wrong (reinstall with "
+        "pip install -e .): " + out.stdout)
 
 
 # --- the adapter -----------------------------------------------------------
