@@ -55,6 +55,21 @@ class NoUsableSampleError(ValueError):
     """A full pass over the training images gave no usable sample."""
 
 
+#: How many times in a row an image may lose every instance to a random
+#: crop or augmentation before it counts as unusable (SkipTracker).
+RANDOM_VANISH_PATIENCE = 10
+
+
+def vanish_patience(config, augmentation=None):
+    """SkipTracker's patience: RANDOM_VANISH_PATIENCE when the sample is
+    random (an augmentation, or IMAGE_RESIZE_MODE "crop", which draws a new
+    crop each time; a nucleus-style dataset's crop often misses every
+    instance), else 1 (resizing alone gives the same sample every time)."""
+    if augmentation is not None or config.IMAGE_RESIZE_MODE == "crop":
+        return RANDOM_VANISH_PATIENCE
+    return 1
+
+
 def _describe(dataset, image_id):
     """'ShapesDataset image 3 (source 'shapes', id 3, path ...)'."""
     return describe_image(dataset, image_id)
@@ -337,7 +352,8 @@ class SkipTracker(object):
 
 def check_first_sample(dataset, config):
     """Fail fast, before the graph: build samples in image id order (no
-    augmentation) until one is usable.
+    augmentation) until one is usable; with IMAGE_RESIZE_MODE "crop" an
+    image whose crop lost every instance is tried again (vanish_patience).
 
     Called by train() before compiling, so a dataset whose first images
     break the contract, or in which no image has an instance, stops in
@@ -354,14 +370,20 @@ def check_first_sample(dataset, config):
     if len(image_ids) == 0:
         raise ValueError("{} has no images".format(type(dataset).__name__))
     anchors = training_anchors(config)
-    tracker = SkipTracker(dataset, image_ids)
+    patience = vanish_patience(config)
+    tracker = SkipTracker(dataset, image_ids, patience)
     rng = np.random.default_rng(0)     # leaves the global random state alone
     for image_id in image_ids:
-        sample, reason = _build_sample(dataset, config, int(image_id),
-                                       anchors, rng=rng)
-        if sample is not None:
-            return int(image_id)
-        tracker.skipped(image_id, reason)      # raises after the last one
+        # With "crop", an image whose crop missed every instance is drawn
+        # again (patience times) before the next one.
+        for _ in range(patience):
+            sample, reason = _build_sample(dataset, config, int(image_id),
+                                           anchors, rng=rng)
+            if sample is not None:
+                return int(image_id)
+            tracker.skipped(image_id, reason)  # raises after the last one
+            if reason != SKIP_VANISHED:
+                break
     raise AssertionError("unreachable")
 
 
@@ -429,7 +451,7 @@ def data_generator(dataset, config, shuffle=True, augment=False,
         raise ValueError("data_generator: {} has no images".format(
             type(dataset).__name__))
     tracker = SkipTracker(dataset, image_ids,
-                          patience=1 if augmentation is None else 10)
+                          patience=vanish_patience(config, augmentation))
     anchors = training_anchors(config)
     b = 0
     index = -1
@@ -630,7 +652,7 @@ def make_tf_dataset(dataset, config, shuffle=True, augmentation=None,
     empty = [np.zeros([d or 1 for d in s.shape], s.dtype.as_numpy_dtype)
              for s in signature]
     tracker = SkipTracker(dataset, image_ids,
-                          patience=1 if augmentation is None else 10)
+                          patience=vanish_patience(config, augmentation))
     if status is not None:
         status.trackers.append(tracker)
 

@@ -24,7 +24,8 @@ from mrcnn.core.dataset import Dataset
 from mrcnn.core.validation import SampleError
 from mrcnn.data.pipeline import (SKIP_NO_INSTANCES, SKIP_VANISHED,
                                  NoUsableSampleError, SkipTracker,
-                                 build_sample, data_generator, load_image_gt,
+                                 build_sample, check_first_sample,
+                                 data_generator, load_image_gt,
                                  training_anchors)
 
 
@@ -191,6 +192,51 @@ def test_skip_tracker_counts_passes_and_waits_out_random_crops(tmp_path):
     with pytest.raises(NoUsableSampleError, match="2: every instance vanished"):
         tracker.skipped(1, SKIP_VANISHED)
     assert tracker.pop_counts() == {SKIP_VANISHED: 6} and not tracker.counts
+
+
+class TopBandDataset(Dataset):
+    """One 128 x 128 image whose only instance is its top 40 rows: a random
+    64 x 64 crop ("crop" mode, as Matterport's nucleus sample trains)
+    misses it about 4 times in 10."""
+
+    def load_band(self, folder):
+        self.add_class("band", 1, "band")
+        path = os.path.join(folder, "band.png")
+        image = np.full((128, 128, 3), 30, np.uint8)
+        image[:40] = 200
+        Image.fromarray(image).save(path)
+        self.add_image("band", image_id="band", path=path)
+
+    def load_mask(self, image_id):
+        mask = np.zeros((128, 128, 1), bool)
+        mask[:40] = True
+        return mask, np.ones([1], np.int32)
+
+
+def test_random_crop_that_misses_every_instance_is_drawn_again(tmp_path,
+                                                               deadline):
+    """A crop that misses is chance, not a broken dataset: the fail-fast
+    check and the generators draw again (vanish_patience) instead of
+    stopping training with NoUsableSampleError."""
+    import random
+    ds = TopBandDataset()
+    ds.load_band(str(tmp_path))
+    ds.prepare()
+    cfg = make_tiny_config(NUM_CLASSES=2, IMAGES_PER_GPU=1,
+                           IMAGE_RESIZE_MODE="crop", IMAGE_MIN_DIM=64,
+                           IMAGE_MAX_DIM=64)
+    deadline(60)
+    missed = 0
+    for seed in range(30):              # Python's random draws the crops
+        random.seed(seed)
+        missed += build_sample(ds, cfg, 0, training_anchors(cfg)) is None
+        random.seed(seed)
+        assert check_first_sample(ds, cfg) == 0, seed
+        random.seed(seed)
+        gen = data_generator(ds, cfg, shuffle=False)
+        inputs, _ = next(gen)
+        assert inputs[4][0, 0] == 1             # the band's class id
+    assert missed >= 5, "the case must contain crops that miss"
 
 
 def test_data_generator_raises_a_bad_sample_at_once(tmp_path, deadline,
