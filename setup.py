@@ -41,16 +41,16 @@ def _version():
 #: (np.sctypes is gone) before our package runs. This start-up hook, a
 #: ``.pth`` file in site-packages, puts a finder on sys.meta_path that finds
 #: nothing and costs nothing until the first `import imgaug`; then it
-#: removes itself and restores the numpy names imgaug needs
-#: (mrcnn._numpy_compat, which changes only names numpy lacks). numpy is not
-#: imported at interpreter start.
+#: restores the numpy names imgaug needs (mrcnn._numpy_compat, which changes
+#: only names numpy lacks) and goes inert (`done`; it stays on
+#: sys.meta_path: removing it while the import system iterates the list
+#: would skip the next finder). numpy is not imported at interpreter start.
 IMGAUG_HOOK = """\
 class _MrcnnImgaugNumpy2:
+    done = False
     def find_spec(self, name, path=None, target=None):
-        if name == "imgaug":
-            import sys
-            if self in sys.meta_path:
-                sys.meta_path.remove(self)
+        if name == "imgaug" and not self.done:
+            self.done = True
             try:
                 from mrcnn import _numpy_compat
                 _numpy_compat.restore_removed_names()
