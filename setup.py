@@ -87,7 +87,9 @@ class BuildPyWithPth(build_py):
 
 CMDCLASS = {"build_py": BuildPyWithPth}
 
-if editable_wheel is not None:
+# _run_build_commands is setuptools-internal (64 through 84 at least): where
+# it is missing, editable installs go without the hook rather than fail.
+if hasattr(editable_wheel, "_run_build_commands"):
     class EditableWheelWithPth(editable_wheel):
         """`pip install -e .` (PEP 660): the hook goes into the editable
         wheel's root next to setuptools' own __editable__ .pth."""
