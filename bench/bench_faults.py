@@ -284,7 +284,8 @@ class Driver(object):
                 continue
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    report = self.checker.load_weights(path, by_name=False)
+                    self.checker.load_weights(path, by_name=False)
+                report = self.checker.last_load_report
                 if report.skipped or report.unused:
                     raise ValueError("skipped {} unused {}".format(
                         report.skipped, report.unused))

@@ -30,10 +30,10 @@ import warnings
 import numpy as np
 from pycocotools import mask as maskUtils
 from pycocotools.cocoeval import COCOeval
-from tqdm.auto import tqdm
 
 from mrcnn.core.boxes import extract_bboxes
 from mrcnn.core.metrics import compute_ap, compute_matches, interpolated_ap
+from mrcnn.core.progress import tqdm
 
 COCO_STAT_NAMES = (
     "AP @[IoU=0.50:0.95 | area=all | maxDets=100]",

@@ -9,7 +9,8 @@ import numpy as np
 
 from mrcnn.core.boxes import denorm_boxes, norm_boxes
 from mrcnn.core.image_meta import compose_image_meta, mold_image
-from mrcnn.core.images import resize_image, to_rgb_uint8
+from mrcnn.core.images import (is_pil_image, pil_to_array, resize_image,
+                               to_rgb_uint8)
 from mrcnn.core.masks import paste_mask
 
 
@@ -35,15 +36,16 @@ def check_images(images, channels):
     """Validate detect()'s input; return a list of [H, W, C] arrays.
 
     Args:
-        images: a list/tuple of images, or an array [N, H, W, C] (a single
-            [H, W, C] image is accepted too).
+        images: a list/tuple of images (arrays or PIL images), or an array
+            [N, H, W, C] (a single [H, W, C] image is accepted too).
         channels: IMAGE_CHANNEL_COUNT.
     Returns:
         list of [H, W, C] arrays: with channels == 3, uint8 [H, W, 3]
         converted by mrcnn.core.images.to_rgb_uint8 (grayscale -> RGB,
         16-bit and float -> 0..255, as Dataset.load_image does; the rule is
-        written out in MaskRCNN.detect's docstring); the input arrays
-        otherwise.
+        written out in MaskRCNN.detect's docstring; PIL images are decoded
+        as Dataset.load_image decodes image files, palettes to RGB, see
+        mrcnn.core.images.pil_to_array); the input arrays otherwise.
     Raises:
         ValueError naming the image index for a wrong type, rank, channel
         count, empty image, non-numeric dtype, NaN/inf values or values
@@ -59,6 +61,16 @@ def check_images(images, channels):
                          "[N, H, W, C]; got {}".format(type(images).__name__))
     out = []
     for i, image in enumerate(images):
+        if is_pil_image(image):
+            # Decoded as Dataset.load_image decodes files: palettes to RGB,
+            # then (RGB models) alpha dropped, 16-bit scaled, gray to RGB.
+            image = pil_to_array(image)
+            if channels == 3:
+                try:
+                    image = to_rgb_uint8(image)
+                except ValueError as e:
+                    raise ValueError("image {}: {} (a PIL image of mode "
+                                     "{!r})".format(i, e, images[i].mode)) from None
         if not isinstance(image, np.ndarray):
             try:
                 image = np.asarray(image)

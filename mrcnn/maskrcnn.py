@@ -12,18 +12,19 @@ from collections import OrderedDict
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from mrcnn import checkpoints, training
 from mrcnn import inference as infer
 from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
 from mrcnn.core.boxes import norm_boxes
-from mrcnn.core.image_meta import parse_image_meta
 from mrcnn.core.outputs import INFERENCE_OUTPUTS
+from mrcnn.core.progress import tqdm
 from mrcnn.distribute import get_strategy
 from mrcnn.export import export_model
 from mrcnn.inference import log
-from mrcnn.nn.graph import build_inference_model, build_training_model
+from mrcnn.nn import tf_ops
+from mrcnn.nn.graph import (DetectionBoxes, PadRois, build_inference_model,
+                            build_training_model)
 from mrcnn.nn.proposal import (INTERMEDIATE_OPS, ProposalIntermediate,
                                ProposalLayer)
 from mrcnn.weights.download import get_imagenet_weights
@@ -32,6 +33,12 @@ from mrcnn.weights.keras_model import MatterportKerasModel
 
 #: Molded shapes whose anchors MaskRCNN keeps (oldest dropped first).
 ANCHOR_CACHE_SIZE = 32
+
+# Matterport's notebooks apply TF ops to layer outputs
+# (``tf.identity(keras_model.get_layer("input_image").output)``); this lets
+# dispatchable TF ops take KerasTensors, as tf.keras 2 did. It only acts on
+# calls that would otherwise raise (see mrcnn.nn.tf_ops).
+tf_ops.enable()
 
 
 class MaskRCNN(object):
@@ -44,7 +51,8 @@ class MaskRCNN(object):
 
     Attributes:
         mode, config, model_dir, epoch (0), keras_model (the Keras model;
-        see mrcnn.nn.graph for its inputs and outputs).
+        see mrcnn.nn.graph for its inputs and outputs), last_load_report
+        (the LoadReport of the last load_weights() call, or None).
     """
 
     def __init__(self, mode, config, model_dir):
@@ -57,6 +65,7 @@ class MaskRCNN(object):
         self.epoch = 0
         self._anchor_cache = {}
         self._predict_fn = None
+        self.last_load_report = None
         self.set_log_dir()
         with get_strategy(config).scope():
             self.keras_model = self.build(mode=mode, config=config)
@@ -196,6 +205,10 @@ class MaskRCNN(object):
             ValueError naming the image index for input it cannot take
             (see the rule below).
 
+        PIL images are decoded as Dataset.load_image decodes image files
+        (palette "P" images to their RGB colours, "PA"/RGBA alpha dropped,
+        16-bit grayscale scaled), then follow the rule below.
+
         Input rule. With IMAGE_CHANNEL_COUNT = 3 (RGB, the default) every
         image goes through mrcnn.core.images.to_rgb_uint8, the conversion
         Dataset.load_image applies to image files, so detect() sees pixels
@@ -248,35 +261,75 @@ class MaskRCNN(object):
     def detect_molded(self, molded_images, image_metas, verbose=0):
         """Detect on images already molded (e.g. from load_image_gt + mold_image).
 
+        As Matterport's, for debugging and inspecting the model: the images
+        go to the graph as given (no resizing, no mean subtraction) and the
+        detections come back in the molded image's frame, so they line up
+        with load_image_gt's ground truth for the same image.
+
         Args:
-            molded_images: [N, h, w, C] float32 mean-subtracted, same shape.
-            image_metas: [N, META] (their original shapes and windows are
-                used to unmold).
+            molded_images: [N, h, w, C] (or a list of N [h, w, C]) finite
+                numbers, one shape; e.g. mold_image(load_image_gt(...)[0]).
+            image_metas: [N, META] their metas (load_image_gt's); the graph
+                clips detections to each meta's window.
         Returns:
-            list of dicts as detect(), in the coordinates of the original
-            image described by each meta.
+            list of dicts as detect(), in pixels of the molded image:
+            rois int32 [n, (y1, x1, y2, x2)], class_ids int32 [n],
+            scores float32 [n], masks bool [h, w, n].
         """
         if self.mode != "inference":
             raise ValueError("detect_molded() needs an 'inference' model")
-        molded_images = np.asarray(molded_images, np.float32)
-        image_metas = np.asarray(image_metas)
-        if molded_images.ndim != 4 or len(molded_images) != len(image_metas):
-            raise ValueError("detect_molded: expected molded_images [N, h, w, C] "
-                             "and image_metas [N, META]; got {} and {}".format(
-                                 molded_images.shape, image_metas.shape))
+        molded_images, image_metas = self._check_molded(
+            molded_images, image_metas, "detect_molded")
         if verbose:
             log("Processing {} images".format(len(molded_images)))
             for image in molded_images:
                 log("image", image)
+            log("anchors", self.get_anchors(molded_images.shape[1:3]))
+        h, w = molded_images.shape[1:3]
         results = []
         bs = self.config.BATCH_SIZE
         for start in range(0, len(molded_images), bs):
-            metas = image_metas[start:start + bs]
-            fields = parse_image_meta(metas)
+            batch = molded_images[start:start + bs]
+            # Matterport: unmold with the molded image as the "original"
+            # and the whole of it as the window.
             results.extend(self._detect_batch(
-                molded_images[start:start + bs], metas,
-                fields["original_image_shape"], fields["window"]))
+                batch, image_metas[start:start + bs],
+                [batch.shape[1:]] * len(batch), [[0, 0, h, w]] * len(batch)))
         return results
+
+    def _check_molded(self, molded_images, image_metas, caller):
+        """Molded images and their metas as float32 [N, h, w, C] and [N, META].
+
+        Raises:
+            ValueError naming the caller and the problem (rank, channel
+            count, batch sizes, meta length, non-finite values).
+        """
+        try:
+            molded_images = np.asarray(molded_images, np.float32)
+            image_metas = np.asarray(image_metas, np.float64)
+        except (TypeError, ValueError) as e:
+            raise ValueError("{}: molded images and image metas must be numeric "
+                             "arrays of one shape each ({})".format(caller, e)) from None
+        if image_metas.ndim == 1:
+            image_metas = image_metas[np.newaxis]
+        channels = self.config.IMAGE_CHANNEL_COUNT
+        if molded_images.ndim != 4 or molded_images.shape[-1] != channels or \
+                image_metas.ndim != 2 or len(molded_images) != len(image_metas):
+            raise ValueError(
+                "{}: expected molded images [N, h, w, {}] and image_metas "
+                "[N, META]; got {} and {}".format(caller, channels,
+                                                   molded_images.shape,
+                                                   image_metas.shape))
+        if image_metas.shape[1] != self.config.IMAGE_META_SIZE:
+            raise ValueError(
+                "{}: image_metas have {} values per image; this config's "
+                "metas have IMAGE_META_SIZE = {} (1 + 3 + 3 + 4 + 1 + "
+                "NUM_CLASSES)".format(caller, image_metas.shape[1],
+                                      self.config.IMAGE_META_SIZE))
+        if not np.isfinite(molded_images).all():
+            raise ValueError("{}: the molded images hold NaN or inf "
+                             "values".format(caller))
+        return molded_images, image_metas
 
     # ------------------------------------------------------------ inspection
     def ancestor(self, tensor, name, checked=None):
@@ -371,13 +424,23 @@ class MaskRCNN(object):
         """Run the graph up to the given symbolic tensors.
 
         Args:
-            images: list of images (molded with the config).
+            images: without image_metas, a list of images as detect() takes
+                them (molded here with the config); with image_metas,
+                images already molded, used as given: [N, h, w, C] (or a
+                list of N [h, w, C]) finite numbers, e.g. load_image_gt's
+                images, or mold_image() of them (mean-subtracted).
             outputs: list of (name, tensor) pairs, tensors of
-                self.keras_model's graph, e.g.
-                [("proposals", model.keras_model.get_layer("ROI").output)].
-            image_metas: optional [N, META] to use instead of the molded ones.
+                self.keras_model's graph or TF ops applied to them, e.g.
+                [("proposals", model.keras_model.get_layer("ROI").output),
+                 ("input_image", tf.identity(
+                     model.keras_model.get_layer("input_image").output))].
+            image_metas: optional [N, META] metas of the molded `images`
+                (e.g. load_image_gt's).
         Returns:
             OrderedDict name -> numpy array (shapes are printed via log).
+            Tensors on the axis of the detections (mrcnn_mask and the mask
+            head's layers) have DETECTION_MAX_INSTANCES rows, zero-padded,
+            as the model's outputs and Matterport's graph.
         """
         if self.mode != "inference":
             raise ValueError(
@@ -389,23 +452,49 @@ class MaskRCNN(object):
             if tensor is None:
                 raise ValueError("run_graph: output {!r} is None".format(name))
         sub_model = keras.Model(self.keras_model.inputs, list(outputs.values()))
-        images = infer.check_images(images, self.config.IMAGE_CHANNEL_COUNT)
-        molded_images, metas, _ = self.mold_inputs(images)
-        if image_metas is not None:
-            metas = image_metas
+        if image_metas is None:
+            images = infer.check_images(images, self.config.IMAGE_CHANNEL_COUNT)
+            molded_images, image_metas, _ = self.mold_inputs(images)
+        else:
+            molded_images, image_metas = self._check_molded(
+                images, image_metas, "run_graph")
         anchors = self.get_anchors(molded_images.shape[1:3])
         anchors = np.broadcast_to(anchors, (molded_images.shape[0],) + anchors.shape)
         values = sub_model([tf.constant(molded_images, tf.float32),
-                            tf.constant(metas, tf.float32),
+                            tf.constant(image_metas, tf.float32),
                             tf.constant(anchors, tf.float32)], training=False)
         if not isinstance(values, (list, tuple)):
             values = [values]
         result = OrderedDict()
-        for (name, _), value in zip(outputs.items(), values):
-            result[name] = np.asarray(value)
+        for (name, tensor), value in zip(outputs.items(), values):
+            value = np.asarray(value)
+            if self._on_trimmed_detections(tensor):
+                value = _pad_rows(value, self.config.DETECTION_MAX_INSTANCES)
+            result[name] = value
         for name, value in result.items():
             log(name, value)
         return result
+
+    def _on_trimmed_detections(self, tensor):
+        """True for a tensor [B, N, ...] computed on the detections trimmed
+        to the batch's longest list (see mrcnn.nn.graph.DetectionBoxes),
+        before PadRois restores DETECTION_MAX_INSTANCES rows."""
+        shape = getattr(tensor, "shape", None)
+        if shape is None or len(shape) < 2 or shape[1] is not None:
+            return False
+        stack, seen = [tensor], set()
+        while stack:
+            history = getattr(stack.pop(), "_keras_history", None)
+            if history is None:
+                continue
+            operation, node_index, _ = history
+            if isinstance(operation, DetectionBoxes):
+                return True
+            if isinstance(operation, PadRois) or id(operation) in seen:
+                continue
+            seen.add(id(operation))
+            stack.extend(operation._inbound_nodes[node_index].input_tensors)
+        return False
 
     # ------------------------------------------------ export (mrcnn.export)
     def export(self, path, format="saved_model", class_names=None,
@@ -431,9 +520,14 @@ class MaskRCNN(object):
     # ------------------------- weights and checkpoints (mrcnn.checkpoints)
     def load_weights(self, filepath, by_name=False, exclude=None):
         """Load a Matterport/Keras-2 .h5 weight file, then resume its run;
-        see mrcnn.checkpoints.load_weights."""
-        return checkpoints.load_weights(self, filepath, by_name=by_name,
-                                        exclude=exclude)
+        see mrcnn.checkpoints.load_weights.
+
+        Returns None, as Matterport's. The report of what was loaded,
+        skipped and left unused is printed and kept as
+        ``self.last_load_report`` (a mrcnn.weights.LoadReport).
+        """
+        self.last_load_report = checkpoints.load_weights(
+            self, filepath, by_name=by_name, exclude=exclude)
 
     def find_last(self):
         """Path of the newest checkpoint of the newest run; see
@@ -468,3 +562,11 @@ class MaskRCNN(object):
     def compile(self, learning_rate, momentum):
         """Compile the training model; see mrcnn.training.compile."""
         return training.compile(self, learning_rate, momentum)
+
+
+def _pad_rows(value, rows):
+    """[B, n, ...] -> [B, rows, ...] zero-padded (n <= rows)."""
+    if value.ndim < 2 or value.shape[1] >= rows:
+        return value
+    pad = [(0, 0), (0, rows - value.shape[1])] + [(0, 0)] * (value.ndim - 2)
+    return np.pad(value, pad)

@@ -22,6 +22,19 @@ upgrade renames or stops calling it.
   as constants: Grappler folds them and oneDNN keeps its weight layouts;
   ~15 % faster at ResNet-101 / 1024 px on the CPU). TF 2 has no public
   equivalent.
+- ``tensorflow.python.util.dispatch.GlobalOpDispatcher`` (exported as
+  ``tf.__internal__.dispatch.GlobalOpDispatcher``): TF's fallback dispatch.
+  An op decorated with ``add_dispatch_support`` that raises TypeError or
+  ValueError on its arguments asks each registered global dispatcher to
+  handle the call before re-raising. Keras 3 KerasTensors make every TF op
+  raise ValueError; `register_op_fallback` lets mrcnn.nn.tf_ops turn
+  ``tf.identity(layer.output)`` (Matterport's notebooks) into a Keras layer,
+  as tf.keras 2 did with its TFOpLambda. Calls on real tensors never reach
+  the fallback (they do not raise), and calls the handler declines re-raise
+  TF's own error unchanged.
+- ``tensorflow.python.util.tf_export.get_canonical_name_for_symbol``: the
+  public name of a TF op (``"identity"``, ``"math.add"``), so a layer
+  wrapping it can be saved and rebuilt from its config.
 """
 
 
@@ -69,3 +82,35 @@ def freeze_function(concrete_function):
         convert_variables_to_constants_v2  # TF is imported by the caller
     return convert_variables_to_constants_v2(concrete_function)
 
+
+
+def register_op_fallback(handle):
+    """Register ``handle(op, args, kwargs)`` with TF's fallback op dispatch.
+
+    ``handle`` is called when a dispatchable TF op raised TypeError or
+    ValueError; it returns the op's result, or NotImplemented to let TF
+    re-raise its error. Returns the registered dispatcher object.
+    """
+    from tensorflow.python.util import dispatch  # TF is imported by the caller
+
+    class _Fallback(dispatch.GlobalOpDispatcher):
+        def handle(self, op, args, kwargs):
+            result = handle(op, args, kwargs)
+            return self.NOT_SUPPORTED if result is NotImplemented else result
+
+    dispatcher = _Fallback()
+    dispatcher.register()
+    return dispatcher
+
+
+def op_fallback_registered(dispatcher):
+    """True while ``dispatcher`` is in TF's list of global dispatchers."""
+    from tensorflow.python.util import dispatch  # TF is imported by the caller
+    return dispatcher in dispatch._GLOBAL_DISPATCHERS
+
+
+def tf_api_name(op):
+    """The public TF name of an op function (``"identity"`` for
+    tf.identity, ``"math.add"`` for tf.math.add / tf.add), or None."""
+    from tensorflow.python.util import tf_export  # TF is imported by the caller
+    return tf_export.get_canonical_name_for_symbol(op)

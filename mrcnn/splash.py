@@ -14,11 +14,11 @@ import tempfile
 import cv2
 import numpy as np
 import skimage.color
-from tqdm.auto import tqdm
 
 from mrcnn.render import render_detections
 
 from mrcnn.core.images import to_rgb_uint8
+from mrcnn.core.progress import tqdm
 
 EFFECTS = ("splash", "blur", "replace", "cutout", "render")
 

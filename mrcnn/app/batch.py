@@ -34,13 +34,12 @@ import glob
 import os
 import time
 
-from tqdm.auto import tqdm
-
 from mrcnn.app import files, jobs
 from mrcnn.app.batch_rows import (  # noqa: F401 - the shards API, here too
     SCHEMA, decode_image, detect_rows, done_paths, finalize, read_results,
     shard_files, write_shard)
 from mrcnn.app.errors import UserError
+from mrcnn.core.progress import tqdm
 
 ENGINES = ("local", "ray")
 EFFECTS = ("splash", "blur", "cutout", "replace")

@@ -22,9 +22,9 @@ import time
 import numpy as np
 import ray
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from mrcnn.app import batch_rows, jobs
+from mrcnn.core.progress import tqdm
 
 
 def init_ray(address=None, num_cpus=None, log=print):

@@ -10,10 +10,10 @@ and ``mask`` as COCO RLE ``{"size": [h, w], "counts": str}`` (decode with
 
 import numpy as np
 from pycocotools import mask as mask_utils
-from tqdm.auto import tqdm
 
 from mrcnn.app.errors import UserError
 from mrcnn.app.files import read_rgb
+from mrcnn.core.progress import tqdm
 from mrcnn.core.release import default_class_names
 
 

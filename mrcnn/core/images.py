@@ -10,6 +10,7 @@ image meta need to map results back (window, scale, padding, crop).
 
 import os
 import random
+import sys
 
 import numpy as np
 
@@ -289,6 +290,36 @@ def _to_uint8(image):
     raise ValueError("Cannot convert an image of dtype {} to uint8".format(image.dtype))
 
 
+def is_pil_image(image):
+    """True for a PIL.Image.Image (without importing Pillow)."""
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(image, pil.Image)
+
+
+def pil_to_array(img):
+    """A PIL image as an array, palettes decoded (read_image's rule).
+
+    Args:
+        img: PIL.Image.Image of any mode.
+    Returns:
+        [H, W] or [H, W, C] array: palette ("P") images decoded to RGB, or
+        RGBA when the palette has transparency; "PA" to RGBA; CMYK, YCbCr,
+        LAB and HSV to RGB; 16-bit grayscale as uint16; other modes as
+        Pillow stores them. Pass it to to_rgb_uint8 for model input.
+    """
+    if img.mode == "P":
+        # Palette: decode to RGB, keeping transparency as alpha.
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        img = img.convert("RGB")
+    elif img.mode == "PA":
+        img = img.convert("RGBA")
+    elif img.mode.startswith("I;16"):
+        # 16-bit grayscale: keep the 16 bits.
+        return np.asarray(img).astype(np.uint16)
+    return np.asarray(img)
+
+
 def read_image(path):
     """Read an image file into an array, decoding palettes to RGB(A).
 
@@ -315,17 +346,7 @@ def read_image(path):
     from PIL import Image
     try:
         with Image.open(path) as img:
-            if img.mode == "P":
-                # Palette: decode to RGB, keeping transparency as alpha.
-                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-            elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                img = img.convert("RGB")
-            elif img.mode == "PA":
-                img = img.convert("RGBA")
-            elif img.mode.startswith("I;16"):
-                # 16-bit grayscale: keep the 16 bits.
-                return np.asarray(img).astype(np.uint16)
-            return np.asarray(img)
+            return pil_to_array(img)
     except Exception as pil_error:  # Pillow cannot decode it: try skimage
         try:
             import skimage.io

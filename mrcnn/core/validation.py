@@ -23,6 +23,8 @@ the command-line helper (prints the table, returns the exit code).
 
 import numpy as np
 
+from mrcnn.core.progress import tqdm
+
 #: Column titles of the problem table.
 TABLE_COLUMNS = ("image", "path", "problem")
 
@@ -265,7 +267,6 @@ def validate_dataset(dataset, num_classes=None, channels=3, image_ids=None,
     ids = list(dataset.image_ids if image_ids is None else image_ids)
     iterator = ids
     if verbose:
-        from tqdm.auto import tqdm
         iterator = tqdm(ids, desc="validate {}".format(type(dataset).__name__),
                         unit="image")
     problems = []
