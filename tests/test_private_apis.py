@@ -83,3 +83,48 @@ def test_freeze_function_turns_variables_into_constants():
         "update freeze_function"
     out = tf.nest.flatten(frozen(tf.constant([[1.0, 1.0]])))
     assert float(out[0][0, 0]) == 5.0
+
+
+def test_tf_fallback_dispatch_still_calls_global_dispatchers():
+    """mrcnn.nn.tf_ops relies on TF calling registered global dispatchers
+    when a dispatchable op raises TypeError/ValueError."""
+    from tensorflow.python.util import dispatch
+    assert hasattr(dispatch, "GlobalOpDispatcher") and \
+        hasattr(dispatch, "_GLOBAL_DISPATCHERS"), \
+        "TF's GlobalOpDispatcher is gone: update register_op_fallback " \
+        "(tf.identity(layer.output) in run_graph depends on it)"
+
+    class Marker(object):
+        pass
+
+    seen = []
+
+    def handle(op, args, kwargs):
+        if args and isinstance(args[0], Marker):
+            seen.append(op)
+            return "handled"
+        return NotImplemented
+
+    dispatcher = private_apis.register_op_fallback(handle)
+    try:
+        assert private_apis.op_fallback_registered(dispatcher)
+        assert tf.identity(Marker()) == "handled", \
+            "TF no longer consults global dispatchers when an op fails"
+        assert tf.reshape(Marker(), [1]) == "handled"
+        assert len(seen) == 2
+        # Declined calls re-raise TF's own error; real tensors never reach it.
+        try:
+            tf.identity(object())
+            raise AssertionError("tf.identity(object()) did not raise")
+        except (TypeError, ValueError):
+            pass
+        assert tf.identity(tf.ones(2)).shape == (2,) and len(seen) == 2
+    finally:
+        dispatch._GLOBAL_DISPATCHERS.remove(dispatcher)
+
+
+def test_tf_api_name_gives_public_names():
+    assert private_apis.tf_api_name(tf.identity) == "identity", \
+        "tf_export.get_canonical_name_for_symbol changed: update tf_api_name"
+    assert private_apis.tf_api_name(tf.add) == "math.add"
+    assert private_apis.tf_api_name(tf.cast) == "cast"
