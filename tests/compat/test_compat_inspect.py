@@ -11,6 +11,7 @@ import sys
 import matplotlib
 import numpy as np
 import pytest
+import tensorflow as tf
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -393,7 +394,7 @@ def test_inspect_model(inference, dataset):
 
     # Activations
     activations = model.run_graph([image], [
-        ("input_image", model.keras_model.get_layer("input_image").output),
+        ("input_image", tf.identity(model.keras_model.get_layer("input_image").output)),
         ("res2c_out", model.keras_model.get_layer("res2c_out").output),
         ("res3c_out", model.keras_model.get_layer("res3c_out").output),
         ("res4f_out", model.keras_model.get_layer("res4f_out").output),  # R50
@@ -401,7 +402,103 @@ def test_inspect_model(inference, dataset):
         ("roi", model.keras_model.get_layer("ROI").output),
     ])
     assert activations["res2c_out"].shape == (1, 32, 32, 256)
+    # tf.identity of the input layer is the molded image fed to the graph.
+    np.testing.assert_array_equal(activations["input_image"],
+                                  model.mold_inputs([image])[0])
     display_images(np.transpose(activations["res2c_out"][0, :, :, :4], [2, 0, 1]))
+    plt.close("all")
+    # Histograms of activations, as the notebook draws them.
+    _, ax = plt.subplots(1, 3, figsize=(12, 3))
+    ax[0].hist(activations["res2c_out"][0, :, :, 0].flatten(), 50)
+    ax[1].hist(activations["res3c_out"][0, :, :, 0].flatten(), 50)
+    ax[2].hist(activations["res4f_out"][0, :, :, 0].flatten(), 50)
+    plt.close("all")
+
+
+def test_inspect_nucleus_model_cells(inference, dataset):
+    """The cells of Matterport's inspect_nucleus_model / inspect_balloon_model
+    that use detect_molded and run_graph with image_metas on load_image_gt's
+    molded image (uint8, as the notebook passes it)."""
+    model, config = inference
+    image_id = dataset.image_ids[0]
+    image, image_meta, gt_class_id, gt_bbox, gt_mask =\
+        modellib.load_image_gt(dataset, config, image_id, use_mini_mask=False)
+    print("Original image shape: ", modellib.parse_image_meta(
+        image_meta[np.newaxis, ...])["original_image_shape"][0])
+    # Run object detection
+    results = model.detect_molded(np.expand_dims(image, 0),
+                                  np.expand_dims(image_meta, 0), verbose=1)
+    r = results[0]
+    log("gt_class_id", gt_class_id)
+    log("gt_bbox", gt_bbox)
+    log("gt_mask", gt_mask)
+    # Detections in the molded image's frame: they line up with the
+    # ground truth of load_image_gt.
+    assert r["masks"].shape[:2] == gt_mask.shape[:2] == image.shape[:2]
+    # Compute AP over range 0.5 to 0.95 and print it
+    ap = utils.compute_ap_range(gt_bbox, gt_class_id, gt_mask,
+                                r['rois'], r['class_ids'], r['scores'], r['masks'],
+                                verbose=1)
+    assert 0.0 <= ap <= 1.0
+    visualize.display_differences(
+        image,
+        gt_bbox, gt_class_id, gt_mask,
+        r['rois'], r['class_ids'], r['scores'], r['masks'],
+        dataset.class_names, ax=get_ax(),
+        show_box=False, show_mask=False,
+        iou_threshold=0.5, score_threshold=0.5)
+    plt.close("all")
+
+    # Get anchors and convert to pixel coordinates
+    anchors = model.get_anchors(image.shape)
+    anchors = utils.denorm_boxes(anchors, image.shape[:2])
+    log("anchors", anchors)
+
+    # Run RPN sub-graph on the molded image with its meta
+    pillar = model.keras_model.get_layer("ROI").output
+    nms_node = model.ancestor(pillar, "ROI/rpn_non_max_suppression:0")
+    if nms_node is None:
+        nms_node = model.ancestor(pillar, "ROI/rpn_non_max_suppression/NonMaxSuppressionV2:0")
+    rpn = model.run_graph(image[np.newaxis], [
+        ("rpn_class", model.keras_model.get_layer("rpn_class").output),
+        ("pre_nms_anchors", model.ancestor(pillar, "ROI/pre_nms_anchors:0")),
+        ("refined_anchors", model.ancestor(pillar, "ROI/refined_anchors:0")),
+        ("refined_anchors_clipped", model.ancestor(pillar, "ROI/refined_anchors_clipped:0")),
+        ("post_nms_anchor_ix", nms_node),
+        ("proposals", model.keras_model.get_layer("ROI").output),
+        ("input_image", tf.identity(model.keras_model.get_layer("input_image").output)),
+        ("detections", model.keras_model.get_layer("mrcnn_detection").output),
+        ("masks", model.keras_model.get_layer("mrcnn_mask").output),
+    ], image_metas=image_meta[np.newaxis])
+    # The image went in as given (not molded a second time).
+    np.testing.assert_array_equal(rpn["input_image"][0], image.astype(np.float32))
+    assert rpn["rpn_class"].shape == (1, anchors.shape[0], 2)
+    # Matterport's fixed rows for the detections and their masks.
+    D = config.DETECTION_MAX_INSTANCES
+    assert rpn["detections"].shape == (1, D, 6)
+    assert rpn["masks"].shape == (1, D) + tuple(config.MASK_SHAPE) + (config.NUM_CLASSES,)
+    # detect_molded's boxes are the graph's detections in molded pixels
+    # (those of non-zero area, as unmold_detections keeps).
+    dets = rpn["detections"][0]
+    boxes = utils.denorm_boxes(dets[dets[:, 4] > 0, :4], image.shape[:2])
+    boxes = boxes[(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0]
+    np.testing.assert_array_equal(boxes, r["rois"])
+    limit = 100
+    sorted_anchor_ids = np.argsort(rpn['rpn_class'][:, :, 1].flatten())[::-1]
+    visualize.draw_boxes(image, boxes=anchors[sorted_anchor_ids[:limit]], ax=get_ax())
+    limit = 50
+    ax = get_ax(1, 2)
+    visualize.draw_boxes(
+        image, ax=ax[0],
+        boxes=utils.denorm_boxes(rpn["pre_nms_anchors"][0, :limit], image.shape[:2]),
+        refined_boxes=utils.denorm_boxes(rpn["refined_anchors"][0, :limit], image.shape[:2]))
+    visualize.draw_boxes(
+        image, ax=ax[1],
+        refined_boxes=utils.denorm_boxes(rpn["refined_anchors_clipped"][0, :limit], image.shape[:2]))
+    ixs = rpn["post_nms_anchor_ix"][:limit]
+    visualize.draw_boxes(
+        image, ax=get_ax(),
+        refined_boxes=utils.denorm_boxes(rpn["refined_anchors_clipped"][0, ixs], image.shape[:2]))
     plt.close("all")
 
 
