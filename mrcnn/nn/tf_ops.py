@@ -111,6 +111,8 @@ class TFOpLayer(keras.layers.Layer):
     """
 
     def __init__(self, function, arguments, name=None, **kwargs):
+        # The op decides dtypes: its inputs are not cast to the layer's.
+        kwargs["autocast"] = False
         super().__init__(name=name, **kwargs)
         if isinstance(function, str):
             function = _resolve_op(function)
@@ -119,10 +121,6 @@ class TFOpLayer(keras.layers.Layer):
             getattr(function, "__name__", "op")
         args, op_kwargs = arguments
         self.arguments = [tuple(args), dict(op_kwargs)]
-        # The op decides dtypes and shapes: no casting of the inputs, and
-        # its non-tensor arguments stay in self.arguments.
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
 
     def call(self, inputs):
         inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
