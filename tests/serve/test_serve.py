@@ -367,6 +367,8 @@ def test_page_in_headless_chromium_cuts_out_a_png(server, photo, tmp_path):
         link = driver.find_element(By.ID, "download")
         assert link.is_displayed()
         assert link.get_attribute("download") == "photo_cutout.png"
+        _check_phone_width(driver, tmp_path)
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         shot = tmp_path / "page.png"
         driver.save_screenshot(str(shot))
         if os.environ.get("MRCNN_UPDATE_SCREENSHOT") == "1":
@@ -375,6 +377,52 @@ def test_page_in_headless_chromium_cuts_out_a_png(server, photo, tmp_path):
                                                      optimize=True)
     finally:
         driver.quit()
+
+
+def _check_phone_width(driver, tmp_path):
+    """At 420 px width (a phone): no horizontal overflow, the background
+    picker only for "replace", a min. score of 0.99 is valid, and 100
+    object rows collapse to the top ones with "show all"."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 420, "height": 900, "deviceScaleFactor": 1,
+        "mobile": True})
+    assert driver.execute_script("return window.innerWidth") == 420
+    overflow = ("return document.documentElement.scrollWidth - "
+                "document.documentElement.clientWidth")
+    assert driver.execute_script(overflow) <= 0
+    picker = driver.find_element(By.ID, "background")
+    effect = Select(driver.find_element(By.ID, "effect"))
+    for value in ("cutout", "splash", "blur", "replace"):
+        effect.select_by_value(value)
+        assert picker.is_displayed() == (value == "replace"), value
+    score = driver.find_element(By.ID, "min_score")
+    score.clear()
+    score.send_keys("0.99")
+    assert driver.execute_script(
+        "return document.getElementById('min_score').validity.valid")
+    rows = driver.execute_script(
+        "showObjects(Array.from({length: 100}, (_, i) => "
+        "({class_name: 'class 1', score: (i % 50) / 50}))); "
+        "return document.querySelectorAll('#objects tbody tr').length")
+    assert rows == 100
+    shown = driver.find_elements(By.CSS_SELECTOR, "#objects tbody tr")
+    visible = [r for r in shown if r.is_displayed()]
+    assert len(visible) == 10
+    assert visible[0].find_elements(By.TAG_NAME, "td")[2].text == "0.980"
+    assert driver.execute_script(overflow) <= 0
+    height = driver.execute_script(
+        "return document.documentElement.scrollHeight")
+    driver.save_screenshot(str(tmp_path / "phone.png"))
+    more = driver.find_element(By.ID, "show-all")
+    assert more.is_displayed() and more.text == "Show all 100 objects"
+    more.click()
+    assert len([r for r in shown if r.is_displayed()]) == 100
+    assert not more.is_displayed()
+    assert driver.execute_script(
+        "return document.documentElement.scrollHeight") > height
+    assert driver.execute_script(overflow) <= 0
 
 
 ############################################################
