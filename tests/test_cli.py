@@ -63,6 +63,8 @@ def test_missing_weights_file_exit_2_with_advice(tmp_path):
     assert proc.returncode == 2
     assert "mask_rcnn_coco.h5" in proc.stderr and "--weights none" in \
         proc.stderr
+    # --weights none is recommended with what it means for training.
+    assert "trains all layers" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
