@@ -8,7 +8,7 @@ front end reports; messages along the way go to ``log`` (default: print).
     detect_to_folder    annotated PNGs + detections.json
     splash_to_folder    background effects on images and videos
     train_on_dataset    train on a COCO / VIA dataset, checkpoints per epoch
-    evaluate_coco_dataset  pycocotools metrics (COCO or VIA set) -> metrics.json
+    evaluate_coco_dataset  pycocotools metrics (COCO or VIA) -> metrics.json
     check_dataset_folder  every image and mask of a dataset checked once
     convert_weights     Matterport .h5 <-> Keras 3 .weights.h5
     export_model_to     SavedModel / .keras / OpenVINO (mrcnn.export)
