@@ -272,7 +272,7 @@ def test_train_on_balloon_via_then_detect_evaluate_serve_export(tmp_path):
                            str(tmp_path / "serve.log"), str(tmp_path))
     assert health["classes"] == ["balloon"]
     proc = run_cli("export", "--weights", "last", "--logs", str(logs),
-                   "--output", str(tmp_path / "sm"), timeout=600)
+                   "--output", str(tmp_path / "sm"), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((tmp_path / "sm" / "assets.extra" /
                        "mrcnn_export.json").read_text())
@@ -293,13 +293,14 @@ def test_training_layers_for_random_weights():
 def test_detect_folder_with_one_bad_file_processes_the_rest(tmp_path):
     """One unreadable file in a folder: the others get their PNGs and
     records, detections.json lists the bad one under 'errors', exit 1."""
-    import shutil
     val = shared_path("balloon", "val")
     folder = tmp_path / "photos"
     folder.mkdir()
     names = sorted(f for f in os.listdir(val) if f.endswith(".jpg"))[:2]
-    for name in names:
-        shutil.copy(os.path.join(val, name), str(folder / name))
+    for name in names:  # the photos at 256 px wide: fast to unmold
+        image = cv2.imread(os.path.join(val, name))
+        cv2.imwrite(str(folder / name), cv2.resize(image, (256, int(
+            256 * image.shape[0] / image.shape[1]))))
     (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
     out = tmp_path / "out"
     proc = run_cli("detect", str(folder), "--weights", "none",
