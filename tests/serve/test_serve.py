@@ -371,14 +371,13 @@ def test_page_in_headless_chromium_cuts_out_a_png(server, photo, tmp_path):
         link = driver.find_element(By.ID, "download")
         assert link.is_displayed()
         assert link.get_attribute("download") == "photo_cutout.png"
-        _check_phone_width(driver, tmp_path)
-        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         shot = tmp_path / "page.png"
         driver.save_screenshot(str(shot))
         if os.environ.get("MRCNN_UPDATE_SCREENSHOT") == "1":
             with Image.open(shot) as img:
                 img.convert("RGB").quantize(64).save(SCREENSHOT,
                                                      optimize=True)
+        _check_phone_width(driver, tmp_path)
     finally:
         driver.quit()
 
