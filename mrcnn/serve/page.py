@@ -37,8 +37,8 @@ PAGE = """<!doctype html>
  #status.error { color: #b00; }
  @keyframes spin { to { transform: rotate(360deg); } }
  .images { display: flex; gap: 1em; flex-wrap: wrap; }
- .images figure { margin: 0; min-width: 0; max-width: 100%; }
- .images img { max-width: min(24em, 100%); max-height: 24em;
+ .images figure { margin: 0; min-width: 0; max-width: min(24em, 100%); }
+ .images img { max-width: 100%; max-height: 24em;
         box-sizing: border-box; border: 1px solid #ccc;
         background: repeating-conic-gradient(#ddd 0% 25%, #fff 0% 50%)
         50% / 16px 16px; }
