@@ -8,7 +8,7 @@ Sub-commands:
     splash    background effects on images or videos (splash, blur, cutout,
               replace)
     train     train on a COCO-JSON or VIA-JSON dataset folder
-    evaluate  COCO metrics (pycocotools) on a COCO-format dataset
+    evaluate  COCO metrics (pycocotools) on a COCO or VIA dataset
     weights   inspect or convert a weight file
     serve     HTTP API and web page ([serve] extra)
     export    SavedModel (TF Serving), .keras or OpenVINO
@@ -133,12 +133,25 @@ def cmd_detect(args):
     jobs = _jobs()
     paths = jobs.files.collect_files(args.images, jobs.files.IMAGE_EXTENSIONS,
                                      "image")
-    jobs.files.check_images(paths)
+    bad = jobs.files.unreadable_images(paths)
+    if len(bad) == len(paths):
+        raise UserError(bad[0][1] if len(bad) == 1 else
+                        "none of the {} images can be read; first: {}".format(
+                            len(bad), bad[0][1]))
     model, _, names = _prepare_inference(args)
-    done = jobs.detect_to_folder(model, paths, args.output, names,
-                                 weights_label=args.weights)
+    skip = {p for p, _ in bad}
+    done = jobs.detect_to_folder(model, [p for p in paths if p not in skip],
+                                 args.output, names,
+                                 weights_label=args.weights, errors=bad)
     print("{} detections in {} images. Wrote {} annotated PNGs and {}".format(
         done["detections"], done["images"], done["images"], done["json"]))
+    if done["errors"]:
+        for _, message in done["errors"]:
+            print("mrcnn detect: error: {}".format(message), file=sys.stderr)
+        print("mrcnn detect: {} of {} images could not be read (listed "
+              "under 'errors' in {})".format(len(done["errors"]), len(paths),
+                                             done["json"]), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -158,9 +171,9 @@ def cmd_splash(args):
 
 
 def cmd_train(args):
-    """train: COCO / VIA dataset -> checkpoints under --output."""
+    """train: COCO / VIA dataset -> checkpoints under --logs."""
     model = _jobs().train_on_dataset(
-        args.dataset, weights=args.weights, output=args.output,
+        args.dataset, weights=args.weights, output=args.logs,
         subset=args.subset, val_subset=args.val_subset, fmt=args.format,
         images_dir=args.images, class_attribute=args.class_attribute,
         name=args.name, epochs=args.epochs, steps=args.steps,
@@ -179,11 +192,13 @@ def cmd_check_dataset(args):
 
 
 def cmd_evaluate(args):
-    """evaluate: COCO metrics via mrcnn.evaluation.evaluate_coco."""
+    """evaluate: COCO metrics (COCO or VIA set) via
+    mrcnn.evaluation.evaluate_coco."""
     dest = _jobs().evaluate_coco_dataset(
         args.dataset, args.output, weights=args.weights, logs=args.logs,
         subset=args.subset, images_dir=args.images, eval_type=args.eval_type,
-        limit=args.limit, **_model_options(args))
+        limit=args.limit, fmt=args.format,
+        class_attribute=args.class_attribute, **_model_options(args))
     print("Wrote {}".format(dest))
     return 0
 

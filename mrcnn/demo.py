@@ -136,8 +136,11 @@ def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
     epochs = 1
     if precision == "auto":
         precision = training_precision()
+    # CLASS_NAMES: the run's config.json names the classes for detect /
+    # serve / export (--weights last).
     overrides = {"STEPS_PER_EPOCH": steps, "VALIDATION_STEPS": 0,
-                 "MIXED_PRECISION": precision}
+                 "MIXED_PRECISION": precision,
+                 "CLASS_NAMES": list(train_set.class_names)}
     if quick:
         overrides.update(IMAGES_PER_GPU=2)
     config = type("DemoTrainConfig", (config_class or DemoConfig,),

@@ -29,6 +29,7 @@ import warnings
 
 import numpy as np
 from pycocotools import mask as maskUtils
+from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mrcnn.core.boxes import extract_bboxes
@@ -93,6 +94,50 @@ def build_coco_results(dataset, image_ids, rois, class_ids, scores, masks):
                 result["segmentation"] = rle
             results.append(result)
     return results
+
+
+def coco_ground_truth(dataset, image_ids=None):
+    """A pycocotools COCO object of any Dataset's ground truth (a VIA set,
+    your own Dataset subclass), so that ``evaluate_coco`` scores it.
+
+    Each instance of ``dataset.load_mask`` becomes an annotation (RLE mask,
+    box, area, iscrowd 0). Image ids are ``image_info[i]["id"]``, category
+    ids ``class_info[c]["id"]`` (what ``build_coco_results`` reports).
+
+    dataset: a prepared Dataset.
+    image_ids: internal image ids to include; default all.
+    Returns: pycocotools.coco.COCO.
+    """
+    image_ids = list(dataset.image_ids if image_ids is None else image_ids)
+    images, annotations = [], []
+    for i in image_ids:
+        masks, class_ids = dataset.load_mask(i)
+        masks = np.asarray(masks, bool)
+        info = dataset.image_info[i]
+        images.append({"id": _plain(info["id"]), "height": int(masks.shape[0]),
+                       "width": int(masks.shape[1])})
+        boxes = extract_bboxes(masks)
+        for k in range(masks.shape[-1]):
+            if not masks[:, :, k].any():
+                continue
+            rle = maskUtils.encode(np.asfortranarray(
+                masks[:, :, k].astype(np.uint8)))
+            rle["counts"] = rle["counts"].decode("ascii")
+            y1, x1, y2, x2 = (float(v) for v in boxes[k])
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": _plain(info["id"]),
+                "category_id": _plain(
+                    dataset.class_info[int(class_ids[k])]["id"]),
+                "segmentation": rle, "area": float(maskUtils.area(rle)),
+                "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": 0})
+    categories = [{"id": _plain(c["id"]), "name": c["name"]}
+                  for c in dataset.class_info[1:]]
+    coco = COCO()
+    coco.dataset = {"images": images, "annotations": annotations,
+                    "categories": categories}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
 
 
 def _plain(value):

@@ -6,7 +6,9 @@ Each notebook starts with a parameter cell: ``TINY`` (default from the
 environment variable ``MRCNN_NOTEBOOK_TINY``, "1" unless set) picks a small
 ResNet-50 / 128 px setting that runs on a CPU in well under a minute; set
 ``TINY = False`` for the full-size settings. Data comes from
-``MRCNN_SHARED_DATA`` or ``../../shared/data``.
+``MRCNN_SHARED_DATA`` or ``../shared/data`` beside the repository (layout
+and downloads: docs/DATA.md); a notebook whose data is missing stops with
+that message (``require_data``).
 """
 import os
 
@@ -42,7 +44,18 @@ from mrcnn.model import log
 TINY_OVERRIDES = dict(BACKBONE="resnet50", IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128,
                       POST_NMS_ROIS_INFERENCE=100, PRE_NMS_LIMIT=500,
                       FPN_CLASSIF_FC_LAYERS_SIZE=256, DETECTION_MAX_INSTANCES=20)
-print("TINY:", TINY, "| data:", os.path.abspath(DATA_DIR))'''
+print("TINY:", TINY, "| data:", os.path.abspath(DATA_DIR))
+
+
+def require_data(path, what):
+    """Stop here, saying where to get it, when a data folder is missing."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            "{} not found at {}. Download it (see docs/DATA.md: where the "
+            "balloon set, the demo photos and COCO come from and how to lay "
+            "them out) and set MRCNN_SHARED_DATA to the folder holding "
+            "it.".format(what, os.path.abspath(path)))
+    return path'''
 
 
 def nb(cells):
@@ -69,7 +82,8 @@ sys.path.append(os.path.join(ROOT_DIR, "samples/coco"))  # To find the coco samp
 import coco
 
 COCO_MODEL_PATH = os.path.join(ROOT_DIR, "mask_rcnn_coco.h5")
-IMAGE_DIR = os.path.join(DATA_DIR, "images")
+IMAGE_DIR = require_data(os.path.join(DATA_DIR, "images"),
+                         "the demo photos (a folder of .jpg/.png files)")
 
 class InferenceConfig(coco.CocoConfig):
     # Set batch size to 1 since we'll be running inference on
@@ -113,12 +127,9 @@ assert len(class_names) == config.NUM_CLASSES'''),
 # Load a random image from the images folder
 import random
 import skimage.io
-file_names = sorted(os.listdir(IMAGE_DIR)) if os.path.isdir(IMAGE_DIR) else []
-if file_names:
-    image = utils.read_image(os.path.join(IMAGE_DIR, random.choice(file_names)))
-    image = utils.to_rgb_uint8(image)
-else:
-    image = (np.random.rand(240, 320, 3) * 255).astype(np.uint8)
+file_names = sorted(os.listdir(IMAGE_DIR))
+image = utils.read_image(os.path.join(IMAGE_DIR, random.choice(file_names)))
+image = utils.to_rgb_uint8(image)
 
 # Run detection
 results = model.detect([image], verbose=1)
@@ -229,6 +240,9 @@ if os.path.isdir(BALLOON_DIR):
     dataset = balloon.BalloonDataset()
     dataset.load_balloon(BALLOON_DIR, "val")
 else:
+    print("The balloon set is not at {} (see docs/DATA.md to get it): "
+          "inspecting the synthetic shapes dataset instead.".format(
+              os.path.abspath(BALLOON_DIR)))
     config = shapes.ShapesConfig()
     dataset = shapes.ShapesDataset()
     dataset.load_shapes(10, 128, 128, seed=0)

@@ -63,6 +63,8 @@ def test_missing_weights_file_exit_2_with_advice(tmp_path):
     assert proc.returncode == 2
     assert "mask_rcnn_coco.h5" in proc.stderr and "--weights none" in \
         proc.stderr
+    # --weights none is recommended with what it means for training.
+    assert "trains all layers" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -173,33 +175,147 @@ def test_demo_quick_writes_valid_pngs(tmp_path):
     assert set(np.unique(rgba[..., 3])) <= {0, 255}
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["mAP@0.5"] <= 1.0
+    # The run's config.json names the classes for --weights last.
+    import glob
+    saved, = glob.glob(str(out / "logs" / "*" / "config.json"))
+    with open(saved) as f:
+        assert json.load(f)["CLASS_NAMES"] == ["BG", "square", "circle",
+                                               "triangle"]
 
 
-def test_train_on_balloon_via_one_step(tmp_path):
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve_health(args, log_path, cwd):
+    """Start ``mrcnn serve ARGS``, return its /health JSON, stop it."""
+    import time
+    import urllib.request
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mrcnn", "serve", "--port", str(port)] +
+            list(args), stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=cwd)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            assert proc.poll() is None, open(log_path).read()[-3000:]
+            try:
+                with urllib.request.urlopen(
+                        "http://127.0.0.1:{}/health".format(port),
+                        timeout=5) as r:
+                    return json.loads(r.read())
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError("serve did not start: " +
+                             open(log_path).read()[-3000:])
+    finally:
+        proc.kill()
+        proc.wait(30)
+
+
+def test_train_on_balloon_via_then_detect_evaluate_serve_export(tmp_path):
+    """train --logs DIR --weights none --layers heads: warned (random
+    weights), the class named from the dataset ("balloon"), config.json
+    beside the checkpoint holds the names; then --weights last --logs DIR
+    finds the run, and detect's JSON, evaluate (the VIA val set, COCO
+    metrics), /health and the export's class_names use the names with no
+    --class-names."""
     balloon = shared_path("balloon")
-    cfg = _tiny_config_json(tmp_path)
-    logs = tmp_path / "logs"
+    # Few detections: an untrained model's masks, unmolded to the 2048 px
+    # balloon photos, are what detect / evaluate spend their time on.
+    cfg = _tiny_config_json(tmp_path, DETECTION_MAX_INSTANCES=3)
+    logs = tmp_path / "runs"
+    # --layers heads (cheaper to compile than the default 'all' of
+    # --weights none, test_training_layers_for_random_weights): warned.
     proc = run_cli("train", "--dataset", balloon, "--weights", "none",
                    "--config-json", cfg, "--epochs", "1", "--steps", "1",
-                   "--name", "balloon", "--output", str(logs), timeout=400)
+                   "--layers", "heads", "--logs", str(logs),
+                   cwd=str(tmp_path), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Training on 61 images (1 classes: object)" in proc.stdout
+    assert "Training on 61 images (1 classes: balloon)" in proc.stdout
+    assert "Warning: --layers heads with random weights" in proc.stdout
+    assert not os.path.exists(str(tmp_path / "logs"))
     runs = [d for d in os.listdir(str(logs)) if d.startswith("balloon")]
     assert len(runs) == 1
     files = os.listdir(str(logs / runs[0]))
     assert "mask_rcnn_balloon_0001.h5" in files
+    saved = json.loads((logs / runs[0] / "config.json").read_text())
+    assert saved["CLASS_NAMES"] == ["BG", "balloon"]
     # --weights last finds that checkpoint without a config NAME and takes
-    # the run's config.json (tiny, 2 classes) from beside it.
+    # the run's config.json (tiny, 2 classes, the names) from beside it.
     val = shared_path("balloon", "val")
     image = os.path.join(val, sorted(f for f in os.listdir(val)
                                      if f.endswith(".jpg"))[0])
     out = tmp_path / "det"
     proc = run_cli("detect", image, "--weights", "last", "--logs",
-                   str(logs), "--output", str(out))
+                   str(logs), "--output", str(out), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mask_rcnn_balloon_0001.h5" in proc.stdout
     data = json.loads((out / "detections.json").read_text())
-    assert data["class_names"] == ["BG", "class 1"]
+    assert data["class_names"] == ["BG", "balloon"]
+    # evaluate reads the VIA val set as train did: COCO metrics.
+    proc = run_cli("evaluate", "--dataset", balloon, "--weights", "last",
+                   "--logs", str(logs), "--limit", "2", "--eval-type",
+                   "segm", "--output", str(tmp_path / "ev"), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["subset"] == "val" and len(metrics["stats"]) == 12
+    assert all(-1.0 <= v <= 1.0 for v in metrics["stats"].values())
+    assert "Average Precision" in proc.stdout
+    health = _serve_health(["--weights", "last", "--logs", str(logs)],
+                           str(tmp_path / "serve.log"), str(tmp_path))
+    assert health["classes"] == ["balloon"]
+    proc = run_cli("export", "--weights", "last", "--logs", str(logs),
+                   "--output", str(tmp_path / "sm"), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((tmp_path / "sm" / "assets.extra" /
+                       "mrcnn_export.json").read_text())
+    assert meta["class_names"] == ["BG", "balloon"]
+
+
+def test_training_layers_for_random_weights():
+    from mrcnn.app.jobs import training_layers
+    said = []
+    assert training_layers(None, None, log=said.append) == "all"
+    assert "random weights" in said[-1]
+    assert training_layers(None, "w.h5", log=said.append) == "heads"
+    assert training_layers("heads", None, log=said.append) == "heads"
+    assert said[-1].startswith("Warning: --layers heads with random weights")
+    assert training_layers("4+", "w.h5", log=said.append) == "4+"
+
+
+def test_detect_folder_with_one_bad_file_processes_the_rest(tmp_path):
+    """One unreadable file in a folder: the others get their PNGs and
+    records, detections.json lists the bad one under 'errors', exit 1."""
+    val = shared_path("balloon", "val")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    names = sorted(f for f in os.listdir(val) if f.endswith(".jpg"))[:2]
+    for name in names:  # the photos at 256 px wide: fast to unmold
+        image = cv2.imread(os.path.join(val, name))
+        cv2.imwrite(str(folder / name), cv2.resize(image, (256, int(
+            256 * image.shape[0] / image.shape[1]))))
+    (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
+    out = tmp_path / "out"
+    proc = run_cli("detect", str(folder), "--weights", "none",
+                   "--config-json", _tiny_config_json(
+                       tmp_path, DETECTION_MAX_INSTANCES=3),
+                   "--output", str(out), timeout=600)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "broken.jpg" in proc.stderr and "1 of 3 images" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    data = json.loads((out / "detections.json").read_text())
+    assert [os.path.basename(r["image"]) for r in data["images"]] == names
+    assert [os.path.basename(e["image"]) for e in data["errors"]] == \
+        ["broken.jpg"]
+    assert sorted(os.listdir(str(out))) == sorted(
+        [n[:-4] + ".png" for n in names] + ["detections.json"])
 
 
 def _via_folder(root, bad=False):
@@ -252,3 +368,44 @@ def test_check_dataset_exit_codes_on_a_via_folder(tmp_path):
     r = run_cli("check-dataset", "--dataset", str(tmp_path / "clean"),
                 "--subset", "val")
     assert r.returncode == 2 and "no 'val' subset" in r.stderr
+
+
+def readme_commands():
+    """The ``mrcnn ...`` / ``python -m mrcnn ...`` command lines of the
+    README's ```bash blocks (comments and && chains split off)."""
+    import re
+    import shlex
+    with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words[:3] == ["python", "-m", "mrcnn"]:
+                    words = words[2:]
+                if words[:1] == ["mrcnn"]:
+                    commands.append(words[1:])
+    return commands
+
+
+def test_readme_commands_parse():
+    """Every mrcnn command line the README shows is accepted by the parser
+    (a renamed or removed option fails here), and the user's path the
+    README shows (train --logs, evaluate / detect / serve / export with
+    --weights last --logs) is the one
+    test_train_on_balloon_via_then_detect_evaluate_serve_export runs."""
+    from mrcnn.cli_args import build_parser
+    parser = build_parser()
+    commands = readme_commands()
+    assert len(commands) >= 10
+    for words in commands:
+        try:
+            parser.parse_args(words)
+        except SystemExit:
+            raise AssertionError("README command does not parse: mrcnn " +
+                                 " ".join(words))
+    used = {(w[0], "--logs" in w, "last" in w) for w in commands}
+    for command in ("evaluate", "detect", "serve", "export"):
+        assert (command, True, True) in used, command
+    assert ("train", True, False) in used

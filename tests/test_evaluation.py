@@ -224,3 +224,35 @@ def test_detect_dataset_batches_without_padding(shapes_ds):
     assert len(dets) == 5 and model.sizes == [4, 1] and seconds >= 0
     for i, d in zip(range(5), dets):
         np.testing.assert_array_equal(d["masks"], shapes_ds.load_mask(i)[0])
+
+
+def test_coco_ground_truth_of_a_via_set_scores_its_own_masks_1():
+    """coco_ground_truth turns any Dataset (here the balloon VIA set, string
+    image ids) into a COCO object: its own masks as detections score AP 1,
+    and leaving one out lowers the recall."""
+    from conftest import shared_path
+    from mrcnn.data.via import ViaDataset
+    from mrcnn.evaluation import (build_coco_results, coco_ground_truth,
+                                  evaluate_coco_results)
+    ds = ViaDataset()
+    ds.load_via(shared_path("balloon"), "val", class_name="balloon")
+    ds.prepare()
+    ids = list(ds.image_ids[:3])
+    coco = coco_ground_truth(ds, ids)
+    assert len(coco.getImgIds()) == 3
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["balloon"]
+    results, total = [], 0
+    for i in ids:
+        masks, class_ids = ds.load_mask(i)
+        total += len(class_ids)
+        results += build_coco_results(
+            ds, [ds.image_info[i]["id"]], extract_bboxes(masks), class_ids,
+            np.ones(len(class_ids)), masks.astype(np.uint8))
+    assert len(coco.getAnnIds()) == total
+    coco_ids = [ds.image_info[i]["id"] for i in ids]
+    stats = evaluate_coco_results(coco, results, "segm", image_ids=coco_ids,
+                                  verbose=0)
+    assert stats[0] == 1.0 and stats[8] == 1.0
+    stats = evaluate_coco_results(coco, results[1:], "segm",
+                                  image_ids=coco_ids, verbose=0)
+    assert stats[8] < 1.0

@@ -42,3 +42,24 @@ def test_notebook_runs(name, logs_dir, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
     assert not errors
+
+
+def test_demo_notebook_without_its_data_stops_saying_where_to_get_it(
+        tmp_path, monkeypatch):
+    """No demo photos: the notebook stops at the cell that needs them, with
+    the path and docs/DATA.md, instead of running on random noise."""
+    monkeypatch.setenv("MRCNN_SHARED_DATA", str(tmp_path / "no_data"))
+    monkeypatch.setenv("MRCNN_NOTEBOOK_TINY", "1")
+    monkeypatch.setenv("MRCNN_NOTEBOOK_LOGS", str(tmp_path / "logs"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    nb = nbformat.read(os.path.join(NOTEBOOK_DIR, "demo.ipynb"), as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=240, kernel_name="python3",
+                                     resources={"metadata": {"path": NOTEBOOK_DIR}})
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as error:
+        client.execute()
+    message = str(error.value)
+    assert "the demo photos" in message and "docs/DATA.md" in message
+    assert str(tmp_path / "no_data" / "images") in message
+    assert not any(c.outputs for c in nb.cells
+                   if c.cell_type == "code" and "model.detect(" in c.source)

@@ -2,7 +2,8 @@
 
 Layouts (Matterport's samples):
     COCO  DIR/annotations/instances_<subset><year>.json + DIR/<subset><year>/
-    VIA   DIR/<subset>/via_region_data.json + the images beside it
+    VIA   DIR/<subset>/via_region_data.json + the images beside it; one
+          class named after DIR unless a class attribute names each region's
     one file: a COCO or VIA .json, images in --images (default: its folder)
 """
 
@@ -15,6 +16,22 @@ from mrcnn.data.coco import CocoDataset
 from mrcnn.data.via import ViaDataset
 
 FORMATS = ("auto", "coco", "via")
+
+
+def folder_class_name(path):
+    """The class name of a single-class VIA dataset (no class attribute):
+    the dataset folder's name ("balloon" for .../balloon/ and for
+    .../balloon/train/via_region_data.json), as Matterport's balloon
+    sample names its class."""
+    folder = os.path.abspath(path if os.path.isdir(path)
+                             else os.path.dirname(os.path.abspath(path)))
+    if not os.path.isdir(path) and os.path.basename(folder).lower() in \
+            _SUBSET_NAMES:
+        folder = os.path.dirname(folder)
+    return os.path.basename(os.path.normpath(folder)) or "object"
+
+
+_SUBSET_NAMES = ("train", "val", "valid", "validation", "test")
 
 
 def find_coco_files(root, subset, images_dir=None):
@@ -45,12 +62,14 @@ def _load_json_file(json_path, fmt, image_dir, class_attribute):
         "images" in data
     if fmt == "coco" or (fmt == "auto" and is_coco):
         dataset = CocoDataset()
-        dataset.load_coco_json(json_path, image_dir)
+        dataset.coco = dataset.load_coco_json(json_path, image_dir,
+                                              return_coco=True)
     else:
         dataset = ViaDataset()
         dataset.load_via(os.path.dirname(os.path.abspath(json_path)), None,
                          json_name=os.path.basename(json_path),
-                         class_attribute=class_attribute)
+                         class_attribute=class_attribute,
+                         class_name=folder_class_name(json_path))
     return dataset
 
 
@@ -67,7 +86,8 @@ def load_dataset(path, subset, fmt="auto", images_dir=None,
         file_subset: for a single .json file, the subset it holds (other
             subsets are absent); default: any subset asked for.
     Returns:
-        a prepared Dataset, or None when this subset does not exist.
+        a prepared Dataset, or None when this subset does not exist. A
+        CocoDataset keeps its pycocotools object as ``.coco``.
     Raises:
         UserError: the path does not exist, a COCO image folder is missing,
         or the file is not JSON.
@@ -93,10 +113,12 @@ def load_dataset(path, subset, fmt="auto", images_dir=None,
                                 "beside {}; or pass --images DIR)".format(
                                     image_dir, json_path))
             dataset = CocoDataset()
-            dataset.load_coco_json(json_path, image_dir)
+            dataset.coco = dataset.load_coco_json(json_path, image_dir,
+                                                  return_coco=True)
         elif fmt in ("auto", "via") and os.path.isfile(via_json):
             dataset = ViaDataset()
-            dataset.load_via(path, subset, class_attribute=class_attribute)
+            dataset.load_via(path, subset, class_attribute=class_attribute,
+                             class_name=folder_class_name(path))
         else:
             return None
     dataset.prepare()

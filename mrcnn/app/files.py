@@ -98,6 +98,22 @@ def check_images(paths):
                             "file?)".format(path, e))
 
 
+def unreadable_images(paths):
+    """The files of ``paths`` that are not images (headers only, as
+    check_images), without raising.
+
+    Returns:
+        list of (path, message) in the order of ``paths``.
+    """
+    bad = []
+    for path in paths:
+        try:
+            check_images([path])
+        except UserError as e:
+            bad.append((path, str(e)))
+    return bad
+
+
 def out_name(output, path, suffix, used):
     """A unique output path ``output/<stem of path><suffix>``.
 

@@ -8,7 +8,7 @@ front end reports; messages along the way go to ``log`` (default: print).
     detect_to_folder    annotated PNGs + detections.json
     splash_to_folder    background effects on images and videos
     train_on_dataset    train on a COCO / VIA dataset, checkpoints per epoch
-    evaluate_coco_dataset  pycocotools metrics -> metrics.json
+    evaluate_coco_dataset  pycocotools metrics (COCO or VIA) -> metrics.json
     check_dataset_folder  every image and mask of a dataset checked once
     convert_weights     Matterport .h5 <-> Keras 3 .weights.h5
     export_model_to     SavedModel / .keras / OpenVINO (mrcnn.export)
@@ -22,7 +22,6 @@ from mrcnn.app import datasets, files, model_setup, results, weights_spec
 from mrcnn.app.errors import UserError
 from mrcnn.core.release import HEAD_LAYERS
 from mrcnn.core.validation import check_dataset
-from mrcnn.data.coco import CocoDataset
 from mrcnn.demo import run_demo  # noqa: F401 - the demo job
 from mrcnn.export import export_model
 from mrcnn.render import render_detections
@@ -64,16 +63,25 @@ def prepare_inference(weights="coco", logs="logs", config_json=None,
     return model, config, names
 
 
-def detect_to_folder(model, paths, output, class_names, weights_label=None):
+def detect_to_folder(model, paths, output, class_names, weights_label=None,
+                     errors=None):
     """Detect on image files; write one annotated PNG per image and
-    ``detections.json`` (records of `results.result_to_json`).
+    ``detections.json`` (records of `results.result_to_json`, and
+    ``errors``: the images that could not be read, with why).
 
+    Args:
+        errors: (path, message) of images already found unreadable; the
+            images that fail to decode here are added, and the others are
+            processed.
     Returns:
-        dict: json (its path), images (count), detections (count).
+        dict: json (its path), images (count), detections (count), errors
+        (list of (path, message)).
     """
     os.makedirs(output, exist_ok=True)
+    errors = list(errors or [])
     records, used = [], set()
-    for path, image, result in results.detect_files(model, paths, "detect"):
+    for path, image, result in results.detect_files(model, paths, "detect",
+                                                    errors=errors):
         png = files.out_name(output, path, ".png", used)
         files.save_png(png, render_detections(
             image, result["rois"], result["masks"], result["class_ids"],
@@ -87,9 +95,12 @@ def detect_to_folder(model, paths, output, class_names, weights_label=None):
     json_path = files.write_json(
         os.path.join(output, "detections.json"),
         {"class_names": class_names, "weights": weights_label,
-         "images": records})
+         "images": records,
+         "errors": [{"image": os.path.abspath(p), "error": m}
+                    for p, m in errors]})
     return {"json": json_path, "images": len(records),
-            "detections": sum(len(r["detections"]) for r in records)}
+            "detections": sum(len(r["detections"]) for r in records),
+            "errors": errors}
 
 
 def parse_background(text):
@@ -181,16 +192,44 @@ def _run_name(dataset_path):
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
 
 
+def training_layers(layers, weights_path, log=print):
+    """The ``layers`` to train: "all" for random weights when none were
+    asked for (training only the heads on a random, frozen backbone learns
+    little), else "heads" by default; says which in the log.
+
+    Args:
+        layers: the user's choice, or None.
+        weights_path: what resolve_weights_path returned (None: random).
+    """
+    if layers is None:
+        layers = "all" if weights_path is None else "heads"
+        log("Training layers: {} ({})".format(layers, "random weights "
+            "(--weights none): every layer learns" if weights_path is None
+            else "default; --layers all also trains the backbone"))
+    elif weights_path is None and layers != "all":
+        log("Warning: --layers {} with random weights (--weights none): the "
+            "frozen layers stay random. Use --layers all (the default for "
+            "--weights none) unless that is what you want.".format(layers))
+    else:
+        log("Training layers: {}".format(layers))
+    return layers
+
+
 def train_on_dataset(dataset, weights="coco", output="logs", subset="train",
                      val_subset="val", fmt="auto", images_dir=None,
                      class_attribute=None, name=None, epochs=30, steps=100,
-                     layers="heads", learning_rate=None, batch_size=None,
+                     layers=None, learning_rate=None, batch_size=None,
                      config_json=None, num_classes=None, backbone=None,
                      image_size=None, log=print):
-    """Train on a COCO / VIA dataset; checkpoints go to output/<run>/.
+    """Train on a COCO / VIA dataset; checkpoints go to output/<run>/
+    (output is the folder of training runs, the model_dir; ``--weights
+    last`` looks there too).
 
     Class-specific heads are not loaded when the weights have another class
-    count (HEAD_LAYERS). Returns the trained MaskRCNN.
+    count (HEAD_LAYERS). ``layers`` None: see training_layers. The
+    dataset's class names are stored in the run's config.json
+    (``CLASS_NAMES``), so detect / serve / export name the classes.
+    Returns the trained MaskRCNN.
     """
     def load(sub):
         return datasets.load_dataset(dataset, sub, fmt=fmt,
@@ -215,6 +254,7 @@ def train_on_dataset(dataset, weights="coco", output="logs", subset="train",
         num_classes=num_classes, dataset_classes=train_set.num_classes,
         backbone=backbone, image_size=image_size,
         name=name or _run_name(dataset), batch_size=batch_size)
+    config.CLASS_NAMES = list(train_set.class_names)
     config.STEPS_PER_EPOCH = steps
     config.VALIDATION_STEPS = max(1, min(config.VALIDATION_STEPS,
                                          val_set.num_images //
@@ -231,6 +271,7 @@ def train_on_dataset(dataset, weights="coco", output="logs", subset="train",
         train_set.num_images, train_set.num_classes - 1,
         ", ".join(train_set.class_names[1:]), val_set.num_images))
     log(_weights_message(path))
+    layers = training_layers(layers, path, log=log)
     model, _ = model_setup.build_model("training", config, path,
                                        model_dir=output, exclude=exclude)
     model.train(train_set, val_set,
@@ -263,43 +304,53 @@ def check_dataset_folder(dataset, subset="train", fmt="auto",
 def evaluate_coco_dataset(dataset, output, weights="coco", logs="logs",
                           subset="val", images_dir=None, eval_type="bbox",
                           limit=0, config_json=None, num_classes=None,
-                          backbone=None, image_size=None, log=print):
-    """pycocotools metrics of a model on a COCO subset (falls back from
-    "val" to "train"); writes output/metrics.json and returns its path."""
-    if not os.path.exists(dataset):
-        raise UserError("dataset not found: {}".format(dataset))
-    found = datasets.find_coco_files(dataset, subset, images_dir)
+                          backbone=None, image_size=None, fmt="auto",
+                          class_attribute=None, log=print):
+    """pycocotools metrics of a model on a COCO or VIA subset (the layouts
+    of train_on_dataset; falls back from "val" to "train"); writes
+    output/metrics.json and returns its path.
+
+    A VIA set's ground truth is turned into COCO annotations
+    (evaluation.coco_ground_truth).
+    """
+    def load(sub):
+        return datasets.load_dataset(dataset, sub, fmt=fmt,
+                                     images_dir=images_dir,
+                                     class_attribute=class_attribute)
+    found = load(subset)
     if found is None and subset == "val":
-        found = datasets.find_coco_files(dataset, "train", images_dir)
+        subset = "train"
+        found = load(subset)
+        if found is not None:
+            log("No 'val' subset: evaluating on 'train'.")
     if found is None:
-        raise UserError("no COCO annotations for subset '{0}' in {1} "
-                        "(expected {1}/annotations/instances_{0}<year>.json)"
-                        .format(subset, dataset))
-    json_path, image_dir = found
-    if not os.path.isdir(image_dir):
-        raise UserError("COCO images folder not found: {} (for {}); pass "
-                        "--images DIR".format(image_dir, json_path))
-    coco_set = CocoDataset()
-    coco = coco_set.load_coco_json(json_path, image_dir, return_coco=True)
-    coco_set.prepare()
+        raise UserError(datasets.missing_subset_message(dataset, subset))
+    if found.num_images == 0:
+        raise UserError("the '{}' subset of {} has no usable images".format(
+            subset, dataset))
+    coco = getattr(found, "coco", None)
+    if coco is None:
+        coco = evaluation.coco_ground_truth(found)
     path = weights_spec.resolve_weights_path(weights, logs)
     config = model_setup.make_config(
         "inference", weights_path=path,
         summary=weights_spec.weights_summary(path), config_json=config_json,
         num_classes=num_classes, backbone=backbone, image_size=image_size)
-    if config.NUM_CLASSES != coco_set.num_classes:
+    if config.NUM_CLASSES != found.num_classes:
         raise UserError(
             "class count mismatch: the model has {} classes, the dataset {} "
             "(both including background)".format(config.NUM_CLASSES,
-                                                 coco_set.num_classes))
+                                                 found.num_classes))
     log(_weights_message(path))
     model, _ = model_setup.build_model("inference", config, path,
                                        model_dir=logs)
-    stats = evaluation.evaluate_coco(model, coco_set, coco,
+    stats = evaluation.evaluate_coco(model, found, coco,
                                      eval_type=eval_type, limit=limit)
     os.makedirs(output, exist_ok=True)
     return files.write_json(os.path.join(output, "metrics.json"), {
-        "eval_type": eval_type, "dataset": json_path, "weights": weights,
+        "eval_type": eval_type, "dataset": os.path.abspath(dataset),
+        "subset": subset,
+        "weights": weights,
         "stats": dict(zip(evaluation.COCO_STAT_NAMES,
                           [float(v) for v in stats]))})
 

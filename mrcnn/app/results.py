@@ -25,8 +25,9 @@ def class_names_for(config, names=None, dataset_names=None):
         names: names given by the user, without "BG", or None.
         dataset_names: a dataset's class_names, or None.
     Returns:
-        list of NUM_CLASSES names: the user's, the dataset's, the COCO names
-        for an 81-class model, else "class 1", "class 2", ...
+        list of NUM_CLASSES names: the user's, the dataset's, the config's
+        CLASS_NAMES (a training run's config.json stores its dataset's), the
+        COCO names for an 81-class model, else "class 1", "class 2", ...
     Raises:
         UserError when the user's names do not fit the model.
     """
@@ -39,10 +40,33 @@ def class_names_for(config, names=None, dataset_names=None):
         return ["BG"] + list(names)
     if dataset_names:
         return list(dataset_names)
+    stored = getattr(config, "CLASS_NAMES", None)
+    if stored is not None:
+        if len(stored) != config.NUM_CLASSES:
+            raise UserError(
+                "the config's CLASS_NAMES has {} names but NUM_CLASSES is {} "
+                "(fix config.json, or pass --class-names)".format(
+                    len(stored), config.NUM_CLASSES))
+        return [str(n) for n in stored]
     return default_class_names(config.NUM_CLASSES)
 
 
-def detect_files(model, paths, desc="detect", progress=True):
+def _read_all(paths, errors):
+    """(paths, images) of the readable files; with ``errors`` (a list), the
+    unreadable ones are appended to it as (path, message), else raise."""
+    if errors is None:
+        return paths, [read_rgb(p) for p in paths]
+    kept, images = [], []
+    for path in paths:
+        try:
+            images.append(read_rgb(path))
+            kept.append(path)
+        except UserError as e:
+            errors.append((path, str(e)))
+    return kept, images
+
+
+def detect_files(model, paths, desc="detect", progress=True, errors=None):
     """Yield (path, image, result) for every path, in order.
 
     Images are read as RGB uint8 (`mrcnn.app.files.read_rgb`) and detected
@@ -52,6 +76,8 @@ def detect_files(model, paths, desc="detect", progress=True):
         model: inference MaskRCNN.
         paths: image file paths.
         desc: progress bar label.
+        errors: None: an unreadable image raises UserError; a list: it gets
+            (path, message) of each unreadable image, the others go on.
     Yields:
         path, image uint8 [H, W, 3], detect() result dict.
     """
@@ -59,8 +85,11 @@ def detect_files(model, paths, desc="detect", progress=True):
     bar = tqdm(total=len(paths), unit="image", desc=desc, disable=not progress)
     try:
         for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
-            images = [read_rgb(p) for p in chunk]
+            asked = paths[start:start + batch_size]
+            chunk, images = _read_all(asked, errors)
+            bar.update(len(asked) - len(chunk))
+            if not chunk:
+                continue
             for path, image, result in zip(chunk, images,
                                            model.detect(images, verbose=0)):
                 yield path, image, result

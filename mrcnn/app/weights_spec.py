@@ -62,8 +62,10 @@ def resolve_weights_path(spec, logs_dir=None, coco_paths=None,
         raise UserError(
             "COCO weights not found. Looked for {}. Download {} ({}) on a "
             "machine with network and put it at {} (or pass --weights "
-            "/path/to/{}). To run without any weight file (random init; no "
-            "network needed), use --weights none.".format(
+            "/path/to/{}). To run without any weight file, use --weights "
+            "none: random initialisation (detections are noise until "
+            "trained; 'mrcnn train' then trains all layers, which takes "
+            "far longer than fine-tuning the COCO model).".format(
                 " and ".join(candidates), COCO_WEIGHTS_FILE, COCO_WEIGHTS_URL,
                 candidates[0], COCO_WEIGHTS_FILE))
     if key == LAST:

@@ -1,8 +1,12 @@
 """The page served at GET / by ``mrcnn serve``: pick a photo, an effect and
 classes; the page posts it to /v1/remove-background with fetch(), shows a
 progress indicator, then the result (with a download link) and the detected
-objects (class and score, from the X-Detections header). No external
-scripts, styles or fonts: it works with no network."""
+objects (class and score, from the X-Detections header; the TOP_ROWS best
+first, the rest behind "show all"). The background picker shows only for
+the "replace" effect. It fits a phone's width (no horizontal scrolling at
+420 px). No external scripts, styles or fonts: it works with no network."""
+
+TOP_ROWS = 10  # object rows shown before "show all"
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -12,11 +16,19 @@ PAGE = """<!doctype html>
 <title>mrcnn serve - background removal</title>
 <style>
  body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222;
-        max-width: 60em; }
+        max-width: 60em; overflow-wrap: anywhere; }
  h1 { font-size: 1.4em; margin: 0 0 .3em 0; }
- form { display: grid; grid-template-columns: 8em 1fr; gap: .5em 1em;
-        align-items: center; max-width: 36em; }
+ form { display: grid; grid-template-columns: 8em minmax(0, 1fr);
+        gap: .5em 1em; align-items: center; max-width: 36em; }
+ form input, form select { min-width: 0; max-width: 100%;
+        box-sizing: border-box; }
  select[multiple] { height: 6em; }
+ [hidden] { display: none !important; }
+ @media (max-width: 30em) {
+   body { margin: .8em; }
+   form { grid-template-columns: minmax(0, 1fr); gap: .2em; }
+   form label { margin-top: .4em; }
+ }
  #status { margin: 1em 0; min-height: 1.5em; }
  #status.busy::before { content: ""; display: inline-block; width: 1em;
         height: 1em; margin-right: .5em; vertical-align: middle;
@@ -25,8 +37,9 @@ PAGE = """<!doctype html>
  #status.error { color: #b00; }
  @keyframes spin { to { transform: rotate(360deg); } }
  .images { display: flex; gap: 1em; flex-wrap: wrap; }
- .images figure { margin: 0; }
- .images img { max-width: 24em; max-height: 24em; border: 1px solid #ccc;
+ .images figure { margin: 0; min-width: 0; max-width: min(24em, 100%); }
+ .images img { max-width: 100%; max-height: 24em;
+        box-sizing: border-box; border: 1px solid #ccc;
         background: repeating-conic-gradient(#ddd 0% 25%, #fff 0% 50%)
         50% / 16px 16px; }
  table { border-collapse: collapse; margin-top: .5em; }
@@ -46,12 +59,12 @@ PAGE = """<!doctype html>
   <option value="blur">blur the background</option>
   <option value="replace">replace the background with a color</option>
  </select>
- <label for="background">Background</label>
- <input id="background" name="background" type="color" value="#ffffff">
+ <label for="background" hidden>Background</label>
+ <input id="background" name="background" type="color" value="#ffffff" hidden>
  <label for="classes">Classes</label>
  <select id="classes" name="classes" multiple title="none selected: all classes"></select>
  <label for="min_score">Min. score</label>
- <input id="min_score" name="min_score" type="number" min="0" max="1" step="0.05" value="0">
+ <input id="min_score" name="min_score" type="number" min="0" max="1" step="0.01" value="0">
  <span></span>
  <button id="run" type="submit">Remove background</button>
 </form>
@@ -62,6 +75,7 @@ PAGE = """<!doctype html>
   <figcaption><a id="download" href="#" download="result.png" hidden>Download the result (PNG)</a></figcaption></figure>
 </div>
 <table id="objects" hidden><thead><tr><th>#</th><th>class</th><th>score</th></tr></thead><tbody></tbody></table>
+<button id="show-all" type="button" hidden></button>
 <script>
 "use strict";
 const $ = (id) => document.getElementById(id);
@@ -74,6 +88,38 @@ fetch("/health").then(r => r.json()).then(h => {
     $("classes").appendChild(o);
   }
 }).catch(e => { $("model").textContent = "Cannot reach the server: " + e; });
+
+const TOP_ROWS = %TOP_ROWS%;
+function showBackgroundPicker() {
+  const replace = $("effect").value === "replace";
+  $("background").hidden = !replace;
+  document.querySelector("label[for=background]").hidden = !replace;
+}
+$("effect").addEventListener("change", showBackgroundPicker);
+showBackgroundPicker();
+
+// The detected objects, best score first: TOP_ROWS rows, the others behind
+// a "show all" button.
+function showObjects(found) {
+  const sorted = found.map((d, i) => [i, d]).sort((a, b) => b[1].score - a[1].score);
+  const body = $("objects").tBodies[0];
+  body.textContent = "";
+  sorted.forEach(([i, d], rank) => {
+    const tr = body.insertRow();
+    tr.insertCell().textContent = i + 1;
+    tr.insertCell().textContent = d.class_name;
+    tr.insertCell().textContent = d.score.toFixed(3);
+    tr.hidden = rank >= TOP_ROWS;
+  });
+  $("objects").hidden = false;
+  const more = $("show-all");
+  more.hidden = sorted.length <= TOP_ROWS;
+  more.textContent = "Show all " + sorted.length + " objects";
+  more.onclick = () => {
+    for (const tr of body.rows) tr.hidden = false;
+    more.hidden = true;
+  };
+}
 
 $("image").addEventListener("change", () => {
   const f = $("image").files[0];
@@ -92,8 +138,10 @@ $("form").addEventListener("submit", async (ev) => {
   data.append("image", file, file.name);
   const effect = $("effect").value;
   data.append("effect", effect);
-  const bg = $("background").value;
-  data.append("background", [1, 3, 5].map(i => parseInt(bg.substr(i, 2), 16)).join(","));
+  if (effect === "replace") {
+    const bg = $("background").value;
+    data.append("background", [1, 3, 5].map(i => parseInt(bg.substr(i, 2), 16)).join(","));
+  }
   const classes = Array.from($("classes").selectedOptions).map(o => o.value);
   if (classes.length) data.append("classes", classes.join(","));
   data.append("min_score", $("min_score").value || "0");
@@ -121,15 +169,7 @@ $("form").addEventListener("submit", async (ev) => {
     a.href = resultUrl;
     a.download = file.name.replace(/\\.[^.]*$/, "") + "_" + effect + ".png";
     a.hidden = false;
-    const body = $("objects").tBodies[0];
-    body.textContent = "";
-    found.forEach((d, i) => {
-      const tr = body.insertRow();
-      tr.insertCell().textContent = i + 1;
-      tr.insertCell().textContent = d.class_name;
-      tr.insertCell().textContent = d.score.toFixed(3);
-    });
-    $("objects").hidden = false;
+    showObjects(found);
     status.className = "";
     status.textContent = found.length + " object(s) found in " +
         ((performance.now() - t0) / 1000).toFixed(1) + " s.";
@@ -145,4 +185,4 @@ $("form").addEventListener("submit", async (ev) => {
 </script>
 </body>
 </html>
-"""
+""".replace("%TOP_ROWS%", str(TOP_ROWS))
