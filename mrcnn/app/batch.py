@@ -41,9 +41,10 @@ from mrcnn.app.batch_rows import (  # noqa: F401 - the shards API, here too
     SCHEMA, decode_image, detect_rows, done_paths, finalize, read_results,
     shard_files, write_shard)
 from mrcnn.app.errors import UserError
+from mrcnn.core.effects import BACKGROUND_EFFECTS
 
 ENGINES = ("local", "ray")
-EFFECTS = ("splash", "blur", "cutout", "replace")
+EFFECTS = BACKGROUND_EFFECTS
 LIST_EXTENSIONS = (".txt", ".lst")
 
 

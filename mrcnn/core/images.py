@@ -10,6 +10,7 @@ image meta need to map results back (window, scale, padding, crop).
 
 import os
 import random
+import re
 
 import numpy as np
 
@@ -289,6 +290,53 @@ def _to_uint8(image):
     raise ValueError("Cannot convert an image of dtype {} to uint8".format(image.dtype))
 
 
+def pil_to_array(img):
+    """The pixels of an opened PIL image as an array in the file's own
+    dtype (what `read_image` returns; `to_rgb_uint8` makes model input).
+
+    Palettes decode to RGB, or RGBA when they have transparency; CMYK,
+    YCbCr, LAB and HSV to RGB; PA to RGBA; 16-bit grayscale keeps its 16
+    bits (uint16). Loads the pixels: PIL's errors for a truncated or
+    corrupt file come from here.
+
+    Args:
+        img: a PIL.Image.Image.
+    Returns:
+        [H, W] or [H, W, C] array (uint8, uint16, int32, float32 or bool).
+    """
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        img = img.convert("RGB")
+    elif img.mode == "PA":
+        img = img.convert("RGBA")
+    elif img.mode.startswith("I;16"):
+        return np.asarray(img).astype(np.uint16)
+    return np.asarray(img)
+
+
+def parse_rgb(text):
+    """A color written "R,G,B" (each 0-255) or "#rrggbb" -> (r, g, b) ints.
+
+    The one grammar of colors given as text (the CLI's ``--background``,
+    the HTTP API's ``background`` field).
+
+    Raises:
+        ValueError naming the text and the grammar.
+    """
+    text = str(text).strip()
+    if re.fullmatch(r"#[0-9a-fA-F]{6}", text):
+        return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))
+    try:
+        rgb = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        rgb = ()
+    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+        raise ValueError("a color must be 'R,G,B' (0-255 each) or "
+                         "'#rrggbb', got {!r}".format(text))
+    return rgb
+
+
 def read_image(path):
     """Read an image file into an array, decoding palettes to RGB(A).
 
@@ -315,17 +363,7 @@ def read_image(path):
     from PIL import Image
     try:
         with Image.open(path) as img:
-            if img.mode == "P":
-                # Palette: decode to RGB, keeping transparency as alpha.
-                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-            elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                img = img.convert("RGB")
-            elif img.mode == "PA":
-                img = img.convert("RGBA")
-            elif img.mode.startswith("I;16"):
-                # 16-bit grayscale: keep the 16 bits.
-                return np.asarray(img).astype(np.uint16)
-            return np.asarray(img)
+            return pil_to_array(img)
     except Exception as pil_error:  # Pillow cannot decode it: try skimage
         try:
             import skimage.io
