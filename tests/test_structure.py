@@ -157,6 +157,7 @@ def test_package_modules_are_imported_at_module_level():
 def test_core_and_utils_do_not_load_tensorflow():
     code = ("import sys, mrcnn.utils, mrcnn.config\n"
             "import mrcnn.core.metrics, mrcnn.core.outputs, mrcnn.core.release\n"
+            "import mrcnn.core.effects, mrcnn.cli_args\n"
             "print('tensorflow' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
     proc = subprocess.run([sys.executable, "-c", code], env=env,
