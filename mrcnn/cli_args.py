@@ -8,6 +8,7 @@ import os
 
 from mrcnn import __version__
 from mrcnn.app import datasets
+from mrcnn.core.effects import BACKGROUND_EFFECTS
 
 
 def _add_model_options(p, default_weights="coco", output_default=None,
@@ -136,8 +137,7 @@ def build_parser():
     g.add_argument("--actors", type=int, metavar="N",
                    help="Ray actors, one model each (default: one per GPU, "
                         "else CPUs // 2)")
-    g.add_argument("--effect", choices=("splash", "blur", "cutout",
-                                        "replace"),
+    g.add_argument("--effect", choices=BACKGROUND_EFFECTS,
                    help="also write this effect per input to --output/effects")
     g.add_argument("--background", metavar="IMAGE|R,G,B",
                    help="for --effect replace: an image file or a color")
@@ -153,8 +153,7 @@ def build_parser():
                     "(.mp4, .avi, ...) are processed frame by frame.")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders of images, or video files")
-    p.add_argument("--effect", choices=("splash", "blur", "cutout",
-                                        "replace"), default="splash",
+    p.add_argument("--effect", choices=BACKGROUND_EFFECTS, default="splash",
                    help="the effect (default: %(default)s)")
     p.add_argument("--background", metavar="IMAGE|R,G,B",
                    help="for --effect replace: an image file or a color")

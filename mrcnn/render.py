@@ -11,6 +11,8 @@ import colorsys
 import cv2
 import numpy as np
 
+from mrcnn.core.images import to_rgb_uint8
+
 
 def class_color(class_id, bright=True):
     """A fixed color for a class id, stable across frames and runs.
@@ -28,16 +30,12 @@ def class_color(class_id, bright=True):
 
 
 def _to_uint8_rgb(image):
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)  # [H, W] -> [H, W, 3]
-    if image.ndim != 3 or image.shape[-1] not in (3, 4):
-        raise ValueError("render_detections: image must be [height, width, 3] "
-                         "(RGB), got shape {}".format(image.shape))
-    image = image[..., :3]
-    if image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(image)
+    """The image as RGB uint8 [H, W, 3] (`core.images.to_rgb_uint8`: a float
+    image in [0, 1] is scaled by 255), errors naming render_detections."""
+    try:
+        return to_rgb_uint8(image)
+    except ValueError as e:
+        raise ValueError("render_detections: {}".format(e)) from None
 
 
 def render_detections(image, boxes, masks, class_ids, class_names,
@@ -50,7 +48,9 @@ def render_detections(image, boxes, masks, class_ids, class_names,
     outline, box and label are left unchanged.
 
     Args:
-        image: [height, width, 3] RGB (uint8, or anything castable).
+        image: [height, width, 3] RGB uint8, or any image
+            `core.images.to_rgb_uint8` converts (gray, RGBA, 16-bit,
+            float in [0, 1] or [0, 255]).
         boxes: [N, (y1, x1, y2, x2)] pixels; all-zero rows are skipped.
         masks: [height, width, N] bool, or None.
         class_ids: [N] int, indices into ``class_names``.

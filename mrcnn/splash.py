@@ -17,10 +17,10 @@ import skimage.color
 
 from mrcnn.render import render_detections
 
+from mrcnn.core.effects import EFFECTS
 from mrcnn.core.images import to_rgb_uint8
 from mrcnn.core.progress import tqdm
-
-EFFECTS = ("splash", "blur", "replace", "cutout", "render")
+from mrcnn.core.release import generic_class_names
 
 
 ############################################################
@@ -293,7 +293,7 @@ def apply_effect(image, result, effect="splash", background=None,
 
 def _default_names(result):
     top = int(np.max(result["class_ids"])) if len(result["class_ids"]) else 0
-    return ["BG"] + ["class {}".format(i) for i in range(1, top + 1)]
+    return generic_class_names(top + 1)
 
 
 ############################################################

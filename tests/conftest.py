@@ -14,12 +14,37 @@ SHARED_DATA = os.environ.get(
     os.path.join(os.path.dirname(REPO_ROOT), "shared", "data"))
 
 
-def shared_path(*parts):
-    """Path under ../shared/data; skips the test when it is absent."""
-    path = os.path.join(SHARED_DATA, *parts)
+SHARED_SPEC = os.path.join(os.path.dirname(REPO_ROOT), "shared", "spec")
+
+
+def in_ci():
+    """True where the CI environment variable says so (CI=true)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_file(path, what):
+    """``path`` if it exists. Otherwise skip the test, or fail it under CI
+    (CI=true), where missing test data is a broken checkout, not a
+    reason to run less."""
     if not os.path.exists(path):
-        pytest.skip("shared data not found: {} (set MRCNN_SHARED_DATA)".format(path))
+        message = "{} not found: {}".format(what, path)
+        if in_ci():
+            pytest.fail(message + " (CI=true: missing data fails the test)",
+                        pytrace=False)
+        pytest.skip(message)
     return path
+
+
+def shared_path(*parts):
+    """Path under ../shared/data (require_file: skipped when absent, failed
+    under CI)."""
+    return require_file(os.path.join(SHARED_DATA, *parts),
+                        "shared data (set MRCNN_SHARED_DATA)")
+
+
+def shared_spec(name):
+    """Path of ../shared/spec/<name> (require_file)."""
+    return require_file(os.path.join(SHARED_SPEC, name), "shared spec file")
 
 
 @pytest.fixture(autouse=True)

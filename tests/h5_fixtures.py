@@ -9,13 +9,11 @@ separately written description of the format:
     /<layer>/<weight_name>   dataset (so conv1/conv1/kernel:0)
 """
 import json
-import os
 
 import h5py
 import numpy as np
 
-MANIFEST = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "shared", "spec", "coco_h5_manifest.json")
+from conftest import shared_spec
 
 
 def _names(names, as_str):
@@ -57,7 +55,7 @@ def write_keras2_h5(path, layers, str_attrs=False, model_weights=False,
 
 
 def manifest():
-    with open(MANIFEST) as f:
+    with open(shared_spec("coco_h5_manifest.json")) as f:
         return json.load(f)
 
 

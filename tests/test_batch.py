@@ -1,14 +1,18 @@
 """mrcnn.app.batch: one Parquet row per input image, error rows for bad
 files, resume, and a run whose actor is SIGKILLed still complete with no
-duplicates, on a local Ray (num_cpus=2) shared by the module's tests.
+duplicates, on a local Ray (num_cpus=2) shared by the module's Ray tests.
+The local engine's tests need no Ray (only pyarrow, for the shards).
 
 The model is the tiny config with DETECTION_MIN_CONFIDENCE=0 and weights
 from ``write_detecting_weights`` (untrained, but every proposal becomes a
-class-1 detection), so every image gets detections. Model calls
-are counted through ``call_log`` (each detect() call appends
-"<pid> <image count>" to it, from whichever process runs the model).
+class-1 detection), so every image gets detections. Model calls are
+counted from the outside (bench/model_calls.py): ``MaskRCNN.detect`` is
+wrapped to append "<pid> <image count>" to a log, in this process for the
+local engine and in every Ray worker through Ray's
+``worker_process_setup_hook``.
 """
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -19,12 +23,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ray = pytest.importorskip("ray")
+pytest.importorskip("pyarrow")  # the shards, whatever the engine
 
-from conftest import make_tiny_config, write_detecting_weights  # noqa: E402
-from mrcnn.app import batch, batch_ray  # noqa: E402
+from conftest import (load_bench, make_tiny_config,  # noqa: E402
+                      write_detecting_weights)
+from mrcnn.app import batch  # noqa: E402
 from mrcnn.app.errors import UserError  # noqa: E402
 from mrcnn.cli import main as cli_main  # noqa: E402
+from mrcnn.maskrcnn import MaskRCNN  # noqa: E402
+
+HAVE_RAY = importlib.util.find_spec("ray") is not None
+needs_ray = pytest.mark.skipif(
+    not HAVE_RAY, reason="the [ray] extra is not installed (only the Ray "
+    "engine's tests skip)")
+MODEL_CALLS = load_bench("model_calls")
 
 
 @contextlib.contextmanager
@@ -53,22 +65,39 @@ def _images(folder, count, start=0, size=(72, 96)):
     return paths
 
 
-def _calls(call_log):
-    """[(pid, images)] of the model calls logged so far."""
-    if not os.path.exists(call_log):
-        return []
-    with open(call_log) as f:
-        return [tuple(int(v) for v in line.split()) for line in f
-                if line.strip()]
+_calls = MODEL_CALLS.read
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    """One local Ray for the module (starting one takes seconds)."""
+def ray_log(tmp_path_factory):
+    """One local Ray for the module (starting one takes seconds), whose
+    workers log their model calls to the file this yields."""
+    import ray
+    log = str(tmp_path_factory.mktemp("ray_calls") / "calls.log")
     with deadline(180):
-        batch_ray.init_ray(num_cpus=2, log=lambda *a: None)
-    yield
+        # As batch_ray.init_ray starts one, plus the call log; init_ray
+        # then finds Ray initialised and uses it.
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False,
+                 runtime_env=MODEL_CALLS.ray_runtime_env(log))
+    yield log
     ray.shutdown()
+
+
+@pytest.fixture
+def ray_calls(ray_log):
+    """The Ray workers' call log, emptied for this test."""
+    open(ray_log, "w").close()
+    return ray_log
+
+
+@pytest.fixture
+def local_calls(tmp_path):
+    """A call log of this process's model calls, for this test."""
+    log = str(tmp_path / "local_calls.log")
+    original = MODEL_CALLS.install(log)
+    yield log
+    MaskRCNN.detect = original
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +114,12 @@ def _weights(config_json):
     return os.path.join(os.path.dirname(config_json), "tiny.h5")
 
 
-def _run(sources, output, config_json, call_log, engine="ray", **kw):
+def _run(sources, output, config_json, engine="ray", **kw):
     return batch.detect_images(
         sources, weights=_weights(config_json), output=str(output),
         engine=engine,
         config_json=config_json, shard_size=2, actors=1, num_cpus=2,
-        progress=False, call_log=str(call_log), log=lambda *a: None, **kw)
+        progress=False, log=lambda *a: None, **kw)
 
 
 def _check_one_row_per_path(output, paths):
@@ -130,14 +159,15 @@ def test_finalize_drops_rows_of_paths_already_written(tmp_path):
     assert batch.done_paths(str(tmp_path)) == {"/x/1", "/x/2", "/x/3"}
 
 
-def test_ray_one_row_per_image_error_row_and_resume(ray_session, config_json,
+@needs_ray
+def test_ray_one_row_per_image_error_row_and_resume(ray_calls, config_json,
                                                     tmp_path):
     images = _images(str(tmp_path / "in"), 3)
     corrupt = tmp_path / "in" / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8 this is not a JPEG")
-    log, out = tmp_path / "calls.log", tmp_path / "out"
+    log, out = ray_calls, tmp_path / "out"
     with deadline(300):
-        first = _run([str(tmp_path / "in")], out, config_json, log,
+        first = _run([str(tmp_path / "in")], out, config_json,
                      effect="splash")
     assert first["images"] == first["rows"] == 4 and first["errors"] == 1
     rows = _check_one_row_per_path(out, images + [str(corrupt)])
@@ -156,17 +186,18 @@ def test_ray_one_row_per_image_error_row_and_resume(ray_session, config_json,
     # Resume: two new images; only they reach the model.
     more = _images(str(tmp_path / "in"), 2, start=10)
     with deadline(300):
-        second = _run([str(tmp_path / "in")], out, config_json, log)
+        second = _run([str(tmp_path / "in")], out, config_json)
     assert second["skipped"] == 4 and second["processed"] == 2
     assert sum(n for _, n in _calls(str(log))) == 3 + 2
     _check_one_row_per_path(out, images + more + [str(corrupt)])
     assert second["rows"] == 6 and second["duplicates_removed"] == 0
 
 
+@needs_ray
 def test_ray_killed_actor_is_retried_without_loss_or_duplicates(
-        ray_session, config_json, tmp_path):
+        ray_calls, config_json, tmp_path):
     images = _images(str(tmp_path / "in"), 6)
-    log, out = tmp_path / "calls.log", tmp_path / "out"
+    log, out = ray_calls, tmp_path / "out"
     killed = []
 
     def killer():
@@ -182,7 +213,7 @@ def test_ray_killed_actor_is_retried_without_loss_or_duplicates(
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     with deadline(420):
-        summary = _run(images, out, config_json, log)
+        summary = _run(images, out, config_json)
     thread.join(5)
     assert killed, "the actor was never seen running"
     pids = {pid for pid, _ in _calls(str(log))}
@@ -192,7 +223,7 @@ def test_ray_killed_actor_is_retried_without_loss_or_duplicates(
 
 
 def test_cli_detect_engine_local_writes_shards(config_json, tmp_path,
-                                               capsys):
+                                               local_calls, capsys):
     images = _images(str(tmp_path / "in"), 2)
     listing = tmp_path / "todo.txt"
     listing.write_text("\n".join(images) + "\n")
@@ -206,6 +237,18 @@ def test_cli_detect_engine_local_writes_shards(config_json, tmp_path,
     assert "2 rows (0 errors" in capsys.readouterr().out
     rows = _check_one_row_per_path(out, images)
     assert all(json.loads(json.dumps(r["detections"])) for r in rows.values())
+    # In this process, one image per call (IMAGES_PER_GPU = --batch-size 1).
+    assert _calls(local_calls) == [(os.getpid(), 1)] * 2
+
+    # Resume: only the new image reaches the model.
+    more = _images(str(tmp_path / "in"), 1, start=10)
+    listing.write_text("\n".join(images + more) + "\n")
+    with deadline(240):
+        assert cli_main(["detect", str(listing), "--weights",
+                         _weights(config_json), "--config-json", config_json,
+                         "--output", str(out), "--engine", "local"]) == 0
+    assert _calls(local_calls) == [(os.getpid(), 1)] * 3
+    _check_one_row_per_path(out, images + more)
 
 
 def test_cli_batch_options_need_an_engine(tmp_path, capsys):

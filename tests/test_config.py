@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mrcnn.config import Config, ConfigError
+from mrcnn.core.images import resize_image
 
 
 class ShapesLike(Config):
@@ -77,10 +78,26 @@ def test_training_needs_two_classes():
 
 
 def test_pad64_does_not_need_multiple_of_64():
+    # IMAGE_MAX_DIM = 100 is refused for "square" (the image is halved six
+    # times) but accepted for "pad64", which pads each image to a multiple
+    # of 64 itself and ignores IMAGE_MAX_DIM (Matterport's rule).
+    with pytest.raises(ConfigError, match="IMAGE_MAX_DIM.*multiple of 64"):
+        type("Square", (ShapesLike,), {"IMAGE_MAX_DIM": 100})()
+
     class Pad(ShapesLike):
         IMAGE_RESIZE_MODE = "pad64"
         IMAGE_MAX_DIM = 100
-    Pad()
+    config = Pad()
+    assert config.IMAGE_RESIZE_MODE == "pad64"
+    assert list(config.IMAGE_SHAPE) == [100, 100, 3]
+    image = np.zeros((100, 130, 3), np.uint8)
+    molded, window, scale, padding, _ = resize_image(
+        image, min_dim=config.IMAGE_MIN_DIM, max_dim=config.IMAGE_MAX_DIM,
+        mode=config.IMAGE_RESIZE_MODE)
+    # Short side up to IMAGE_MIN_DIM = 128 (scale 1.28, past IMAGE_MAX_DIM),
+    # then 166 px wide padded to 192 = 3 * 64, 13 px on each side.
+    assert molded.shape == (128, 192, 3) and scale == pytest.approx(1.28)
+    assert tuple(window) == (0, 13, 128, 179)
 
 
 def test_json_round_trip():

@@ -58,3 +58,17 @@ def test_empty_detections_return_copy():
     out = render_detections(image, np.zeros((0, 4)), np.zeros((10, 12, 0)),
                             np.zeros(0, int), ["BG"])
     assert np.array_equal(out, image) and out is not image
+
+
+def test_float_image_in_unit_range_is_scaled_not_clipped_to_black():
+    # One to-RGB rule (core.images.to_rgb_uint8): a float image in [0, 1]
+    # is scaled by 255, as Dataset.load_image and detect() read it.
+    image = np.full((20, 30, 3), 0.5, np.float32)
+    out = render_detections(image, np.zeros((0, 4)), None, [], ["BG"])
+    assert out.dtype == np.uint8 and out.shape == (20, 30, 3)
+    assert (out == 128).all()
+    gray = render_detections(np.full((20, 30), 200, np.uint16), np.zeros((0, 4)),
+                             None, [], ["BG"])
+    assert gray.shape == (20, 30, 3)
+    with pytest.raises(ValueError, match="render_detections: .*shape"):
+        render_detections(np.zeros((4, 4, 5)), np.zeros((0, 4)), None, [], ["BG"])

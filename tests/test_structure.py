@@ -157,6 +157,7 @@ def test_package_modules_are_imported_at_module_level():
 def test_core_and_utils_do_not_load_tensorflow():
     code = ("import sys, mrcnn.utils, mrcnn.config\n"
             "import mrcnn.core.metrics, mrcnn.core.outputs, mrcnn.core.release\n"
+            "import mrcnn.core.effects, mrcnn.cli_args\n"
             "print('tensorflow' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
     proc = subprocess.run([sys.executable, "-c", code], env=env,
@@ -174,3 +175,136 @@ def test_the_checker_sees_a_planted_cycle(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", str(tmp_path))
     with pytest.raises(pytest.fail.Exception, match="import cycle"):
         test_module_graph_has_no_cycle()
+
+
+# ---------------------------------------------------------------------------
+# Facts declared once (docs/ARCHITECTURE.md, "Facts declared once"). Each
+# rule scans the code of mrcnn/**/*.py (string constants, not docstrings
+# or comments) for a second copy of a guarded literal:
+#   - an input name ("input_image", ...) anywhere but core/outputs.py (the
+#     graph names its Input layers with the constants);
+#   - a tuple / list / set made of two or more names of one family (effects,
+#     model inputs, model outputs) but in the family's declaring module: a
+#     list is a declaration; reading one name (``effect == "cutout"``,
+#     ``out["detections"]``, a Keras layer's ``name=``) is a use, and a list
+#     with other names too (release.HEAD_LAYERS: weight layers) is another
+#     fact;
+#   - the image-meta layout written with numbers (``12 + n``, ``meta[7:11]``)
+#     but in core/image_meta.py;
+#   - the generic class-name pattern "class {}", the PIL decoding rules
+#     ("transparency", "I;16") and the color grammar's "#rrggbb" pattern
+#     outside their one function (core/release.py, core/images.py).
+# ---------------------------------------------------------------------------
+
+def _families():
+    from mrcnn.core import effects, outputs
+    inputs = set(outputs.TRAINING_INPUTS + outputs.INFERENCE_INPUTS +
+                 (outputs.INPUT_ROI,))
+    return {
+        "effect": (set(effects.EFFECTS), "mrcnn.core.effects"),
+        "model input": (inputs, "mrcnn.core.outputs"),
+        "model output": (set(outputs.INFERENCE_OUTPUTS +
+                             outputs.TRAINING_OUTPUTS), "mrcnn.core.outputs"),
+    }
+
+
+#: String constants that may appear in one module only.
+SINGLE_HOME_STRINGS = {
+    "class {}": "mrcnn.core.release",
+    "transparency": "mrcnn.core.images",
+    "I;16": "mrcnn.core.images",
+    r"#[0-9a-fA-F]{6}": "mrcnn.core.images",
+}
+#: Image-meta offsets as slice bounds (lower, upper) of core/image_meta.py.
+META_SLICES = {(1, 4), (4, 7), (7, 11), (12, None)}
+
+
+def _docstrings(tree):
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                             ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and \
+                    isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def _second_copies(mods):
+    """["module:line: what"] for every guarded literal outside its home."""
+    families = _families()
+    inputs = families["model input"][0]
+    found = []
+    for name, path in sorted(mods.items()):
+        tree = ast.parse(open(path).read())
+        docs = _docstrings(tree)
+        where = "{}:{}: ".format(os.path.relpath(path, REPO_ROOT), "{}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and id(node) not in docs:
+                if node.value in inputs and name != "mrcnn.core.outputs":
+                    found.append(where.format(node.lineno) +
+                                 "input name {!r}".format(node.value))
+                home = SINGLE_HOME_STRINGS.get(node.value)
+                if home and name != home:
+                    found.append(where.format(node.lineno) + "{!r} belongs "
+                                 "to {}".format(node.value, home))
+            elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                values = [e.value for e in node.elts
+                          if isinstance(e, ast.Constant)]
+                for family, (names, home) in families.items():
+                    hits = [v for v in values if v in names]
+                    if len(hits) >= 2 and len(hits) == len(node.elts) and \
+                            name != home:
+                        found.append(where.format(node.lineno) + "a list of "
+                                     "{} names {} (declared in {})".format(
+                                         family, hits, home))
+            elif name != "mrcnn.core.image_meta":
+                if isinstance(node, ast.BinOp) and \
+                        isinstance(node.op, ast.Add) and \
+                        any(isinstance(s, ast.Constant) and s.value == 12
+                            for s in (node.left, node.right)):
+                    found.append(where.format(node.lineno) + "12 + ...: the "
+                                 "image meta size is image_meta_size()")
+                if isinstance(node, ast.Slice):
+                    bounds = tuple(b.value if isinstance(b, ast.Constant)
+                                   else (None if b is None else "expr")
+                                   for b in (node.lower, node.upper))
+                    if bounds in META_SLICES:
+                        found.append(where.format(node.lineno) + "slice {}:"
+                                     "{}: an image-meta field; use core/"
+                                     "image_meta.py's META_*".format(*bounds))
+    return found
+
+
+def test_guarded_facts_are_declared_once():
+    copies = _second_copies(_modules())
+    assert not copies, "second copies of facts declared once:\n" + \
+        "\n".join(copies)
+
+
+def test_the_once_only_checker_sees_planted_copies(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        '"""A docstring may say input_image, 12 + NUM_CLASSES, class {}."""\n'
+        'CHOICES = ("splash", "blur")\n'
+        'name = "input_anchors"\n'
+        'size = 12 + num_classes\n'
+        'window = meta[:, 7:11]\n'
+        'label = "class {}".format(1)\n'
+        'OUT = ["detections", "mrcnn_mask"]\n'
+        'LAYERS = ["mrcnn_mask", "mrcnn_bbox_fc"]\n'
+        'ok = effect == "cutout" and out["detections"]\n')
+    copies = _second_copies({"mrcnn.planted": str(planted)})
+    assert sorted(int(c.split(": ", 1)[0].rsplit(":", 1)[1]) for c in copies) == \
+        [2, 3, 4, 5, 6, 7], copies
+
+
+def test_declared_name_families_are_consistent():
+    from mrcnn.core import effects, outputs
+    assert set(effects.BACKGROUND_EFFECTS) < set(effects.EFFECTS)
+    assert set(outputs.DETECT_OUTPUTS) <= set(outputs.INFERENCE_OUTPUTS)
+    assert outputs.TRAINING_OUTPUTS[:len(outputs.RPN_OUTPUTS)] == \
+        outputs.RPN_OUTPUTS
+    assert outputs.TRAINING_INPUTS[:2] == outputs.INFERENCE_INPUTS[:2]

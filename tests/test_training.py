@@ -362,3 +362,28 @@ def test_momentum_sgd_equals_keras_sgd(clip):
     assert isinstance(opt, MomentumSGD) and opt.global_clipnorm == 5.0
     clone = MomentumSGD.from_config(opt.get_config())
     assert clone.momentum == 0.9 and clone.global_clipnorm == 5.0
+
+
+def test_five_losses_equal_the_pinned_ones(tmp_path):
+    """The five losses of a seeded tiny model on a fixed batch, against the
+    values tests/pinned/record_loss_pins.py recorded (its docstring: why
+    the RoI sampling does not change them), to 1e-4."""
+    import json
+    import sys
+    pinned = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "pinned")
+    sys.path.insert(0, pinned)
+    try:
+        from record_loss_pins import (BATCH_FILE, BATCH_KEYS, PINS_FILE,
+                                      build_model, losses)
+    finally:
+        sys.path.remove(pinned)
+    with open(PINS_FILE) as f:
+        pins = json.load(f)
+    with np.load(BATCH_FILE) as saved:
+        batch = {k: saved[k] for k in BATCH_KEYS}
+    got = losses(build_model(str(tmp_path)), batch)
+    assert sorted(got) == sorted(pins)
+    for name, value in pins.items():
+        assert value > 0, name          # every loss is exercised
+        assert abs(got[name] - value) <= 1e-4, (name, got[name], value)

@@ -40,9 +40,10 @@ from mrcnn.app.batch_rows import (  # noqa: F401 - the shards API, here too
     shard_files, write_shard)
 from mrcnn.app.errors import UserError
 from mrcnn.core.progress import tqdm
+from mrcnn.core.effects import BACKGROUND_EFFECTS
 
 ENGINES = ("local", "ray")
-EFFECTS = ("splash", "blur", "cutout", "replace")
+EFFECTS = BACKGROUND_EFFECTS
 LIST_EXTENSIONS = (".txt", ".lst")
 
 
@@ -108,7 +109,7 @@ def detect_images(sources, weights="coco", output="mrcnn_output/batch",
                   config_json=None, num_classes=None, backbone=None,
                   image_size=None, min_score=None, class_names=None,
                   logs="logs", num_cpus=None, num_gpus=None,
-                  progress=True, call_log=None, log=print):
+                  progress=True, log=print):
     """Detect objects in every image of ``sources``; write one row per
     image to Parquet shards in ``output`` (see the module docstring).
     Running it again with the same ``output`` skips images already done.
@@ -132,7 +133,6 @@ def detect_images(sources, weights="coco", output="mrcnn_output/batch",
         num_cpus: CPUs of the local Ray (default: all); ignored with
             ``address``.
         num_gpus: GPUs per actor (default: 1 when the cluster has GPUs).
-        call_log: a file each detect() call appends "<pid> <count>" to.
     Returns:
         dict: images (inputs), skipped (already done), processed, rows,
         errors, detections, duplicates_removed, seconds, output.
@@ -162,7 +162,7 @@ def detect_images(sources, weights="coco", output="mrcnn_output/batch",
                          image_size=image_size, batch_size=batch_size,
                          min_score=min_score, class_names=class_names)
     job = dict(output=os.path.abspath(output), effect=effect,
-               background=background, call_log=call_log)
+               background=background)
     if todo and engine == "local":
         _run_local(todo, model_options, job, shard_size, progress, log)
     elif todo:

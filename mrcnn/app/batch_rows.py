@@ -142,7 +142,7 @@ def _row(path, image=None, error=None):
 
 
 def detect_rows(model, class_names, paths, images, errors, output,
-                effect=None, background=None, call_log=None):
+                effect=None, background=None):
     """Result rows for one batch of already decoded images.
 
     Args:
@@ -154,8 +154,6 @@ def detect_rows(model, class_names, paths, images, errors, output,
         output: DIR (effect images go to DIR/effects/).
         effect: None or one of EFFECTS.
         background: for "replace": an RGB image or an (r, g, b) color.
-        call_log: None or a file to which each detect() call appends
-            "<pid> <image count>" (to count model calls: tests, monitoring).
     Returns:
         [N] row dicts with SCHEMA's keys, in the order of ``paths``.
     """
@@ -164,9 +162,6 @@ def detect_rows(model, class_names, paths, images, errors, output,
     step = max(1, int(model.config.BATCH_SIZE))
     for start in range(0, len(todo), step):
         idx = todo[start:start + step]
-        if call_log:
-            with open(call_log, "a") as f:
-                f.write("{} {}\n".format(os.getpid(), len(idx)))
         try:
             found = model.detect([images[i] for i in idx], verbose=0)
         except Exception as e:  # noqa: BLE001 - the batch's rows carry it

@@ -20,6 +20,7 @@ import os
 from mrcnn import evaluation, splash
 from mrcnn.app import datasets, files, model_setup, results, weights_spec
 from mrcnn.app.errors import UserError
+from mrcnn.core.images import parse_rgb
 from mrcnn.core.release import HEAD_LAYERS
 from mrcnn.core.validation import check_dataset
 from mrcnn.demo import run_demo  # noqa: F401 - the demo job
@@ -105,20 +106,16 @@ def detect_to_folder(model, paths, output, class_names, weights_label=None,
 
 def parse_background(text):
     """A background for effect "replace": an image file -> RGB array, or
-    "R,G,B" -> tuple."""
+    a color ("R,G,B" or "#rrggbb", core.images.parse_rgb) -> tuple."""
     if text is None:
         raise UserError("--effect replace needs --background IMAGE or R,G,B")
     if os.path.isfile(text):
         return files.read_rgb(text)
     try:
-        parts = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise UserError("--background {!r}: not an image file nor an R,G,B "
-                        "color".format(text))
-    if len(parts) != 3 or not all(0 <= v <= 255 for v in parts):
-        raise UserError("--background color must be R,G,B with values 0-255, "
-                        "got {!r}".format(text))
-    return tuple(parts)
+        return parse_rgb(text)
+    except ValueError as e:
+        raise UserError("--background {!r} is not an image file, and {}".format(
+            text, e))
 
 
 def split_media(inputs, effect=None):

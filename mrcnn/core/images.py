@@ -10,6 +10,7 @@ image meta need to map results back (window, scale, padding, crop).
 
 import os
 import random
+import re
 import sys
 
 import numpy as np
@@ -297,27 +298,50 @@ def is_pil_image(image):
 
 
 def pil_to_array(img):
-    """A PIL image as an array, palettes decoded (read_image's rule).
+    """The pixels of an opened PIL image as an array in the file's own
+    dtype (what `read_image` returns; `to_rgb_uint8` makes model input).
+
+    Palettes decode to RGB, or RGBA when they have transparency; CMYK,
+    YCbCr, LAB and HSV to RGB; PA to RGBA; 16-bit grayscale keeps its 16
+    bits (uint16). Loads the pixels: PIL's errors for a truncated or
+    corrupt file come from here.
 
     Args:
-        img: PIL.Image.Image of any mode.
+        img: a PIL.Image.Image.
     Returns:
-        [H, W] or [H, W, C] array: palette ("P") images decoded to RGB, or
-        RGBA when the palette has transparency; "PA" to RGBA; CMYK, YCbCr,
-        LAB and HSV to RGB; 16-bit grayscale as uint16; other modes as
-        Pillow stores them. Pass it to to_rgb_uint8 for model input.
+        [H, W] or [H, W, C] array (uint8, uint16, int32, float32 or bool).
     """
     if img.mode == "P":
-        # Palette: decode to RGB, keeping transparency as alpha.
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         img = img.convert("RGB")
     elif img.mode == "PA":
         img = img.convert("RGBA")
     elif img.mode.startswith("I;16"):
-        # 16-bit grayscale: keep the 16 bits.
         return np.asarray(img).astype(np.uint16)
     return np.asarray(img)
+
+
+def parse_rgb(text):
+    """A color written "R,G,B" (each 0-255) or "#rrggbb" -> (r, g, b) ints.
+
+    The one grammar of colors given as text (the CLI's ``--background``,
+    the HTTP API's ``background`` field).
+
+    Raises:
+        ValueError naming the text and the grammar.
+    """
+    text = str(text).strip()
+    if re.fullmatch(r"#[0-9a-fA-F]{6}", text):
+        return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))
+    try:
+        rgb = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        rgb = ()
+    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+        raise ValueError("a color must be 'R,G,B' (0-255 each) or "
+                         "'#rrggbb', got {!r}".format(text))
+    return rgb
 
 
 def read_image(path):

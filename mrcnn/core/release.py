@@ -37,7 +37,12 @@ COCO_CLASS_NAMES = [
 
 def default_class_names(num_classes):
     """Class names of a model nobody named: the COCO names for an 81-class
-    model, else "BG", "class 1", "class 2", ... (NUM_CLASSES names)."""
+    model, else generic_class_names (NUM_CLASSES names)."""
     if num_classes == len(COCO_CLASS_NAMES):
         return list(COCO_CLASS_NAMES)
+    return generic_class_names(num_classes)
+
+
+def generic_class_names(num_classes):
+    """"BG", "class 1", "class 2", ...: num_classes names."""
     return ["BG"] + ["class {}".format(i) for i in range(1, num_classes)]

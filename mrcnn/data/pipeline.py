@@ -32,6 +32,7 @@ from mrcnn.core.boxes import extract_bboxes
 from mrcnn.core.image_meta import compose_image_meta, mold_image
 from mrcnn.core.images import resize_image
 from mrcnn.core.masks import minimize_mask, resize_mask
+from mrcnn.core.outputs import TRAINING_INPUTS
 from mrcnn.core.validation import SampleError, check_sample, describe_image
 from mrcnn.data.augment import augment_image_and_masks, check_augmentation
 from mrcnn.data.targets import (build_detection_targets, build_rpn_targets,
@@ -39,10 +40,8 @@ from mrcnn.data.targets import (build_detection_targets, build_rpn_targets,
 
 logger = logging.getLogger("mrcnn")
 
-#: Names of the training model's inputs, in order.
-INPUT_NAMES = ("input_image", "input_image_meta", "input_rpn_match",
-               "input_rpn_bbox", "input_gt_class_ids", "input_gt_boxes",
-               "input_gt_masks")
+#: Names of the training model's inputs, in order (declared in core/outputs).
+INPUT_NAMES = TRAINING_INPUTS
 
 
 #: Why an image gave no training sample (build_sample returned None).

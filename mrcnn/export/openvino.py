@@ -94,7 +94,9 @@ from mrcnn.config import Config
 from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
 from mrcnn.core.atomic import atomic_dir
 from mrcnn.core.boxes import norm_boxes
-from mrcnn.core.outputs import INFERENCE_OUTPUTS
+from mrcnn.core.outputs import (DETECT_OUTPUTS, INFERENCE_INPUTS,
+                                INFERENCE_OUTPUTS)
+from mrcnn.core.release import default_class_names
 
 #: Precisions a detector can run in: "f32" (same detections as
 #: MaskRCNN.detect), "bf16" (CPU with AVX512-BF16 / AMX only), "int8" (a
@@ -106,9 +108,9 @@ _PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "int8": "f32"}
 #: score path stays f32: `box_math_ops`).
 HEAVY_OPS = ("Convolution", "GroupConvolution", "ConvolutionBackpropData",
              "MatMul")
-#: The model's inputs, in order, and the outputs detect() reads.
-INPUT_NAMES = ("input_image", "input_image_meta", "input_anchors")
-OUTPUT_NAMES = ("detections", "mrcnn_mask")
+#: The model's inputs, in order (core/outputs), and the outputs detect() reads.
+INPUT_NAMES = INFERENCE_INPUTS
+OUTPUT_NAMES = DETECT_OUTPUTS
 #: Compiled models a detector keeps, one per input shape (oldest dropped
 #: first; with IMAGE_RESIZE_MODE "none" every image size is a new shape).
 COMPILED_CACHE_SIZE = 8
@@ -484,10 +486,6 @@ def _normalized_anchors(config, image_shape):
     return norm_boxes(anchors, tuple(image_shape[:2])).astype(np.float32)
 
 
-def _default_class_names(num_classes):
-    return ["BG"] + ["class {}".format(i) for i in range(1, num_classes)]
-
-
 class OpenVINODetector(object):
     """Mask R-CNN inference on OpenVINO with `MaskRCNN.detect`'s API.
 
@@ -527,7 +525,7 @@ class OpenVINODetector(object):
                 "{!r} for a {}quantized model".format(
                     precision, "" if is_quantized(ov_model) else "non-"))
         self.class_names = list(class_names or
-                                _default_class_names(config.NUM_CLASSES))
+                                default_class_names(config.NUM_CLASSES))
         if len(self.class_names) != config.NUM_CLASSES:
             raise ValueError("OpenVINODetector: {} class names for NUM_CLASSES "
                              "= {}".format(len(self.class_names),
@@ -750,7 +748,8 @@ def convert_to_openvino(model, output_dir, precision="f32", class_names=None,
             one of PRECISIONS ("bf16" is recorded as asked; it falls back
             to f32 at load time on a device without BF16; "int8" writes
             the model quantized by `quantize_int8`).
-        class_names: NUM_CLASSES names, "BG" first (default "class i").
+        class_names: NUM_CLASSES names, "BG" first (default:
+            core.release.default_class_names).
         calibration_images: for "int8" only: images to calibrate on
             (e.g. those of ../shared/data/images).
     Returns:

@@ -29,7 +29,10 @@ from keras import layers as KL
 
 from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
 from mrcnn.core.image_meta import META_ACTIVE_CLASS_IDS
-from mrcnn.core.outputs import INFERENCE_OUTPUTS, LOSS_NAMES, TRAINING_OUTPUTS
+from mrcnn.core.outputs import (
+    INFERENCE_OUTPUTS, INPUT_ANCHORS, INPUT_GT_BOXES, INPUT_GT_CLASS_IDS,
+    INPUT_GT_MASKS, INPUT_IMAGE, INPUT_IMAGE_META, INPUT_ROI, INPUT_RPN_BBOX,
+    INPUT_RPN_MATCH, LOSS_NAMES, RPN_OUTPUTS, TRAINING_OUTPUTS)
 from mrcnn.nn.backbone import backbone_graph
 from mrcnn.nn.box_ops import norm_boxes_graph
 from mrcnn.nn.detection import DetectionLayer
@@ -326,11 +329,10 @@ def _backbone_and_rpn(config, input_image):
                           config.TOP_DOWN_PYRAMID_SIZE)
     # One RPN, shared over the levels: per level [logits, probs, bbox].
     level_outputs = [rpn([p]) for p in (P2, P3, P4, P5, P6)]
-    names = ["rpn_class_logits", "rpn_class", "rpn_bbox"]
     # Concatenate each output over levels: [B, sum_i(h_i*w_i*A), ...]
     rpn_class_logits, rpn_class, rpn_bbox = [
         KL.Concatenate(axis=1, dtype="float32", name=n)(list(o))
-        for o, n in zip(zip(*level_outputs), names)]
+        for o, n in zip(zip(*level_outputs), RPN_OUTPUTS)]
     return [P2, P3, P4, P5], rpn_class_logits, rpn_class, rpn_bbox
 
 
@@ -366,10 +368,10 @@ def build_inference_model(config, model_class=MaskRCNNModel):
     """
     with dtype_policy_scope(getattr(config, "MIXED_PRECISION", None)):
         input_image = KL.Input(shape=[None, None, config.IMAGE_CHANNEL_COUNT],
-                               name="input_image")
+                               name=INPUT_IMAGE)
         input_image_meta = KL.Input(shape=[config.IMAGE_META_SIZE],
-                                    name="input_image_meta")
-        input_anchors = KL.Input(shape=[None, 4], name="input_anchors")
+                                    name=INPUT_IMAGE_META)
+        input_anchors = KL.Input(shape=[None, 4], name=INPUT_ANCHORS)
 
         mrcnn_feature_maps, rpn_class_logits, rpn_class, rpn_bbox = \
             _backbone_and_rpn(config, input_image)
@@ -449,24 +451,24 @@ def build_training_model(config, model_class=MaskRCNNModel):
     image_shape = [int(s) for s in config.IMAGE_SHAPE]
     with dtype_policy_scope(getattr(config, "MIXED_PRECISION", None)):
         input_image = KL.Input(shape=[None, None, config.IMAGE_CHANNEL_COUNT],
-                               name="input_image")
+                               name=INPUT_IMAGE)
         input_image_meta = KL.Input(shape=[config.IMAGE_META_SIZE],
-                                    name="input_image_meta")
+                                    name=INPUT_IMAGE_META)
         # RPN targets
-        input_rpn_match = KL.Input(shape=[None, 1], name="input_rpn_match",
+        input_rpn_match = KL.Input(shape=[None, 1], name=INPUT_RPN_MATCH,
                                    dtype="int32")
-        input_rpn_bbox = KL.Input(shape=[None, 4], name="input_rpn_bbox",
+        input_rpn_bbox = KL.Input(shape=[None, 4], name=INPUT_RPN_BBOX,
                                   dtype="float32")
         # Ground truth
-        input_gt_class_ids = KL.Input(shape=[None], name="input_gt_class_ids",
+        input_gt_class_ids = KL.Input(shape=[None], name=INPUT_GT_CLASS_IDS,
                                       dtype="int32")
-        input_gt_boxes = KL.Input(shape=[None, 4], name="input_gt_boxes",
+        input_gt_boxes = KL.Input(shape=[None, 4], name=INPUT_GT_BOXES,
                                   dtype="float32")
         if config.USE_MINI_MASK:
             mask_hw = list(config.MINI_MASK_SHAPE)
         else:
             mask_hw = image_shape[:2]
-        input_gt_masks = KL.Input(shape=mask_hw + [None], name="input_gt_masks",
+        input_gt_masks = KL.Input(shape=mask_hw + [None], name=INPUT_GT_MASKS,
                                   dtype="bool")
         # [B, G, 4] pixels -> normalized
         gt_boxes = NormBoxesLayer(name="norm_gt_boxes")(
@@ -492,7 +494,7 @@ def build_training_model(config, model_class=MaskRCNNModel):
             target_rois = rpn_rois
         else:
             input_rois = KL.Input(shape=[config.POST_NMS_ROIS_TRAINING, 4],
-                                  name="input_roi", dtype="int32")
+                                  name=INPUT_ROI, dtype="int32")
             extra_inputs = [input_rois]
             target_rois = NormBoxesLayer(name="norm_input_roi")(
                 [input_rois, input_image])

@@ -15,6 +15,7 @@ from keras import layers as KL
 
 from mrcnn.core.anchors import generate_pyramid_anchors
 from mrcnn.core.boxes import norm_boxes
+from mrcnn.core.image_meta import META_FIELDS, image_meta_size
 
 RESIZE_MODES_IN_GRAPH = ("square", "pad64", "none")
 
@@ -196,7 +197,7 @@ class MoldImage(KL.Layer):
             RPN_ANCHOR_STRIDE.
 
     Input: uint8 [1, H, W, C].
-    Outputs: molded float32 [1, h, w, C], image_meta float32 [1, 12 + NC],
+    Outputs: molded float32 [1, h, w, C], image_meta float32 [1, IMAGE_META_SIZE],
         anchors float32 [1, A, 4] normalized.
     """
 
@@ -237,13 +238,14 @@ class MoldImage(KL.Layer):
             image, self.min_dim, self.max_dim, self.min_scale, self.resize_mode)
         molded = pixels - tf.constant(self.mean_pixel, tf.float32)
         molded_shape = tf.shape(molded)
-        meta = tf.concat([
-            tf.zeros([1], tf.float64),                          # image_id
-            tf.cast(shape, tf.float64),                         # original shape
-            tf.cast(molded_shape, tf.float64),                  # molded shape
-            tf.cast(window, tf.float64),
-            scale[None],
-            tf.zeros([self.num_classes], tf.float64)], axis=0)  # active ids
+        # The fields of core/image_meta.py, concatenated in its layout order.
+        fields = {"image_id": tf.zeros([1], tf.float64),
+                  "original_image_shape": tf.cast(shape, tf.float64),
+                  "image_shape": tf.cast(molded_shape, tf.float64),
+                  "window": tf.cast(window, tf.float64),
+                  "scale": scale[None],
+                  "active_class_ids": tf.zeros([self.num_classes], tf.float64)}
+        meta = tf.concat([fields[name] for name, _ in META_FIELDS], axis=0)
         if self._fixed_anchors is not None:
             anchors = tf.constant(self._fixed_anchors)
         else:
@@ -254,7 +256,7 @@ class MoldImage(KL.Layer):
 
     def compute_output_shape(self, input_shape):
         channels = input_shape[-1]
-        return ((1, None, None, channels), (1, 12 + self.num_classes),
+        return ((1, None, None, channels), (1, image_meta_size(self.num_classes)),
                 (1, None, 4))
 
     def get_config(self):

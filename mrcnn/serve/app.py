@@ -32,7 +32,6 @@ import asyncio
 import io
 import json
 import math
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,10 +49,11 @@ from starlette.exceptions import HTTPException
 from mrcnn import splash
 from mrcnn.app import results
 from mrcnn.app.errors import UserError
-from mrcnn.core.images import to_rgb_uint8
+from mrcnn.core.effects import BACKGROUND_EFFECTS
+from mrcnn.core.images import parse_rgb, pil_to_array, to_rgb_uint8
 from mrcnn.serve.page import PAGE
 
-EFFECTS = ("cutout", "splash", "blur", "replace")
+EFFECTS = BACKGROUND_EFFECTS
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 DEFAULT_MAX_PIXELS = 40_000_000
 # Room for the multipart framing and the small form fields around the file.
@@ -257,17 +257,10 @@ def parse_color(text):
     """"R,G,B" or "#rrggbb" -> (r, g, b); default white."""
     if text is None or text == "":
         return (255, 255, 255)
-    text = text.strip()
-    if re.fullmatch(r"#[0-9a-fA-F]{6}", text):
-        return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))
     try:
-        rgb = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        rgb = ()
-    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-        raise RequestError(400, "background must be 'R,G,B' (0-255) or "
-                           "'#rrggbb', got {!r}".format(text))
-    return rgb
+        return parse_rgb(text)
+    except ValueError as e:
+        raise RequestError(400, "background: {}".format(e))
 
 
 ############################################################
@@ -303,21 +296,12 @@ def open_checked(data, name, max_pixels):
 
 
 def decode(img, name):
-    """PIL image -> RGB uint8 [H, W, 3] (as mrcnn.core.images.read_image
-    and to_rgb_uint8 do for files); RequestError on a truncated or corrupt
+    """PIL image -> RGB uint8 [H, W, 3] (core.images.pil_to_array and
+    to_rgb_uint8, as for files); RequestError on a truncated or corrupt
     file."""
     try:
         img.load()
-        if img.mode == "P":
-            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-        elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-            img = img.convert("RGB")
-        elif img.mode == "PA":
-            img = img.convert("RGBA")
-        array = np.asarray(img)
-        if img.mode.startswith("I;16"):
-            array = array.astype(np.uint16)
-        return to_rgb_uint8(array)
+        return to_rgb_uint8(pil_to_array(img))
     except Image.DecompressionBombError as e:
         raise RequestError(413, "{}: {}".format(name, e))
     except (OSError, ValueError, SyntaxError, EOFError) as e:

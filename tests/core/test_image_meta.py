@@ -31,3 +31,12 @@ def test_mold_unmold_round_trip():
     back = unmold_image(molded, config)
     assert back.dtype == np.uint8
     np.testing.assert_array_equal(back, image)
+
+
+def test_meta_fields_tile_the_row_in_layout_order():
+    # Code that composes a row field by field (nn/molding.MoldImage) relies
+    # on META_FIELDS being in layout order, contiguous, from 0 to the end.
+    from mrcnn.core.image_meta import META_FIELDS, image_meta_size
+    row = np.arange(image_meta_size(5))
+    pieces = [np.atleast_1d(row[where]) for _, where in META_FIELDS]
+    np.testing.assert_array_equal(np.concatenate(pieces), row)

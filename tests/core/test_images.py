@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mrcnn.core.images import (read_image, resize, resize_image, resize_linear,
-                               resize_linear_2d, to_rgb_uint8)
+from mrcnn.core.images import (parse_rgb, pil_to_array, read_image, resize,
+                               resize_image, resize_linear, resize_linear_2d,
+                               to_rgb_uint8)
 from mrcnn.core.masks import resize_mask
 
 
@@ -190,3 +191,26 @@ def test_resize_image_matches_skimage_pipeline():
     ref = resize(image, (y2 - y1, x2 - x1), preserve_range=True).astype(np.uint8)
     diff = np.abs(out[y1:y2, x1:x2].astype(int) - ref)
     assert diff.max() <= 1 and (diff > 0).mean() < 0.05
+
+
+def test_parse_rgb_grammar():
+    assert parse_rgb("0,128,255") == (0, 128, 255)
+    assert parse_rgb(" 10, 20 ,30 ") == (10, 20, 30)
+    assert parse_rgb("#00ff7F") == (0, 255, 127)
+    for bad in ("300,0,0", "1,2", "1,2,3,4", "red", "#12345", "-1,0,0", ""):
+        with pytest.raises(ValueError, match="R,G,B.*#rrggbb.*" + bad.strip()):
+            parse_rgb(bad)
+
+
+def test_pil_to_array_modes():
+    palette = Image.new("P", (4, 3))
+    palette.putpalette([0, 0, 0, 200, 10, 20] + [0] * 762)
+    palette.putpixel((1, 1), 1)
+    rgb = pil_to_array(palette)
+    assert rgb.shape == (3, 4, 3) and rgb[1, 1].tolist() == [200, 10, 20]
+    palette.info["transparency"] = 0
+    assert pil_to_array(palette).shape == (3, 4, 4)
+    gray16 = Image.fromarray(np.full((3, 4), 40000, np.uint16))
+    out = pil_to_array(gray16)
+    assert out.dtype == np.uint16 and int(out[0, 0]) == 40000
+    assert pil_to_array(Image.new("CMYK", (4, 3))).shape == (3, 4, 3)

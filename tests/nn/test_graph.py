@@ -1,19 +1,14 @@
 """Graph builders: COCO weight manifest, training step, mixed precision, input_roi."""
 import json
-import os
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
-from conftest import REPO_ROOT, make_tiny_config
+from conftest import make_tiny_config, shared_spec
 from mrcnn.config import Config
 from mrcnn.nn.graph import (AnchorsLayer, build_inference_model,
                             build_training_model)
-
-MANIFEST = os.path.join(os.path.dirname(REPO_ROOT), "shared", "spec",
-                        "coco_h5_manifest.json")
 
 
 def _weight_groups(model):
@@ -35,9 +30,7 @@ def _weight_groups(model):
 
 
 def _manifest_groups():
-    if not os.path.exists(MANIFEST):
-        pytest.skip("manifest not found: " + MANIFEST)
-    with open(MANIFEST) as f:
+    with open(shared_spec("coco_h5_manifest.json")) as f:
         layers = json.load(f)["layers"]
     return {l["name"]: [(w["name"], tuple(w["shape"])) for w in l["weights"]]
             for l in layers if l["weights"]}
