@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -168,7 +167,7 @@ def detect_rows(model, class_names, paths, images, errors, output,
             with open(call_log, "a") as f:
                 f.write("{} {}\n".format(os.getpid(), len(idx)))
         try:
-            found = model.detect([images[i] for i in idx], verbose=0)
+            found = results.detect_boxes(model, [images[i] for i in idx])
         except Exception as e:  # noqa: BLE001 - the batch's rows carry it
             for i in idx:
                 rows[i]["error"] = "detection failed on {}: {}: {}".format(
@@ -189,7 +188,7 @@ def _write_effect(output, path, image, result, effect, background, row):
     (nothing detected for "cutout", or a failure noted in row["error"])."""
     try:
         if effect == "cutout":
-            if not np.asarray(result["masks"]).any():
+            if not result["masks"].any():
                 return None
             out = splash.cutout(image, result["masks"], crop=True)
         else:

@@ -144,9 +144,10 @@ class InferenceQueue:
                                             thread_name_prefix="mrcnn-serve")
 
     def detect(self, image):
-        """image uint8 [H, W, 3] -> detect() result dict."""
+        """image uint8 [H, W, 3] -> detect() result dict, masks held in
+        their boxes (results.detect_boxes: no [H, W, N] array)."""
         with self._lock:
-            return self.model.detect([image], verbose=0)[0]
+            return results.detect_boxes(self.model, [image])[0]
 
     def retry_after(self):
         """Seconds until a slot is likely free (at least 1)."""
