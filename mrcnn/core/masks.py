@@ -341,9 +341,11 @@ class BoxMasks(object):
         return full
 
     def union(self, start=0, stop=None):
-        """bool [stop - start, W]: pixels of image rows start..stop-1 that
-        any mask covers."""
-        stop = self.image_shape[0] if stop is None else stop
+        """bool [stop - start, W]: pixels of image rows start..stop-1
+        (clipped to the image) that any mask covers."""
+        stop = self.image_shape[0] if stop is None else \
+            min(stop, self.image_shape[0])
+        start = min(max(start, 0), stop)
         out = np.zeros((stop - start, self.image_shape[1]), bool)
         for i in range(len(self)):
             y, x, block = self.rows(i, start, stop)
