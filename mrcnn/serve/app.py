@@ -55,6 +55,11 @@ from mrcnn.serve.page import PAGE
 
 EFFECTS = ("cutout", "splash", "blur", "replace")
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+# The largest image a request may hold. Masks stay in their boxes and
+# effects work a block of rows at a time, so a request's memory grows with
+# the image, not with its detections: about 20 bytes per pixel (~0.8 GB at
+# 40 Mpx) over the loaded model, per worker (bench/RESULTS.md: 36 Mpx with
+# 100 detections peaks at 1.9 GB).
 DEFAULT_MAX_PIXELS = 40_000_000
 # Room for the multipart framing and the small form fields around the file.
 FORM_OVERHEAD = 64 * 1024
