@@ -11,7 +11,7 @@ from mrcnn.core.boxes import denorm_boxes, norm_boxes
 from mrcnn.core.image_meta import compose_image_meta, mold_image
 from mrcnn.core.images import (is_pil_image, pil_to_array, resize_image,
                                to_rgb_uint8)
-from mrcnn.core.masks import paste_mask
+from mrcnn.core.masks import BoxMasks, paste_mask
 
 
 def log(text, array=None):
@@ -183,7 +183,7 @@ def group_by_shape(shapes, batch_size):
 
 
 def unmold_detections(detections, mrcnn_mask, original_image_shape,
-                      image_shape, window):
+                      image_shape, window, masks="full"):
     """Turn one image's graph outputs into detect()'s arrays.
 
     Args:
@@ -193,12 +193,19 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape,
         original_image_shape: [H, W, C] before resizing.
         image_shape: [h, w, C] of the molded image.
         window: [(y1, x1, y2, x2)] pixels of the real image in the molded one.
+        masks: "full" (Matterport's) or "boxes".
     Returns:
         boxes: int32 [N, (y1, x1, y2, x2)] original-image pixels.
         class_ids: int32 [N].
         scores: float32 [N].
-        masks: bool [H, W, N].
+        masks: bool [H, W, N]; with masks="boxes" a
+            mrcnn.core.masks.BoxMasks of the same pixels, each mask pasted
+            only inside its box when read (no [H, W, N] array).
     """
+    if masks not in ("full", "boxes"):
+        raise ValueError("unmold_detections: masks must be 'full' or "
+                         "'boxes', got {!r}".format(masks))
+    mask_mode = masks
     detections = np.asarray(detections)
     # The first padding row (class_id 0) ends the detections.
     zero_ix = np.where(detections[:, 4] == 0)[0]
@@ -222,6 +229,9 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape,
     boxes, class_ids, scores, masks = boxes[keep], class_ids[keep], \
         scores[keep], masks[keep]
 
+    if mask_mode == "boxes":
+        return boxes.astype(np.int32), class_ids, scores, BoxMasks(
+            masks, boxes.astype(np.int32), original_image_shape)
     h, w = int(original_image_shape[0]), int(original_image_shape[1])
     # One allocation; each mask is resized and written only inside its box
     # (stacking N full-size masks instead costs ~1 s for 100 masks at 1 Mpx).

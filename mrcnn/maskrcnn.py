@@ -166,13 +166,14 @@ class MaskRCNN(object):
         return detections.numpy(), masks.numpy()
 
     def _detect_batch(self, molded_images, image_metas, original_shapes,
-                      windows):
+                      windows, masks="full"):
         """Run one batch and unmold each image's detections.
 
         Args:
             molded_images: [B, h, w, C] float32; image_metas: [B, META].
             original_shapes: B shapes (H, W[, C]) of the original images.
             windows: [B, (y1, x1, y2, x2)] pixels of the molded images.
+            masks: "full" or "boxes" (see detect()).
         Returns:
             list of B result dicts (see detect()).
         """
@@ -180,14 +181,14 @@ class MaskRCNN(object):
                                                      image_metas)
         results = []
         for j in range(len(molded_images)):
-            rois, class_ids, scores, masks = infer.unmold_detections(
+            rois, class_ids, scores, full_masks = infer.unmold_detections(
                 detections[j], mrcnn_mask[j], original_shapes[j],
-                molded_images[j].shape, windows[j])
+                molded_images[j].shape, windows[j], masks=masks)
             results.append({"rois": rois, "class_ids": class_ids,
-                            "scores": scores, "masks": masks})
+                            "scores": scores, "masks": full_masks})
         return results
 
-    def detect(self, images, verbose=0):
+    def detect(self, images, verbose=0, masks="full"):
         """Detect instances in any number of images of any sizes.
 
         Args:
@@ -196,11 +197,16 @@ class MaskRCNN(object):
                 grouped by molded shape.
             verbose: 1 prints the inputs' statistics (and a progress bar
                 for several batches).
+            masks: "full" (Matterport's bool [H, W, N]) or "boxes": the
+                same pixels as a mrcnn.core.masks.BoxMasks, each mask
+                pasted only inside its box when read, so that memory stays
+                that of one image whatever N (what the server, the CLI and
+                batch jobs use to encode RLE and effects).
         Returns:
             list, one dict per image, in input order:
             rois: int32 [N, (y1, x1, y2, x2)] pixels of the original image;
             class_ids: int32 [N]; scores: float32 [N];
-            masks: bool [H, W, N].
+            masks: bool [H, W, N] (BoxMasks with masks="boxes").
         Raises:
             ValueError naming the image index for input it cannot take
             (see the rule below).
@@ -253,7 +259,7 @@ class MaskRCNN(object):
                 log("anchors", self.get_anchors(molded_images.shape[1:3]))
             batch_results = self._detect_batch(
                 molded_images, image_metas, [images[i].shape for i in batch],
-                [molded[i][2] for i in batch])
+                [molded[i][2] for i in batch], masks=masks)
             for i, result in zip(batch, batch_results):
                 results[i] = result
         return results

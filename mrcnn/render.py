@@ -4,7 +4,9 @@ For files and video frames, where a matplotlib figure is too slow and adds
 margins: `render_detections` returns a uint8 image of the input's size.
 
 Shapes: ``boxes: [N, (y1, x1, y2, x2)]`` in pixels (y2, x2 exclusive),
-``masks: [height, width, N]`` bool, ``class_ids: [N]`` int.
+``masks: [height, width, N]`` bool (or the `mrcnn.core.masks.BoxMasks` of
+``detect(..., masks="boxes")``, drawn box by box with the same pixels),
+``class_ids: [N]`` int.
 """
 import colorsys
 
@@ -12,6 +14,7 @@ import cv2
 import numpy as np
 
 from mrcnn.core.images import to_rgb_uint8
+from mrcnn.core.masks import BoxMasks
 
 
 def class_color(class_id, bright=True):
@@ -72,7 +75,8 @@ def render_detections(image, boxes, masks, class_ids, class_names,
         raise ValueError("render_detections: {} boxes but {} class_ids".format(
             n, class_ids.shape[0]))
     if masks is not None:
-        masks = np.asarray(masks)
+        if not isinstance(masks, BoxMasks):
+            masks = np.asarray(masks)
         if masks.ndim != 3 or masks.shape[-1] != n or \
                 masks.shape[:2] != (height, width):
             raise ValueError(
@@ -90,7 +94,21 @@ def render_detections(image, boxes, masks, class_ids, class_names,
     font_scale = max(0.35, min(height, width) / 1000.0)
 
     # Masks first (blended), so boxes and labels stay crisp on top.
-    if masks is not None and show_mask:
+    if isinstance(masks, BoxMasks):
+        if show_mask:
+            out = _blend_box_masks(out, masks, colors, alpha)
+        for i in range(n):
+            y, x, crop = masks.crop(i)
+            if not crop.any():
+                continue
+            # A zero border around the box: contours as on the full mask.
+            padded = np.pad(crop.astype(np.uint8), 1)
+            contours, _ = cv2.findContours(padded, cv2.RETR_EXTERNAL,
+                                           cv2.CHAIN_APPROX_SIMPLE,
+                                           offset=(x - 1, y - 1))
+            cv2.drawContours(out, contours, -1, _color255(colors[i]),
+                             thickness)
+    elif masks is not None and show_mask:
         work = out.astype(np.float32)
         for i in range(n):
             m = masks[:, :, i].astype(bool)
@@ -99,7 +117,7 @@ def render_detections(image, boxes, masks, class_ids, class_names,
             color = np.array(colors[i][:3], np.float32) * 255
             work[m] = work[m] * (1 - alpha) + alpha * color
         out = work.astype(np.uint8)
-    if masks is not None:
+    if masks is not None and not isinstance(masks, BoxMasks):
         for i in range(n):
             m = masks[:, :, i].astype(np.uint8)
             if not m.any():
@@ -120,6 +138,27 @@ def render_detections(image, boxes, masks, class_ids, class_names,
         if scores is not None:
             label = "{} {:.2f}".format(label, float(scores[i]))
         _label(out, label, x1, y1, color, font_scale, thickness)
+    return out
+
+
+def _blend_box_masks(out, masks, colors, alpha, pixels=1 << 20):
+    """The mask blend of render_detections for BoxMasks, in place on
+    ``out`` [H, W, 3] uint8: a block of rows at a time in float32, each
+    mask in order (the same float steps as on the whole image)."""
+    height, width = out.shape[:2]
+    step = max(1, pixels // max(width, 1))
+    for start in range(0, height, step):
+        stop = min(start + step, height)
+        work = out[start:stop].astype(np.float32)
+        for i in range(len(masks)):
+            y, x, block = masks.rows(i, start, stop)
+            if not block.any():
+                continue
+            color = np.array(colors[i][:3], np.float32) * 255
+            region = work[y - start:y - start + block.shape[0],
+                          x:x + block.shape[1]]
+            region[block] = region[block] * (1 - alpha) + alpha * color
+        out[start:stop] = work.astype(np.uint8)
     return out
 
 

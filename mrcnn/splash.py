@@ -2,8 +2,11 @@
 and the same effects over a video.
 
 All effects take the ``masks`` of a ``detect()`` result, ``[height, width, N]``
-bool (a single ``[height, width]`` mask is accepted too), and treat a pixel
-as "object" when any instance mask covers it.
+bool (a single ``[height, width]`` mask is accepted too, and so is the
+`mrcnn.core.masks.BoxMasks` of ``detect(..., masks="boxes")``, read box by
+box, with the same output), and treat a pixel as "object" when any instance
+mask covers it. Work arrays are a block of rows at a time: memory stays a
+few times the image's whatever the number of instances.
 
 A ``detect()`` result is a dict: ``rois [N, (y1, x1, y2, x2)]`` int pixels,
 ``class_ids [N]`` int32, ``scores [N]`` float32, ``masks [H, W, N]`` bool.
@@ -19,6 +22,7 @@ from mrcnn.render import render_detections
 
 from mrcnn.core.effects import EFFECTS
 from mrcnn.core.images import to_rgb_uint8
+from mrcnn.core.masks import BoxMasks
 from mrcnn.core.progress import tqdm
 from mrcnn.core.release import generic_class_names
 
@@ -36,6 +40,13 @@ def _union(mask, image_shape=None, where="mask"):
     Returns:
         [height, width] bool.
     """
+    if isinstance(mask, BoxMasks):
+        if image_shape is not None and \
+                mask.shape[:2] != tuple(image_shape[:2]):
+            raise ValueError("{} is {}x{} but the image is {}x{}".format(
+                where, mask.shape[0], mask.shape[1], image_shape[0],
+                image_shape[1]))
+        return mask.union()
     mask = np.asarray(mask)
     if mask.ndim == 3:
         union = np.any(mask.astype(bool), axis=-1)  # [H, W, N] -> [H, W]
@@ -111,7 +122,9 @@ def select_instances(result, class_names=None, classes=None, min_score=0.0):
     for key in ("rois", "class_ids", "scores"):
         if key in result and result[key] is not None:
             out[key] = np.asarray(result[key])[idx]
-    if "masks" in result and result["masks"] is not None:
+    if "masks" in result and isinstance(result["masks"], BoxMasks):
+        out["masks"] = result["masks"].select(idx)
+    elif "masks" in result and result["masks"] is not None:
         out["masks"] = np.asarray(result["masks"])[:, :, idx]
     return out
 
@@ -157,10 +170,23 @@ def color_splash(image, mask):
         [height, width, 3] uint8.
     """
     image = _rgb_uint8(image)
-    gray = skimage.color.gray2rgb(skimage.color.rgb2gray(image)) * 255
     union = _union(mask, image.shape)
-    splash = np.where(union[..., None], image, gray)  # [H, W, 3]
-    return splash.astype(np.uint8)
+    splash = np.empty_like(image)
+    # A block of rows at a time (rgb2gray is per pixel: the same values as
+    # on the whole image) instead of four float64 copies of the image.
+    for start, stop in _row_blocks(image.shape):
+        part = image[start:stop]
+        gray = skimage.color.gray2rgb(skimage.color.rgb2gray(part)) * 255
+        splash[start:stop] = np.where(union[start:stop, :, None], part,
+                                      gray).astype(np.uint8)  # [h, W, 3]
+    return splash
+
+
+def _row_blocks(shape, pixels=1 << 20):
+    """(start, stop) row ranges of about ``pixels`` pixels each."""
+    step = max(1, pixels // max(int(shape[1]), 1))
+    for start in range(0, int(shape[0]), step):
+        yield start, min(start + step, int(shape[0]))
 
 
 def blur_background(image, mask, ksize=31):
@@ -232,7 +258,8 @@ def cutout(image, masks, index=None, crop=True):
         ValueError: when ``crop`` and no pixel is selected.
     """
     image = _rgb_uint8(image)
-    masks = np.asarray(masks)
+    if not isinstance(masks, BoxMasks):
+        masks = np.asarray(masks)
     if masks.ndim == 2:
         masks = masks[..., None]  # [H, W] -> [H, W, 1]
     if index is not None:
@@ -245,7 +272,8 @@ def cutout(image, masks, index=None, crop=True):
         if bad.size:
             raise IndexError("cutout: instance index {} out of range for {} "
                              "masks".format(int(bad[0]), n))
-        masks = masks[..., idx]  # [H, W, K]
+        masks = masks.select(idx) if isinstance(masks, BoxMasks) \
+            else masks[..., idx]  # [H, W, K]
     union = _union(masks, image.shape, "cutout masks")
     rgba = np.dstack([image, union.astype(np.uint8) * 255])  # [H, W, 4]
     if crop:

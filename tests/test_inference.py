@@ -93,3 +93,25 @@ def test_log_format(capsys):
     assert out[0].startswith("image" + " " * 20 + "shape: (1, 2)")
     assert "min:    0.00000  max:  255.00000  uint8" in out[0]
     assert "float64" in out[1]
+
+
+def test_unmold_detections_boxes_are_the_full_masks():
+    from mrcnn.core.masks import BoxMasks
+    rng = np.random.default_rng(0)
+    det = np.zeros((12, 6), np.float32)
+    y1, x1 = rng.uniform(0, 0.8, 10), rng.uniform(0, 0.8, 10)
+    det[:10, :4] = np.stack([y1, x1, np.minimum(y1 + rng.uniform(0, .5, 10), 1),
+                             np.minimum(x1 + rng.uniform(0, .5, 10), 1)], 1)
+    det[:10, 4] = rng.integers(1, 3, 10)
+    det[:10, 5] = rng.uniform(0, 1, 10)
+    masks = rng.uniform(0, 1, (12, 28, 28, 3)).astype(np.float32)
+    args = (det, masks, (90, 140, 3), (128, 128, 3), np.array([24, 0, 104, 128]))
+    full = infer.unmold_detections(*args)
+    boxed = infer.unmold_detections(*args, masks="boxes")
+    assert isinstance(boxed[3], BoxMasks) and len(full[0]) > 5
+    for a, b in zip(full[:3], boxed[:3]):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    np.testing.assert_array_equal(boxed[3].to_dense(), full[3])
+    with pytest.raises(ValueError, match="'full' or 'boxes'"):
+        infer.unmold_detections(*args, masks="dense")

@@ -135,3 +135,21 @@ def test_detect_converts_gray_16bit_and_float_as_load_image(inference_model):
     # Out-of-range values are refused, naming the image and the rule.
     with pytest.raises(ValueError, match=r"image 0: .*\[-5.0, 250.0\].*input rule"):
         inference_model.detect([np.linspace(-5, 250, 96 * 112 * 3).reshape(96, 112, 3)])
+
+
+def test_detect_masks_boxes_holds_the_same_pixels(inference_model):
+    from mrcnn.core.masks import BoxMasks
+    rng = np.random.RandomState(2)
+    images = [rng.randint(0, 255, size=s, dtype=np.uint8)
+              for s in [(300, 410, 3), (97, 64, 3)]]
+    full = inference_model.detect(images)
+    boxed = inference_model.detect(images, masks="boxes")
+    assert sum(len(r["rois"]) for r in full) > 0
+    for a, b in zip(full, boxed):
+        assert isinstance(b["masks"], BoxMasks)
+        for key in ("rois", "class_ids", "scores"):
+            np.testing.assert_array_equal(a[key], b[key])
+        assert b["masks"].shape == a["masks"].shape
+        np.testing.assert_array_equal(b["masks"].to_dense(), a["masks"])
+    with pytest.raises(ValueError, match="'full' or 'boxes'"):
+        inference_model.detect(images[:1], masks="sparse")

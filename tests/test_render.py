@@ -72,3 +72,35 @@ def test_float_image_in_unit_range_is_scaled_not_clipped_to_black():
     assert gray.shape == (20, 30, 3)
     with pytest.raises(ValueError, match="render_detections: .*shape"):
         render_detections(np.zeros((4, 4, 5)), np.zeros((0, 4)), None, [], ["BG"])
+
+
+def test_box_masks_render_the_same_pixels_as_full_masks(monkeypatch):
+    from mrcnn.core import masks as masks_module
+    from mrcnn.core.masks import BoxMasks
+    rng = np.random.default_rng(1)
+    height, width, n = 64, 96, 8
+    y1, x1 = rng.integers(-3, height - 4, n), rng.integers(-3, width - 4, n)
+    boxes = np.stack([y1, x1, y1 + rng.integers(3, 40, n),
+                      x1 + rng.integers(3, 50, n)], 1)
+    boxes[0] = [0, 0, height, width]  # a mask touching every image edge
+    held = BoxMasks(rng.uniform(0, 1, (n, 28, 28)), boxes, (height, width))
+    full = held.to_dense()
+    image = rng.integers(0, 256, (height, width, 3)).astype(np.uint8)
+    ids = rng.integers(1, 4, n)
+    names = ["BG", "a", "b", "c"]
+    # Several row blocks per box and per image.
+    monkeypatch.setattr(masks_module, "BLOCK_VALUES", 200)
+    from mrcnn import render as render_module
+    blend = render_module._blend_box_masks
+    monkeypatch.setattr(render_module, "_blend_box_masks",
+                        lambda *a: blend(*a, pixels=700))
+    scores = rng.uniform(0, 1, n)
+    for options in [{}, {"alpha": 0.3, "show_bbox": False},
+                    {"show_mask": False}]:
+        np.testing.assert_array_equal(
+            render_detections(image, boxes, held, ids, names, scores=scores,
+                              **options),
+            render_detections(image, boxes, full, ids, names, scores=scores,
+                              **options))
+    with pytest.raises(ValueError, match="masks must be"):
+        render_detections(image, boxes[:3], held, ids[:3], names)

@@ -226,3 +226,61 @@ def test_process_video_batches_a_model_and_rejects_bad_input(tmp_path):
     bad.write_bytes(b"not a video")
     with pytest.raises(ValueError, match="cannot read"):
         splash.process_video(model, str(bad), out)
+
+
+def _detected(height=70, width=90, n=7, seed=5):
+    """A detect()-like result whose masks are a BoxMasks (boxes past the
+    edges, overlapping) and the same result with its full-size masks."""
+    from mrcnn.core.masks import BoxMasks
+    rng = np.random.default_rng(seed)
+    y1, x1 = rng.integers(-4, height - 5, n), rng.integers(-4, width - 5, n)
+    boxes = np.stack([y1, x1, y1 + rng.integers(3, height // 2, n),
+                      x1 + rng.integers(3, width // 2, n)], 1)
+    boxed = {"rois": boxes.astype(np.int32),
+             "class_ids": rng.integers(1, 4, n).astype(np.int32),
+             "scores": rng.uniform(0, 1, n).astype(np.float32),
+             "masks": BoxMasks(rng.uniform(0, 1, (n, 28, 28)), boxes,
+                               (height, width))}
+    full = dict(boxed, masks=boxed["masks"].to_dense())
+    image = rng.integers(0, 256, (height, width, 3)).astype(np.uint8)
+    return image, full, boxed
+
+
+def test_effects_on_box_masks_equal_the_full_mask_path(monkeypatch):
+    import skimage.color
+    from mrcnn.core import masks as masks_module
+    image, full, boxed = _detected()
+    assert full["masks"].any()
+    # Several row blocks per image and per box.
+    blocks = splash._row_blocks
+    monkeypatch.setattr(splash, "_row_blocks",
+                        lambda shape: blocks(shape, pixels=500))
+    monkeypatch.setattr(masks_module, "BLOCK_VALUES", 300)
+    # color_splash works by row blocks: the same pixels as Matterport's
+    # formula on the whole image.
+    gray = skimage.color.gray2rgb(skimage.color.rgb2gray(image)) * 255
+    whole = np.where(full["masks"].any(-1)[..., None], image,
+                     gray).astype(np.uint8)
+    np.testing.assert_array_equal(splash.color_splash(image, full["masks"]),
+                                  whole)
+    for effect in ("splash", "blur", "cutout", "render"):
+        np.testing.assert_array_equal(
+            splash.apply_effect(image, boxed, effect),
+            splash.apply_effect(image, full, effect), err_msg=effect)
+    for background in [(10, 200, 30), image[::-1, ::2]]:
+        np.testing.assert_array_equal(
+            splash.apply_effect(image, boxed, "replace",
+                                background=background),
+            splash.apply_effect(image, full, "replace",
+                                background=background))
+    np.testing.assert_array_equal(splash.cutout(image, boxed["masks"]),
+                                  splash.cutout(image, full["masks"]))
+    np.testing.assert_array_equal(
+        splash.cutout(image, boxed["masks"], index=[2, 0], crop=False),
+        splash.cutout(image, full["masks"], index=[2, 0], crop=False))
+    a = splash.select_instances(boxed, classes=[1, 2], min_score=0.3)
+    b = splash.select_instances(full, classes=[1, 2], min_score=0.3)
+    np.testing.assert_array_equal(a["masks"].to_dense(), b["masks"])
+    np.testing.assert_array_equal(a["rois"], b["rois"])
+    with pytest.raises(ValueError, match="70x90 but the image is 6x8"):
+        splash.color_splash(_image(), boxed["masks"])

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -163,7 +162,7 @@ def detect_rows(model, class_names, paths, images, errors, output,
     for start in range(0, len(todo), step):
         idx = todo[start:start + step]
         try:
-            found = model.detect([images[i] for i in idx], verbose=0)
+            found = results.detect_boxes(model, [images[i] for i in idx])
         except Exception as e:  # noqa: BLE001 - the batch's rows carry it
             for i in idx:
                 rows[i]["error"] = "detection failed on {}: {}: {}".format(
@@ -184,7 +183,7 @@ def _write_effect(output, path, image, result, effect, background, row):
     (nothing detected for "cutout", or a failure noted in row["error"])."""
     try:
         if effect == "cutout":
-            if not np.asarray(result["masks"]).any():
+            if not result["masks"].any():
                 return None
             out = splash.cutout(image, result["masks"], crop=True)
         else:

@@ -6,6 +6,10 @@ record format of ``detections.json`` (and of the HTTP API and batch jobs):
 ``class_id``, ``class_name``, ``score``, ``box`` [y1, x1, y2, x2] in pixels
 and ``mask`` as COCO RLE ``{"size": [h, w], "counts": str}`` (decode with
 ``pycocotools.mask.decode``).
+
+Both detect there with ``masks="boxes"``: no [H, W, N] array, each mask is
+pasted and encoded from its box (`mrcnn.core.masks.BoxMasks`), with the
+same RLE as from the full-size masks.
 """
 
 import numpy as np
@@ -14,6 +18,7 @@ from pycocotools import mask as mask_utils
 from mrcnn.app.errors import UserError
 from mrcnn.app.files import read_rgb
 from mrcnn.core.progress import tqdm
+from mrcnn.core.masks import BoxMasks, rle_counts
 from mrcnn.core.release import default_class_names
 
 
@@ -66,6 +71,12 @@ def _read_all(paths, errors):
     return kept, images
 
 
+def detect_boxes(model, images):
+    """``model.detect(images)`` with masks held in their boxes (BoxMasks):
+    what results go through to become RLE, PNG or a response."""
+    return model.detect(images, verbose=0, masks="boxes")
+
+
 def detect_files(model, paths, desc="detect", progress=True, errors=None):
     """Yield (path, image, result) for every path, in order.
 
@@ -79,7 +90,8 @@ def detect_files(model, paths, desc="detect", progress=True, errors=None):
         errors: None: an unreadable image raises UserError; a list: it gets
             (path, message) of each unreadable image, the others go on.
     Yields:
-        path, image uint8 [H, W, 3], detect() result dict.
+        path, image uint8 [H, W, 3], detect() result dict whose masks are
+        a BoxMasks (`detect_boxes`).
     """
     batch_size = max(1, int(model.config.BATCH_SIZE))
     bar = tqdm(total=len(paths), unit="image", desc=desc, disable=not progress)
@@ -91,7 +103,7 @@ def detect_files(model, paths, desc="detect", progress=True, errors=None):
             if not chunk:
                 continue
             for path, image, result in zip(chunk, images,
-                                           model.detect(images, verbose=0)):
+                                           detect_boxes(model, images)):
                 yield path, image, result
                 bar.update(1)
     finally:
@@ -101,6 +113,22 @@ def detect_files(model, paths, desc="detect", progress=True, errors=None):
 def mask_to_rle(mask):
     """bool [H, W] -> COCO RLE ``{"size": [h, w], "counts": str}``."""
     rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, np.uint8)))
+    return _rle_json(rle)
+
+
+def box_mask_to_rle(masks, i):
+    """Mask i of a BoxMasks -> the COCO RLE of its full-size mask, encoded
+    from its box (pycocotools compresses the counts)."""
+    y, x, crop = masks.crop(i)
+    height, width = masks.shape[:2]
+    rle = mask_utils.frPyObjects(
+        {"size": [height, width], "counts": rle_counts(crop, y, x,
+                                                       (height, width))},
+        height, width)
+    return _rle_json(rle)
+
+
+def _rle_json(rle):
     counts = rle["counts"]
     return {"size": [int(s) for s in rle["size"]],
             "counts": counts.decode("ascii") if isinstance(counts, bytes)
@@ -112,13 +140,16 @@ def result_to_json(result, class_names):
 
     Args:
         result: dict with rois [N, 4], class_ids [N], scores [N],
-            masks [H, W, N].
+            masks [H, W, N] (or a BoxMasks: the same RLE).
         class_names: names indexed by class id.
     Returns:
         [N] dicts: class_id, class_name, score (5 decimals), box
         [y1, x1, y2, x2] int pixels, mask (COCO RLE).
     """
-    masks = np.asarray(result["masks"])
+    masks = result["masks"]
+    boxed = isinstance(masks, BoxMasks)
+    if not boxed:
+        masks = np.asarray(masks)
     out = []
     for i in range(len(result["class_ids"])):
         cid = int(result["class_ids"][i])
@@ -128,6 +159,7 @@ def result_to_json(result, class_names):
             else str(cid),
             "score": round(float(result["scores"][i]), 5),
             "box": [int(v) for v in result["rois"][i]],
-            "mask": mask_to_rle(masks[:, :, i]),
+            "mask": box_mask_to_rle(masks, i) if boxed
+            else mask_to_rle(masks[:, :, i]),
         })
     return out

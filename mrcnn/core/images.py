@@ -105,16 +105,18 @@ def resize_linear(image, output_shape):
             image.dtype.kind not in "biuf":
         return resize(image, (height, width), preserve_range=True)
     dtype = np.float64 if image.dtype == np.float64 else np.float32
-    source = image.astype(np.float64)
-    lo, hi, w_lo, w_hi = linear_taps(source.shape[1], width)
-    cols = (w_lo.reshape((1, -1) + (1,) * (source.ndim - 2)),
-            w_hi.reshape((1, -1) + (1,) * (source.ndim - 2)))
-    out = source[:, lo] * cols[0] + source[:, hi] * cols[1]   # [H, width(, C)]
-    lo, hi, w_lo, w_hi = linear_taps(source.shape[0], height)
-    rows = (w_lo.reshape((-1,) + (1,) * (source.ndim - 1)),
-            w_hi.reshape((-1,) + (1,) * (source.ndim - 1)))
+    lo, hi, w_lo, w_hi = linear_taps(image.shape[1], width)
+    cols = (w_lo.reshape((1, -1) + (1,) * (image.ndim - 2)),
+            w_hi.reshape((1, -1) + (1,) * (image.ndim - 2)))
+    # Gathered, then cast (the same values as casting first): no float64
+    # copy of a large input image, only of the columns the output reads.
+    out = image[:, lo].astype(np.float64) * cols[0] + \
+        image[:, hi].astype(np.float64) * cols[1]          # [H, width(, C)]
+    lo, hi, w_lo, w_hi = linear_taps(image.shape[0], height)
+    rows = (w_lo.reshape((-1,) + (1,) * (image.ndim - 1)),
+            w_hi.reshape((-1,) + (1,) * (image.ndim - 1)))
     out = out[lo] * rows[0] + out[hi] * rows[1]               # [height, width(, C)]
-    low, high = source.min(), source.max()
+    low, high = float(image.min()), float(image.max())
     # skimage widens the clip range to 0 (its cval) when 0 is outside the
     # input's range but inside the output's.
     if not low <= 0 <= high and out.min() <= 0 <= out.max():

@@ -55,6 +55,11 @@ from mrcnn.serve.page import PAGE
 
 EFFECTS = BACKGROUND_EFFECTS
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+# The largest image a request may hold. Masks stay in their boxes and
+# effects work a block of rows at a time, so a request's memory grows with
+# the image, not with its detections: about 20 bytes per pixel (~0.8 GB at
+# 40 Mpx) over the loaded model, per worker (bench/RESULTS.md: 36 Mpx with
+# 100 detections peaks at 1.9 GB).
 DEFAULT_MAX_PIXELS = 40_000_000
 # Room for the multipart framing and the small form fields around the file.
 FORM_OVERHEAD = 64 * 1024
@@ -144,9 +149,10 @@ class InferenceQueue:
                                             thread_name_prefix="mrcnn-serve")
 
     def detect(self, image):
-        """image uint8 [H, W, 3] -> detect() result dict."""
+        """image uint8 [H, W, 3] -> detect() result dict, masks held in
+        their boxes (results.detect_boxes: no [H, W, N] array)."""
         with self._lock:
-            return self.model.detect([image], verbose=0)[0]
+            return results.detect_boxes(self.model, [image])[0]
 
     def retry_after(self):
         """Seconds until a slot is likely free (at least 1)."""

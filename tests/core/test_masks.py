@@ -130,3 +130,108 @@ def test_resize_mask_matches_scipy_zoom():
             else:
                 expected[:, outside] = False
         np.testing.assert_array_equal(expected, ref)
+
+
+# ------------------------------------------- masks held in their boxes
+
+def _boxes_and_masks(rng, height, width, n, kind):
+    """n boxes (some past the image's edges) and [n, 28, 28] masks."""
+    y1 = rng.integers(-5, height, n)
+    x1 = rng.integers(-5, width, n)
+    boxes = np.stack([y1, x1, y1 + rng.integers(1, height + 3, n),
+                      x1 + rng.integers(1, width + 3, n)], 1)
+    masks = rng.uniform(0, 1, (n, 28, 28)).astype(np.float32)
+    if kind == "above_half":        # every value >= 0.5: the clip rule
+        masks = 0.5 + 0.5 * masks
+    elif kind == "binary":
+        masks = (masks > 0.5).astype(np.float32)
+    elif kind == "half":
+        masks[:] = 0.5
+    return boxes, masks
+
+
+@pytest.mark.parametrize("block_values", [None, 37])
+@pytest.mark.parametrize("kind", ["random", "above_half", "binary", "half"])
+def test_box_masks_are_the_full_paste_bit_for_bit(kind, block_values,
+                                                  monkeypatch):
+    from mrcnn.core import masks as masks_module
+    from mrcnn.core.masks import BoxMasks, paste_mask
+    if block_values:  # many blocks of rows per box
+        monkeypatch.setattr(masks_module, "BLOCK_VALUES", block_values)
+    rng = np.random.default_rng(len(kind))
+    for height, width in [(61, 47), (5, 90), (120, 33)]:
+        boxes, small = _boxes_and_masks(rng, height, width, 9, kind)
+        full = np.zeros((height, width, 9), bool)
+        for i in range(9):
+            paste_mask(full[:, :, i], small[i], boxes[i])
+        held = BoxMasks(small, boxes, (height, width, 3))
+        assert held.shape == full.shape and len(held) == 9
+        np.testing.assert_array_equal(held.to_dense(), full)
+        np.testing.assert_array_equal(np.asarray(held), full)
+        np.testing.assert_array_equal(held.union(), full.any(-1))
+        np.testing.assert_array_equal(held.union(7, 30), full[7:30].any(-1))
+        for i in range(9):
+            y, x, crop = held.crop(i)
+            outside = full[:, :, i].copy()
+            outside[y:y + crop.shape[0], x:x + crop.shape[1]] = False
+            assert not outside.any()  # nothing outside the crop
+            np.testing.assert_array_equal(
+                crop, full[y:y + crop.shape[0], x:x + crop.shape[1], i])
+            np.testing.assert_array_equal(held[:, :, i], full[:, :, i])
+        assert held.any() == full.any()
+
+
+def test_box_masks_select_index_and_errors():
+    from mrcnn.core.masks import BoxMasks
+    rng = np.random.default_rng(3)
+    boxes, small = _boxes_and_masks(rng, 40, 50, 5, "random")
+    held = BoxMasks(small, boxes, (40, 50))
+    full = held.to_dense()
+    np.testing.assert_array_equal(held.select([3, 1]).to_dense(),
+                                  full[:, :, [3, 1]])
+    keep = np.array([True, False, True, False, False])
+    np.testing.assert_array_equal(held[:, :, keep].to_dense(),
+                                  full[:, :, keep])
+    np.testing.assert_array_equal(held[:, :, -1], full[:, :, 4])
+    np.testing.assert_array_equal(held[5:9, :, 1:3], full[5:9, :, 1:3])
+    with pytest.raises(IndexError, match="out of range for 5"):
+        held[:, :, 5]
+    with pytest.raises(ValueError, match="5 masks but 4 boxes"):
+        BoxMasks(small, boxes[:4], (40, 50))
+    empty = BoxMasks(np.zeros((0, 28, 28)), np.zeros((0, 4)), (6, 7))
+    assert empty.shape == (6, 7, 0) and not empty.any()
+    assert empty.to_dense().shape == (6, 7, 0)
+
+
+def test_rle_counts_are_pycocotools_counts_of_the_full_mask():
+    from pycocotools import mask as mask_utils
+    from mrcnn.core.masks import BoxMasks, rle_counts
+
+    def check(full, y, x, crop):
+        height, width = full.shape
+        want = mask_utils.encode(np.asfortranarray(full.astype(np.uint8)))
+        got = mask_utils.frPyObjects(
+            {"size": [height, width],
+             "counts": rle_counts(crop, y, x, (height, width))},
+            height, width)
+        assert got["counts"] == want["counts"]
+        np.testing.assert_array_equal(mask_utils.decode(got), full)
+
+    rng = np.random.default_rng(4)
+    for kind in ("random", "binary", "above_half"):
+        boxes, small = _boxes_and_masks(rng, 33, 45, 12, kind)
+        held = BoxMasks(small, boxes, (33, 45))
+        for i in range(12):
+            check(held.mask(i), *held.crop(i))
+    # Runs that cross from one column to the next (a full-height box), a
+    # mask starting at pixel 0, ending at the last pixel, all set, empty.
+    full = np.zeros((10, 6), bool)
+    full[:, 2:4] = True
+    full[7:, 1] = True
+    check(full, 0, 1, full[:, 1:4])
+    full = np.zeros((10, 6), bool)
+    full[:4, 0] = full[6:, 5] = True
+    check(full, 0, 0, full)
+    check(np.ones((10, 6), bool), 0, 0, np.ones((10, 6), bool))
+    check(np.zeros((10, 6), bool), 2, 3, np.zeros((4, 2), bool))
+    check(np.zeros((10, 6), bool), 2, 3, np.zeros((0, 2), bool))
