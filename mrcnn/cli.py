@@ -21,9 +21,11 @@ that need it, so ``mrcnn --help`` is instant.
 import os
 import sys
 
+from mrcnn.app import preflight
 from mrcnn.app.errors import UserError
 from mrcnn.app.files import parse_names
 from mrcnn.cli_args import build_parser  # noqa: F401 - the parser, re-exported
+from mrcnn.core.errors import MrcnnError
 from mrcnn.core.release import COCO_CLASS_NAMES  # noqa: F401 - documented here
 
 # Kept for code that caught the CLI's own error type.
@@ -33,32 +35,41 @@ CLIError = UserError
 def main(argv=None):
     """Entry point of the ``mrcnn`` console script. Returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # The sub-command's usage, not the top level's, for a misspelled
+        # option of a sub-command.
+        sub = getattr(parser, "subcommand_parsers", {}).get(
+            getattr(args, "command", None), parser)
+        sub.error("unrecognized arguments: {}".format(" ".join(unknown)))
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
     try:
+        # Arguments and paths first: TensorFlow loads only after they pass.
+        preflight.check_args(args)
         return COMMANDS[args.handler](args) or 0
     except KeyboardInterrupt:
         print("\nmrcnn {}: interrupted".format(args.command), file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - known user errors, no traceback
-        if _is_user_error(e):
-            print("mrcnn {}: error: {}".format(args.command, e),
-                  file=sys.stderr)
-            return 2
-        raise
+    except USER_ERRORS as e:
+        print("mrcnn {}: error: {}".format(args.command, _one_line(e)),
+              file=sys.stderr)
+        return 2
 
 
-def _is_user_error(e):
-    """Errors whose message tells the user what to fix."""
-    if isinstance(e, (UserError, FileNotFoundError, IsADirectoryError,
-                      PermissionError)):
-        return True
-    names = {c.__name__ for c in type(e).__mro__}
-    return bool(names & {"ConfigError", "WeightFileError", "DownloadError",
-                         "CocoFormatError", "ViaFormatError",
-                         "DistributeError"})
+#: What the command prints as one line (exit status 2) instead of a
+#: traceback: the package's user-fixable errors (MrcnnError: config,
+#: dataset, training-sample, weight-file, download errors, ...) and the
+#: file-system errors a path given by the user causes.
+USER_ERRORS = (MrcnnError, FileNotFoundError, IsADirectoryError,
+               NotADirectoryError, PermissionError)
+
+
+def _one_line(error):
+    """The message of an error on one line (no notes, no newlines)."""
+    return " ".join(line.strip() for line in str(error).splitlines()
+                    if line.strip())
 
 
 def _jobs():

@@ -14,6 +14,8 @@ import json
 
 import numpy as np
 
+from mrcnn.core.errors import MrcnnError
+
 from mrcnn.core.image_meta import image_meta_size
 from mrcnn.core.outputs import LOSS_NAMES
 
@@ -21,7 +23,7 @@ _RESIZE_MODES = ("none", "square", "pad64", "crop")
 _BACKBONES = ("resnet50", "resnet101")
 
 
-class ConfigError(ValueError):
+class ConfigError(MrcnnError, ValueError):
     """An impossible or inconsistent configuration value."""
 
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from mrcnn.checkpoints import (CheckpointCallback, check_log_dir,
                                checkpoint_bytes, set_log_dir)
+from mrcnn.core.errors import MrcnnError
 from mrcnn.core.outputs import LOSS_NAMES
 from mrcnn.data.augment import check_augmentation
 from mrcnn.data.pipeline import (DataWaitMonitor, PipelineStatus,
@@ -45,7 +46,7 @@ LAYER_REGEX = {
 }
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(MrcnnError, FloatingPointError):
     """A loss became NaN or Inf; training stopped before any checkpoint of
     the bad epoch was written."""
 

@@ -23,11 +23,13 @@ the command-line helper (prints the table, returns the exit code).
 
 import numpy as np
 
+from mrcnn.core.errors import MrcnnError
+
 #: Column titles of the problem table.
 TABLE_COLUMNS = ("image", "path", "problem")
 
 
-class SampleError(ValueError):
+class SampleError(MrcnnError, ValueError):
     """A training sample breaks the Dataset contract.
 
     Attributes:

@@ -31,6 +31,7 @@ from pycocotools import mask as maskUtils
 from pycocotools.coco import COCO
 
 from mrcnn.core.dataset import Dataset
+from mrcnn.core.errors import MrcnnError
 
 DEFAULT_DATASET_YEAR = "2014"
 
@@ -40,7 +41,7 @@ COCO_ANNOTATIONS_URL = ("http://images.cocodataset.org/annotations/"
                         "annotations_trainval{year}.zip")
 
 
-class CocoFormatError(ValueError):
+class CocoFormatError(MrcnnError, ValueError):
     """A COCO JSON file that cannot be used; the message names file and field."""
 
 

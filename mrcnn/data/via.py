@@ -34,11 +34,12 @@ import skimage.draw
 from PIL import Image
 
 from mrcnn.core.dataset import Dataset
+from mrcnn.core.errors import MrcnnError
 
 AREA_SHAPES = ("polygon", "rect", "circle", "ellipse")
 
 
-class ViaFormatError(ValueError):
+class ViaFormatError(MrcnnError, ValueError):
     """A VIA JSON file that cannot be used; the message names file and field."""
 
 

@@ -33,6 +33,7 @@ import keras
 import numpy as np
 
 from mrcnn.core.atomic import atomic_path
+from mrcnn.core.errors import MrcnnError
 from mrcnn.core.release import COCO_WEIGHTS_BYTES, COCO_WEIGHTS_FILE
 
 # HDF5 limits an attribute's object header to 64 KiB; Keras 2 split longer
@@ -40,7 +41,7 @@ from mrcnn.core.release import COCO_WEIGHTS_BYTES, COCO_WEIGHTS_FILE
 _HDF5_ATTR_LIMIT = 64512
 
 
-class WeightFileError(OSError, ValueError):
+class WeightFileError(MrcnnError, OSError, ValueError):
     """A weight file is missing, not HDF5, truncated, or not a weight file."""
 
 
