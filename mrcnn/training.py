@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from mrcnn.checkpoints import (CheckpointCallback, check_log_dir,
                                checkpoint_bytes, set_log_dir)
+from mrcnn.config import ConfigError
 from mrcnn.core.errors import MrcnnError
 from mrcnn.core.outputs import LOSS_NAMES
 from mrcnn.data.augment import check_augmentation
@@ -569,6 +570,19 @@ def _tensorboard_callback(log_dir):
                                        write_graph=False)
 
 
+def _check_learning_rate(learning_rate):
+    """train()'s learning_rate: a finite number > 0 (a negative one is
+    gradient ascent, NaN trains nothing)."""
+    try:
+        ok = not isinstance(learning_rate, bool) and \
+            math.isfinite(float(learning_rate)) and float(learning_rate) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError("train(learning_rate={!r}): the learning rate must "
+                          "be a finite number > 0".format(learning_rate))
+
+
 def _steps(value, name):
     steps = int(value) if value else 0
     if steps <= 0:
@@ -602,6 +616,7 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     config = model.config
     if hasattr(config, "validate"):
         config.validate(training=True)
+    _check_learning_rate(learning_rate)
     check_augmentation(augmentation)
     layer_regex = LAYER_REGEX.get(layers, layers)
     steps = _steps(config.STEPS_PER_EPOCH, "STEPS_PER_EPOCH")
@@ -633,7 +648,7 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     callbacks = [
         DataWaitCallback(monitor, status=status),
         NaNGuard(checkpoint_hint="newest file in {}".format(model.log_dir)),
-        CheckpointCallback(model),
+        CheckpointCallback(model, learning_rate=learning_rate),
     ]
     tensorboard = _tensorboard_callback(model.log_dir)
     if tensorboard is not None:

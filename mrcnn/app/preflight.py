@@ -117,7 +117,8 @@ def check_number(value, option, low=None, high=None, low_open=False,
     if bad:
         interval = "{}{}, {}{}".format(
             "(" if low_open else "[", "-inf" if low is None else low,
-            "inf" if high is None else high, ")" if high_open else "]")
+            "inf" if high is None else high,
+            ")" if high_open or high is None else "]")
         raise UserError("{} {}: must be a finite number in {}".format(
             option, value, interval))
 

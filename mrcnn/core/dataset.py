@@ -27,6 +27,7 @@ import logging
 
 import numpy as np
 
+from mrcnn.core.errors import ImageReadError
 from mrcnn.core.images import read_image, to_rgb_uint8
 from mrcnn.core.validation import validate_dataset
 
@@ -164,7 +165,8 @@ class Dataset(object):
         except FileNotFoundError:
             raise FileNotFoundError("Dataset: file not found for {}".format(where)) from None
         except OSError as error:
-            raise OSError("Dataset: cannot read {}: {}".format(where, error)) from error
+            raise ImageReadError("Dataset: cannot read {}: {}".format(
+                where, error)) from error
         try:
             return to_rgb_uint8(image)
         except ValueError as error:
