@@ -124,11 +124,6 @@ def _batch():
 def cmd_detect(args):
     """detect: annotated PNGs + detections.json; with --engine, Parquet
     shards (mrcnn.app.batch.detect_images)."""
-    extra = [o for o in ("address", "actors", "effect", "background")
-             if getattr(args, o) is not None]
-    if extra and not args.engine:
-        raise UserError("--{} needs --engine local or --engine ray".format(
-            extra[0]))
     if args.engine:
         done = _batch().detect_images(
             args.images, weights=args.weights, output=args.output,

@@ -452,11 +452,12 @@ class DataWaitCallback(keras.callbacks.Callback):
     (given the pipeline's PipelineStatus) how many training images were
     skipped for having no instance in the epoch."""
 
-    def __init__(self, monitor, verbose=1, status=None):
+    def __init__(self, monitor, verbose=1, status=None, left_out=0):
         super().__init__()
         self.monitor = monitor
         self.verbose = verbose
         self.status = status
+        self.left_out = int(left_out)
         self.history = []
 
     def on_train_begin(self, logs=None):
@@ -489,7 +490,9 @@ class DataWaitCallback(keras.callbacks.Callback):
             _log("Epoch {}: median step {:.3f} s, {:.1%} of step time waiting "
                  "for data{}".format(epoch + 1, median, share, "".join(
                      "; skipped {} image(s): {}".format(n, reason)
-                     for reason, n in sorted(skipped.items()))))
+                     for reason, n in sorted(skipped.items())) + (
+                     "; {} image(s) / annotation(s) left out by the dataset "
+                     "loader".format(self.left_out) if self.left_out else "")))
 
 
 class WarmupCosineSchedule(keras.callbacks.Callback):
@@ -570,6 +573,20 @@ def _tensorboard_callback(log_dir):
                                        write_graph=False)
 
 
+def _log_left_out(dataset):
+    """Log what the dataset's loader left out (dataset.skipped: unusable
+    annotations, missing files; the same rule for COCO, VIA and any loader
+    that fills it) and return the count, which every epoch's log repeats."""
+    skipped = list(getattr(dataset, "skipped", None) or [])
+    if skipped:
+        _log("{}: {} image(s) / annotation(s) left out when loading, e.g. "
+             "{}; dataset.validate(include_skipped=True) or 'mrcnn "
+             "check-dataset' lists them".format(
+                 type(dataset).__name__, len(skipped),
+                 "; ".join(str(reason) for _, reason in skipped[:3])))
+    return len(skipped)
+
+
 def _check_learning_rate(learning_rate):
     """train()'s learning_rate: a finite number > 0 (a negative one is
     gradient ascent, NaN trains nothing)."""
@@ -645,8 +662,9 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
         strategy, val_dataset, config, shuffle=True,
         status=val_status) if val_steps else None
 
+    left_out = _log_left_out(train_dataset)
     callbacks = [
-        DataWaitCallback(monitor, status=status),
+        DataWaitCallback(monitor, status=status, left_out=left_out),
         NaNGuard(checkpoint_hint="newest file in {}".format(model.log_dir)),
         CheckpointCallback(model, learning_rate=learning_rate),
     ]

@@ -148,6 +148,12 @@ def check_args(args):
     if _get(args, "weights") is not None:
         check_weights_path(args.weights)
     check_input_file(_get(args, "config_json"), "--config-json")
+    if command == "detect":
+        extra = [o for o in ("address", "actors", "effect", "background")
+                 if _get(args, o) is not None]
+        if extra and not args.engine:
+            raise UserError("--{} needs --engine local or --engine ray".format(
+                extra[0]))
     if command in ("detect", "splash"):
         inputs = args.images if command == "detect" else args.inputs
         if not (command == "detect" and args.engine):
