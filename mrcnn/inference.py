@@ -11,6 +11,7 @@ from mrcnn.core.boxes import denorm_boxes, norm_boxes
 from mrcnn.core.image_meta import compose_image_meta, mold_image
 from mrcnn.core.images import resize_image, to_rgb_uint8
 from mrcnn.core.masks import paste_mask
+from mrcnn.core.validation import channels_first_hint
 
 
 def log(text, array=None):
@@ -103,7 +104,8 @@ def check_images(images, channels):
                     i, image.shape[2], channels, image.shape,
                     "; RGBA? drop the alpha channel (image[..., :3]) or call "
                     "mrcnn.core.images.to_rgb_uint8" if channels == 3 and
-                    image.shape[2] == 4 else ""))
+                    image.shape[2] == 4 else channels_first_hint(
+                        image.shape, channels)))
         out.append(image)
     return out
 

@@ -93,3 +93,18 @@ def test_log_format(capsys):
     assert out[0].startswith("image" + " " * 20 + "shape: (1, 2)")
     assert "min:    0.00000  max:  255.00000  uint8" in out[0]
     assert "float64" in out[1]
+
+
+def test_channels_first_image_gets_a_transpose_hint():
+    """Issue #24 item 9: a (3, H, W) array got "has 120 channels" and no
+    hint."""
+    from mrcnn.inference import check_images
+    with pytest.raises(ValueError, match=r"has 120 channels.*channels-first"
+                       r".*np\.transpose\(image, \(1, 2, 0\)\)"):
+        check_images([np.zeros((3, 80, 120), np.uint8)], 3)
+    from mrcnn.core.validation import image_problems
+    problems = image_problems(np.zeros((3, 80, 120), np.uint8), 3)
+    assert len(problems) == 1 and "channels-first" in problems[0]
+    # A real RGB image is not flagged.
+    assert check_images([np.zeros((80, 120, 3), np.uint8)], 3)[0].shape == \
+        (80, 120, 3)
