@@ -77,7 +77,9 @@ def set_log_dir(model, model_path=None):
             # Files are numbered from 1: _0007 was written after epoch
             # index 6, so training resumes at index 7.
             model.epoch = int(m.group(6))
-            print("Re-starting from epoch %d" % model.epoch)
+            if getattr(model, "mode", "training") == "training":
+                # Only where it is true: an inference model never trains.
+                print("Re-starting from epoch %d" % model.epoch)
     name = _config_name(model, required=False)
     model.log_dir = os.path.join(model.model_dir,
                                  "{}{:%Y%m%dT%H%M}".format(name, now))

@@ -14,6 +14,7 @@ gradient-norm clipping:
 
 import math
 import re
+import sys
 import time
 import warnings
 
@@ -104,6 +105,22 @@ def set_trainable(model, layer_regex, keras_model=None, indent=0, verbose=1):
         if trainable and verbose > 0:
             _log("{}{:20}   ({})".format(" " * indent, layer.name,
                                          layer.__class__.__name__))
+
+
+def _trainable_counts(keras_model):
+    """(trainable, all) counts of the weighted leaf layers."""
+    counts = [0, 0]
+
+    def walk(model):
+        for layer in model.layers:
+            if _is_nested_model(layer):
+                walk(layer)
+            elif layer.weights:
+                counts[0] += bool(layer.trainable)
+                counts[1] += 1
+    walk(keras_model.inner_model if hasattr(keras_model, "inner_model")
+         else keras_model)
+    return tuple(counts)
 
 
 # ---------------------------------------------------------- training model
@@ -573,6 +590,16 @@ def _tensorboard_callback(log_dir):
                                        write_graph=False)
 
 
+def _fit_verbose(model):
+    """fit()'s verbose: model.verbose, where "auto" (the default) means the
+    progress bar on a terminal and one line per epoch otherwise: Keras'
+    bar writes ANSI colour codes and a line per update into a log file."""
+    verbose = getattr(model, "verbose", "auto")
+    if verbose == "auto":
+        return 1 if getattr(sys.stdout, "isatty", lambda: False)() else 2
+    return verbose
+
+
 def _log_left_out(dataset):
     """Log what the dataset's loader left out (dataset.skipped: unusable
     annotations, missing files; the same rule for COCO, VIA and any loader
@@ -676,7 +703,13 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
 
     _log("\nStarting at epoch {}. LR={}\n".format(model.epoch, learning_rate))
     _log("Checkpoint Path: {}".format(model.checkpoint_path))
-    set_trainable(model, layer_regex)
+    # Matterport lists every trainable layer; a caller that sets
+    # model.list_trainable_layers = False (the demo) gets one line.
+    listing = getattr(model, "list_trainable_layers", True)
+    set_trainable(model, layer_regex, verbose=1 if listing else 0)
+    if not listing:
+        _log("Training {} of {} weighted layers (layers={!r})".format(
+            *_trainable_counts(model.keras_model), layers))
     key = _trainer_key(model, config.LEARNING_MOMENTUM, strategy)
     trainer = _reusable_trainer(model, learning_rate, key)
     if trainer is None:
@@ -688,7 +721,7 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
             steps_per_epoch=steps, callbacks=callbacks,
             validation_data=val_data,
             validation_steps=val_steps if val_data is not None else None,
-            shuffle=False, verbose=getattr(model, "verbose", "auto"))
+            shuffle=False, verbose=_fit_verbose(model))
     except Exception:
         # A sample's own error (bad data, no usable sample) instead of the
         # TensorFlow error tf.data turned it into.
