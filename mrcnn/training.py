@@ -607,7 +607,7 @@ def _log_left_out(dataset):
     skipped = list(getattr(dataset, "skipped", None) or [])
     if skipped:
         _log("{}: {} image(s) / annotation(s) left out when loading, e.g. "
-             "{}; dataset.validate(include_skipped=True) or 'mrcnn "
+             "{}; dataset.validate() or 'mrcnn "
              "check-dataset' lists them".format(
                  type(dataset).__name__, len(skipped),
                  "; ".join(str(reason) for _, reason in skipped[:3])))

@@ -22,7 +22,7 @@ image, an annotation whose category_id is not in "categories" (and an image
 left with no annotation by that) and an empty "annotations" list are left
 out with a warning and recorded in ``dataset.skipped`` as a tuple ``(image
 path, reason)``; the reason names the COCO image id and annotation id.
-``dataset.validate(include_skipped=True)`` and ``mrcnn check-dataset``
+``dataset.validate()`` and ``mrcnn check-dataset``
 report them; training logs their count (the same rule as ViaDataset).
 """
 

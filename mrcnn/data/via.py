@@ -25,7 +25,7 @@ cannot be used (`region_problem`: no area, a polygon of < 3 points, a
 missing or non-numeric field) are left out with a warning and recorded in
 ``dataset.skipped`` as tuples ``(image path, reason)``; the reason names
 the file and region index. The same rule as CocoDataset:
-``dataset.validate(include_skipped=True)`` and ``mrcnn check-dataset``
+``dataset.validate()`` and ``mrcnn check-dataset``
 report them, training logs their count.
 """
 
