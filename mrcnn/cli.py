@@ -14,9 +14,11 @@ Sub-commands:
     export    SavedModel (TF Serving), .keras or OpenVINO
 
 Errors the user can fix (a missing weights file, an unreadable image, a class
-count mismatch, a bad dataset) are printed as one message and exit with
-status 2, without a traceback. TensorFlow is imported only by the commands
-that need it, so ``mrcnn --help`` is instant.
+count mismatch, a bad dataset: every `mrcnn.errors.MrcnnError`) are printed
+as one line and exit with status 2, without a traceback. Arguments and
+paths are checked first (`mrcnn.app.preflight`), and TensorFlow is imported
+only by the commands that need it, after those checks, so ``mrcnn --help``
+and a path error are instant.
 """
 import os
 import sys

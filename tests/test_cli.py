@@ -166,6 +166,10 @@ def test_demo_quick_writes_valid_pngs(tmp_path):
     proc = run_cli("demo", "--quick", "--output", str(out), timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mAP@0.5" in proc.stdout
+    # One line about the layers trained, not one per layer (issue #28).
+    assert "In model:" not in proc.stdout and "res2a_branch2a" not in \
+        proc.stdout, proc.stdout[:3000]
+    assert re.search(r"Training \d+ of \d+ weighted layers", proc.stdout)
     for name in ("detections_0.png", "splash.png"):
         img = cv2.imread(str(out / name))
         assert img is not None and img.ndim == 3 and img.size > 0

@@ -137,8 +137,11 @@ def check_args(args):
     command = _get(args, "command")
     check_number(_get(args, "min_score"), "--min-score", 0, 1)
     for name in ("batch_size", "steps", "epochs", "actors", "num_classes",
-                 "queue_size", "workers"):
+                 "workers", "max_pixels"):
         check_number(_get(args, name), "--" + name.replace("_", "-"), 1)
+    check_number(_get(args, "queue_size"), "--queue-size", 0)
+    check_number(_get(args, "max_upload_mb"), "--max-upload-mb", 0,
+                 low_open=True)
     check_number(_get(args, "learning_rate"), "--learning-rate", 0,
                  low_open=True)
     size = _get(args, "image_size")
