@@ -21,6 +21,7 @@ load a file, then resume its run.
 
 import datetime
 import errno
+import json
 import os
 import re
 import shutil
@@ -76,7 +77,9 @@ def set_log_dir(model, model_path=None):
             # Files are numbered from 1: _0007 was written after epoch
             # index 6, so training resumes at index 7.
             model.epoch = int(m.group(6))
-            print("Re-starting from epoch %d" % model.epoch)
+            if getattr(model, "mode", "training") == "training":
+                # Only where it is true: an inference model never trains.
+                print("Re-starting from epoch %d" % model.epoch)
     name = _config_name(model, required=False)
     model.log_dir = os.path.join(model.model_dir,
                                  "{}{:%Y%m%dT%H%M}".format(name, now))
@@ -270,12 +273,17 @@ class CheckpointCallback(keras.callbacks.Callback):
         model: the MaskRCNN instance (``keras_model``, ``config``,
             ``log_dir``, ``checkpoint_path``); set_log_dir() must have run.
         verbose: 1 prints each saved path.
+        learning_rate: the learning rate train() was given; config.json
+            records it as LEARNING_RATE (the rate actually used, which
+            Matterport's train(learning_rate=...) lets differ from the
+            config's).
     """
 
-    def __init__(self, model, verbose=0):
+    def __init__(self, model, verbose=0, learning_rate=None):
         super().__init__()
         self.maskrcnn = model
         self.verbose = verbose
+        self.learning_rate = learning_rate
         self.saved = []
         self.removed_temp_files = []
 
@@ -295,9 +303,14 @@ class CheckpointCallback(keras.callbacks.Callback):
         to_json = getattr(self.maskrcnn.config, "to_json", None)
         if to_json is None:
             return
+        text = to_json(indent=1, sort_keys=True)
+        if self.learning_rate is not None:
+            values = json.loads(text)
+            values["LEARNING_RATE"] = float(self.learning_rate)
+            text = json.dumps(values, indent=1, sort_keys=True)
         with atomic_path(path) as tmp:
             with open(tmp, "w") as f:
-                f.write(to_json(indent=1, sort_keys=True))
+                f.write(text)
 
     def on_epoch_end(self, epoch, logs=None):
         for attr in ("log_dir", "checkpoint_path"):
@@ -316,7 +329,8 @@ class CheckpointCallback(keras.callbacks.Callback):
             print("\nSaved checkpoint {}".format(path))
 
 
-def load_weights(model, filepath, by_name=False, exclude=None):
+def load_weights(model, filepath, by_name=False, exclude=None,
+                 allow_nonfinite=False):
     """Matterport's ``MaskRCNN.load_weights``: load a ``.h5`` weight file.
 
     Args:
@@ -329,6 +343,8 @@ def load_weights(model, filepath, by_name=False, exclude=None):
         exclude: list of layer names not to load (implies by_name=True),
             e.g. ``["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox",
             "mrcnn_mask"]`` to fine-tune on another class count.
+        allow_nonfinite: load a file holding NaN / inf weights (refused by
+            default, naming the layer; for debugging a diverged run).
     Returns:
         LoadReport (also printed).
 
@@ -336,7 +352,8 @@ def load_weights(model, filepath, by_name=False, exclude=None):
     when ``filepath`` is one of this package's / Matterport's checkpoints.
     """
     report = load_weights_into(model, filepath, by_name=by_name,
-                               exclude=exclude, verbose=1)
+                               exclude=exclude, verbose=1,
+                               allow_nonfinite=allow_nonfinite)
     if hasattr(model, "keras_model") and hasattr(model, "config"):
         set_log_dir(model, filepath)
     return report

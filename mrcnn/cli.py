@@ -14,16 +14,20 @@ Sub-commands:
     export    SavedModel (TF Serving), .keras or OpenVINO
 
 Errors the user can fix (a missing weights file, an unreadable image, a class
-count mismatch, a bad dataset) are printed as one message and exit with
-status 2, without a traceback. TensorFlow is imported only by the commands
-that need it, so ``mrcnn --help`` is instant.
+count mismatch, a bad dataset: every `mrcnn.errors.MrcnnError`) are printed
+as one line and exit with status 2, without a traceback. Arguments and
+paths are checked first (`mrcnn.app.preflight`), and TensorFlow is imported
+only by the commands that need it, after those checks, so ``mrcnn --help``
+and a path error are instant.
 """
 import os
 import sys
 
+from mrcnn.app import preflight
 from mrcnn.app.errors import UserError
 from mrcnn.app.files import parse_names
 from mrcnn.cli_args import build_parser  # noqa: F401 - the parser, re-exported
+from mrcnn.core.errors import MrcnnError
 from mrcnn.core.release import COCO_CLASS_NAMES  # noqa: F401 - documented here
 
 # Kept for code that caught the CLI's own error type.
@@ -33,32 +37,41 @@ CLIError = UserError
 def main(argv=None):
     """Entry point of the ``mrcnn`` console script. Returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # The sub-command's usage, not the top level's, for a misspelled
+        # option of a sub-command.
+        sub = getattr(parser, "subcommand_parsers", {}).get(
+            getattr(args, "command", None), parser)
+        sub.error("unrecognized arguments: {}".format(" ".join(unknown)))
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
     try:
+        # Arguments and paths first: TensorFlow loads only after they pass.
+        preflight.check_args(args)
         return COMMANDS[args.handler](args) or 0
     except KeyboardInterrupt:
         print("\nmrcnn {}: interrupted".format(args.command), file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - known user errors, no traceback
-        if _is_user_error(e):
-            print("mrcnn {}: error: {}".format(args.command, e),
-                  file=sys.stderr)
-            return 2
-        raise
+    except USER_ERRORS as e:
+        print("mrcnn {}: error: {}".format(args.command, _one_line(e)),
+              file=sys.stderr)
+        return 2
 
 
-def _is_user_error(e):
-    """Errors whose message tells the user what to fix."""
-    if isinstance(e, (UserError, FileNotFoundError, IsADirectoryError,
-                      PermissionError)):
-        return True
-    names = {c.__name__ for c in type(e).__mro__}
-    return bool(names & {"ConfigError", "WeightFileError", "DownloadError",
-                         "CocoFormatError", "ViaFormatError",
-                         "DistributeError"})
+#: What the command prints as one line (exit status 2) instead of a
+#: traceback: the package's user-fixable errors (MrcnnError: config,
+#: dataset, training-sample, weight-file, download errors, ...) and the
+#: file-system errors a path given by the user causes.
+USER_ERRORS = (MrcnnError, FileNotFoundError, IsADirectoryError,
+               NotADirectoryError, PermissionError)
+
+
+def _one_line(error):
+    """The message of an error on one line (no notes, no newlines)."""
+    return " ".join(line.strip() for line in str(error).splitlines()
+                    if line.strip())
 
 
 def _jobs():
@@ -113,11 +126,6 @@ def _batch():
 def cmd_detect(args):
     """detect: annotated PNGs + detections.json; with --engine, Parquet
     shards (mrcnn.app.batch.detect_images)."""
-    extra = [o for o in ("address", "actors", "effect", "background")
-             if getattr(args, o) is not None]
-    if extra and not args.engine:
-        raise UserError("--{} needs --engine local or --engine ray".format(
-            extra[0]))
     if args.engine:
         done = _batch().detect_images(
             args.images, weights=args.weights, output=args.output,

@@ -330,4 +330,6 @@ def build_parser():
                    help="openvino int8: images to calibrate the "
                         "quantisation on (up to 300 are used)")
     p.set_defaults(handler="export", batch_size=1)
+    # Each sub-command's parser, for its usage on a misspelled option.
+    parser.subcommand_parsers = dict(sub.choices)
     return parser

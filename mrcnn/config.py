@@ -14,6 +14,8 @@ import json
 
 import numpy as np
 
+from mrcnn.core.errors import MrcnnError
+
 from mrcnn.core.image_meta import image_meta_size
 from mrcnn.core.outputs import LOSS_NAMES
 
@@ -21,7 +23,7 @@ _RESIZE_MODES = ("none", "square", "pad64", "crop")
 _BACKBONES = ("resnet50", "resnet101")
 
 
-class ConfigError(ValueError):
+class ConfigError(MrcnnError, ValueError):
     """An impossible or inconsistent configuration value."""
 
 
@@ -189,8 +191,10 @@ class Config(object):
             self.IMAGE_SHAPE = np.array([self.IMAGE_MAX_DIM, self.IMAGE_MAX_DIM,
                                          self.IMAGE_CHANNEL_COUNT])
 
-        # Image meta data length; see compose_image_meta().
-        self.IMAGE_META_SIZE = image_meta_size(self.NUM_CLASSES)
+        # Image meta data length; see compose_image_meta(). (A NUM_CLASSES
+        # that is no count is named by validate().)
+        if _is_int(self.NUM_CLASSES):
+            self.IMAGE_META_SIZE = image_meta_size(self.NUM_CLASSES)
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -204,11 +208,58 @@ class Config(object):
             raise ConfigError("{}.{} = {!r}: {}".format(
                 type(self).__name__, attr, getattr(self, attr, None), msg))
 
-        for attr in ("GPU_COUNT", "IMAGES_PER_GPU"):
-            if not _is_count(getattr(self, attr)):
-                fail(attr, "must be an integer >= 1")
-        if not _is_count(self.NUM_CLASSES):
-            fail("NUM_CLASSES", "must be an integer >= 1 (background included)")
+        # Types and ranges of every number first: the checks below and
+        # the graph builder compare and compute with them.
+        for attr in _COUNT_FIELDS:
+            if not _is_int(getattr(self, attr)) or getattr(self, attr) < 1:
+                fail(attr, "must be an integer >= 1{}".format(
+                    _int_hint(getattr(self, attr))))
+        for attr in ("IMAGE_MIN_DIM", "IMAGE_MAX_DIM"):
+            v = getattr(self, attr)
+            if v is not None and (not _is_int(v) or v < 0):
+                fail(attr, "must be an integer number of pixels >= 0 (or "
+                     "None){}".format(_int_hint(v)))
+        for attr in ("STEPS_PER_EPOCH", "VALIDATION_STEPS"):
+            v = getattr(self, attr)
+            if v is not None and not (_is_real(v) and v >= 0 and
+                                      int(v) == v):
+                fail(attr, "must be a whole number >= 0")
+        for attr, low, high, low_open, high_open in _REAL_FIELDS:
+            v = getattr(self, attr)
+            if v is None and attr in _MAY_BE_NONE:
+                continue
+            if not _is_real(v) or not _in_range(v, low, high, low_open,
+                                                high_open):
+                fail(attr, "must be a finite number in {}".format(
+                    _interval(low, high, low_open, high_open)))
+        for attr, length in (("RPN_BBOX_STD_DEV", 4), ("BBOX_STD_DEV", 4),
+                             ("RPN_ANCHOR_SCALES", None),
+                             ("RPN_ANCHOR_RATIOS", None),
+                             ("BACKBONE_STRIDES", None)):
+            problem = _positive_numbers_problem(getattr(self, attr), length)
+            if problem:
+                fail(attr, problem)
+        for attr in ("MINI_MASK_SHAPE", "MASK_SHAPE"):
+            v = getattr(self, attr)
+            if _positive_numbers_problem(v, 2) or not all(
+                    _is_int(x) for x in v):
+                fail(attr, "must be two integers >= 1 (height, width)")
+        if not all(_is_int(x) for x in self.BACKBONE_STRIDES):
+            fail("BACKBONE_STRIDES", "must be integers (pixels per feature "
+                 "map cell)")
+        mean = self.MEAN_PIXEL
+        try:
+            mean = np.asarray(mean, dtype=np.float64)
+        except (TypeError, ValueError):
+            fail("MEAN_PIXEL", "must be numbers, one per channel")
+        if mean.ndim > 1 or not np.all(np.isfinite(mean)):
+            fail("MEAN_PIXEL", "must be finite numbers, one per channel")
+        if not isinstance(self.LOSS_WEIGHTS, dict):
+            fail("LOSS_WEIGHTS", "must be a dict loss name -> weight")
+        for name, weight in self.LOSS_WEIGHTS.items():
+            if not _is_real(weight) or not _in_range(weight, 0, None):
+                fail("LOSS_WEIGHTS", "the weight of {!r} must be a finite "
+                     "number >= 0, got {!r}".format(name, weight))
         if training and self.NUM_CLASSES < 2:
             fail("NUM_CLASSES", "training needs at least 2 classes "
                  "(background + one object class); set NUM_CLASSES = 1 + "
@@ -225,8 +276,6 @@ class Config(object):
         if self.MASK_HEAD is not None and not callable(self.MASK_HEAD):
             fail("MASK_HEAD", "must be None or a callable f(roi_features, "
                  "num_classes, train_bn) -> mask probabilities")
-        if self.IMAGE_CHANNEL_COUNT < 1:
-            fail("IMAGE_CHANNEL_COUNT", "must be >= 1")
         if len(np.atleast_1d(self.MEAN_PIXEL)) != self.IMAGE_CHANNEL_COUNT:
             fail("MEAN_PIXEL", "needs one value per channel "
                  "(IMAGE_CHANNEL_COUNT = {})".format(self.IMAGE_CHANNEL_COUNT))
@@ -248,25 +297,6 @@ class Config(object):
             fail("RPN_ANCHOR_SCALES", "needs one scale per pyramid level "
                  "({} levels in BACKBONE_STRIDES)".format(
                      len(self.BACKBONE_STRIDES)))
-        if not 0 < self.ROI_POSITIVE_RATIO <= 1:
-            fail("ROI_POSITIVE_RATIO", "must be in (0, 1]")
-        for attr in ("DETECTION_MIN_CONFIDENCE", "DETECTION_NMS_THRESHOLD",
-                     "RPN_NMS_THRESHOLD"):
-            if not 0 <= getattr(self, attr) <= 1:
-                fail(attr, "must be in [0, 1]")
-        for attr in ("TRAIN_ROIS_PER_IMAGE", "MAX_GT_INSTANCES",
-                     "DETECTION_MAX_INSTANCES", "POST_NMS_ROIS_TRAINING",
-                     "POST_NMS_ROIS_INFERENCE", "PRE_NMS_LIMIT",
-                     "RPN_TRAIN_ANCHORS_PER_IMAGE", "POOL_SIZE",
-                     "MASK_POOL_SIZE"):
-            v = getattr(self, attr)
-            if not _is_count(v):
-                fail(attr, "must be an integer >= 1")
-        for attr in ("STEPS_PER_EPOCH", "VALIDATION_STEPS"):
-            v = getattr(self, attr)
-            if v is not None and not (isinstance(v, (int, float, np.number))
-                                      and v >= 0):
-                fail(attr, "must be a number >= 0")
         if list(self.MASK_SHAPE) != [2 * self.MASK_POOL_SIZE] * 2:
             fail("MASK_SHAPE", "the mask head upsamples MASK_POOL_SIZE x2, so "
                  "MASK_SHAPE must be [{0}, {0}]".format(2 * self.MASK_POOL_SIZE))
@@ -355,12 +385,87 @@ class Config(object):
         return cls.from_dict(json.loads(text))
 
 
+#: Integer counts and sizes (>= 1): they become layer sizes, tensor shapes
+#: and loop counts, where 3.0 fails deep inside Keras ("units=3.0").
+_COUNT_FIELDS = ("GPU_COUNT", "IMAGES_PER_GPU", "NUM_CLASSES",
+                 "FPN_CLASSIF_FC_LAYERS_SIZE", "TOP_DOWN_PYRAMID_SIZE",
+                 "RPN_ANCHOR_STRIDE", "RPN_TRAIN_ANCHORS_PER_IMAGE",
+                 "PRE_NMS_LIMIT", "POST_NMS_ROIS_TRAINING",
+                 "POST_NMS_ROIS_INFERENCE", "TRAIN_ROIS_PER_IMAGE",
+                 "POOL_SIZE", "MASK_POOL_SIZE", "MAX_GT_INSTANCES",
+                 "DETECTION_MAX_INSTANCES", "IMAGE_CHANNEL_COUNT")
+
+#: Real numbers: (field, low, high, low end open, high end open); None = no
+#: bound. A negative learning rate is gradient ascent; momentum 1 never
+#: forgets a gradient.
+_REAL_FIELDS = (
+    ("LEARNING_RATE", 0, None, True, False),
+    ("LEARNING_MOMENTUM", 0, 1, False, True),
+    ("WEIGHT_DECAY", 0, None, False, False),
+    ("GRADIENT_CLIP_NORM", 0, None, True, False),
+    ("ROI_POSITIVE_RATIO", 0, 1, True, False),
+    ("DETECTION_MIN_CONFIDENCE", 0, 1, False, False),
+    ("DETECTION_NMS_THRESHOLD", 0, 1, False, False),
+    ("RPN_NMS_THRESHOLD", 0, 1, False, False),
+    ("IMAGE_MIN_SCALE", 0, None, False, False),
+)
+#: Real fields where None means "unset" (no clipping, no minimum scale).
+_MAY_BE_NONE = ("GRADIENT_CLIP_NORM", "IMAGE_MIN_SCALE")
+
+
+def _is_int(value):
+    """True for an int or numpy integer (not a bool, not 3.0)."""
+    return isinstance(value, (int, np.integer)) and \
+        not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    """True for a finite int / float / numpy number (not a bool)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and \
+        not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value))
+
+
 def _is_count(value):
-    """True for an integral number >= 1 (ints, numpy ints, 2.0)."""
-    try:
-        return value >= 1 and int(value) == value
-    except (TypeError, ValueError):
+    """True for an integer >= 1 (ints and numpy ints, not 2.0)."""
+    return _is_int(value) and value >= 1
+
+
+def _int_hint(value):
+    """", got a float: write 3, not 3.0" for an integral float, else ""."""
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and \
+            float(value) == int(value):
+        return "; got the float {!r}: write {}".format(value, int(value))
+    return ""
+
+
+def _in_range(value, low, high, low_open=False, high_open=False):
+    if low is not None and (value < low or (low_open and value == low)):
         return False
+    return high is None or (value < high if high_open else value <= high)
+
+
+def _interval(low, high, low_open, high_open):
+    return "{}{}, {}{}".format("(" if low_open else "[",
+                               "-inf" if low is None else low,
+                               "inf" if high is None else high,
+                               ")" if high_open or high is None else "]")
+
+
+def _positive_numbers_problem(values, length=None):
+    """Why ``values`` is not a list of finite numbers > 0 (of ``length``),
+    or None."""
+    try:
+        items = list(np.asarray(values).reshape(-1)) \
+            if isinstance(values, np.ndarray) else list(values)
+    except TypeError:
+        return "must be a list of numbers > 0"
+    if not items:
+        return "must not be empty"
+    if length is not None and len(items) != length:
+        return "needs {} values, got {}".format(length, len(items))
+    if not all(_is_real(v) and v > 0 for v in items):
+        return "must be finite numbers > 0"
+    return None
 
 
 def _plain(value):

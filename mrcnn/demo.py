@@ -146,6 +146,7 @@ def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
     config = type("DemoTrainConfig", (config_class or DemoConfig,),
                   overrides)()
     model = MaskRCNN(mode="training", config=config, model_dir=model_dir)
+    model.list_trainable_layers = False  # one line, not 133 layer names
     schedule = WarmupCosineSchedule(
         config.LEARNING_RATE, warmup_steps=min(WARMUP_STEPS, steps // 5),
         total_steps=steps, total_seconds=max_seconds or None,

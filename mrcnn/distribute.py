@@ -26,6 +26,8 @@ import os
 
 import tensorflow as tf
 
+from mrcnn.core.errors import MrcnnError
+
 #: Environment variable naming explicit replica devices, comma separated.
 DEVICES_ENV = "MRCNN_DEVICES"
 
@@ -35,7 +37,7 @@ DEVICES_ENV = "MRCNN_DEVICES"
 _CACHE = {}
 
 
-class DistributeError(RuntimeError):
+class DistributeError(MrcnnError, RuntimeError):
     """The requested devices / cluster cannot be used."""
 
 

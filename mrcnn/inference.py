@@ -12,6 +12,7 @@ from mrcnn.core.image_meta import compose_image_meta, mold_image
 from mrcnn.core.images import (is_pil_image, pil_to_array, resize_image,
                                to_rgb_uint8)
 from mrcnn.core.masks import BoxMasks, paste_mask
+from mrcnn.core.validation import channels_first_hint
 
 
 def log(text, array=None):
@@ -115,7 +116,8 @@ def check_images(images, channels):
                     i, image.shape[2], channels, image.shape,
                     "; RGBA? drop the alpha channel (image[..., :3]) or call "
                     "mrcnn.core.images.to_rgb_uint8" if channels == 3 and
-                    image.shape[2] == 4 else ""))
+                    image.shape[2] == 4 else channels_first_hint(
+                        image.shape, channels)))
         out.append(image)
     return out
 

@@ -524,16 +524,19 @@ class MaskRCNN(object):
                             fold_bn=fold_bn, **options)
 
     # ------------------------- weights and checkpoints (mrcnn.checkpoints)
-    def load_weights(self, filepath, by_name=False, exclude=None):
+    def load_weights(self, filepath, by_name=False, exclude=None,
+                     allow_nonfinite=False):
         """Load a Matterport/Keras-2 .h5 weight file, then resume its run;
-        see mrcnn.checkpoints.load_weights.
+        see mrcnn.checkpoints.load_weights (allow_nonfinite=True loads NaN /
+        inf weights, refused by default).
 
         Returns None, as Matterport's. The report of what was loaded,
         skipped and left unused is printed and kept as
         ``self.last_load_report`` (a mrcnn.weights.LoadReport).
         """
         self.last_load_report = checkpoints.load_weights(
-            self, filepath, by_name=by_name, exclude=exclude)
+            self, filepath, by_name=by_name, exclude=exclude,
+            allow_nonfinite=allow_nonfinite)
 
     def find_last(self):
         """Path of the newest checkpoint of the newest run; see

@@ -14,6 +14,7 @@ gradient-norm clipping:
 
 import math
 import re
+import sys
 import time
 import warnings
 
@@ -23,6 +24,8 @@ import tensorflow as tf
 
 from mrcnn.checkpoints import (CheckpointCallback, check_log_dir,
                                checkpoint_bytes, set_log_dir)
+from mrcnn.config import ConfigError
+from mrcnn.core.errors import MrcnnError
 from mrcnn.core.outputs import LOSS_NAMES
 from mrcnn.data.augment import check_augmentation
 from mrcnn.data.pipeline import (DataWaitMonitor, PipelineStatus,
@@ -45,7 +48,7 @@ LAYER_REGEX = {
 }
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(MrcnnError, FloatingPointError):
     """A loss became NaN or Inf; training stopped before any checkpoint of
     the bad epoch was written."""
 
@@ -102,6 +105,22 @@ def set_trainable(model, layer_regex, keras_model=None, indent=0, verbose=1):
         if trainable and verbose > 0:
             _log("{}{:20}   ({})".format(" " * indent, layer.name,
                                          layer.__class__.__name__))
+
+
+def _trainable_counts(keras_model):
+    """(trainable, all) counts of the weighted leaf layers."""
+    counts = [0, 0]
+
+    def walk(model):
+        for layer in model.layers:
+            if _is_nested_model(layer):
+                walk(layer)
+            elif layer.weights:
+                counts[0] += bool(layer.trainable)
+                counts[1] += 1
+    walk(keras_model.inner_model if hasattr(keras_model, "inner_model")
+         else keras_model)
+    return tuple(counts)
 
 
 # ---------------------------------------------------------- training model
@@ -450,11 +469,12 @@ class DataWaitCallback(keras.callbacks.Callback):
     (given the pipeline's PipelineStatus) how many training images were
     skipped for having no instance in the epoch."""
 
-    def __init__(self, monitor, verbose=1, status=None):
+    def __init__(self, monitor, verbose=1, status=None, left_out=0):
         super().__init__()
         self.monitor = monitor
         self.verbose = verbose
         self.status = status
+        self.left_out = int(left_out)
         self.history = []
 
     def on_train_begin(self, logs=None):
@@ -487,7 +507,9 @@ class DataWaitCallback(keras.callbacks.Callback):
             _log("Epoch {}: median step {:.3f} s, {:.1%} of step time waiting "
                  "for data{}".format(epoch + 1, median, share, "".join(
                      "; skipped {} image(s): {}".format(n, reason)
-                     for reason, n in sorted(skipped.items()))))
+                     for reason, n in sorted(skipped.items())) + (
+                     "; {} image(s) / annotation(s) left out by the dataset "
+                     "loader".format(self.left_out) if self.left_out else "")))
 
 
 class WarmupCosineSchedule(keras.callbacks.Callback):
@@ -568,6 +590,43 @@ def _tensorboard_callback(log_dir):
                                        write_graph=False)
 
 
+def _fit_verbose(model):
+    """fit()'s verbose: model.verbose, where "auto" (the default) means the
+    progress bar on a terminal and one line per epoch otherwise: Keras'
+    bar writes ANSI colour codes and a line per update into a log file."""
+    verbose = getattr(model, "verbose", "auto")
+    if verbose == "auto":
+        return 1 if getattr(sys.stdout, "isatty", lambda: False)() else 2
+    return verbose
+
+
+def _log_left_out(dataset):
+    """Log what the dataset's loader left out (dataset.skipped: unusable
+    annotations, missing files; the same rule for COCO, VIA and any loader
+    that fills it) and return the count, which every epoch's log repeats."""
+    skipped = list(getattr(dataset, "skipped", None) or [])
+    if skipped:
+        _log("{}: {} image(s) / annotation(s) left out when loading, e.g. "
+             "{}; dataset.validate() or 'mrcnn "
+             "check-dataset' lists them".format(
+                 type(dataset).__name__, len(skipped),
+                 "; ".join(str(reason) for _, reason in skipped[:3])))
+    return len(skipped)
+
+
+def _check_learning_rate(learning_rate):
+    """train()'s learning_rate: a finite number > 0 (a negative one is
+    gradient ascent, NaN trains nothing)."""
+    try:
+        ok = not isinstance(learning_rate, bool) and \
+            math.isfinite(float(learning_rate)) and float(learning_rate) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError("train(learning_rate={!r}): the learning rate must "
+                          "be a finite number > 0".format(learning_rate))
+
+
 def _steps(value, name):
     steps = int(value) if value else 0
     if steps <= 0:
@@ -601,6 +660,7 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     config = model.config
     if hasattr(config, "validate"):
         config.validate(training=True)
+    _check_learning_rate(learning_rate)
     check_augmentation(augmentation)
     layer_regex = LAYER_REGEX.get(layers, layers)
     steps = _steps(config.STEPS_PER_EPOCH, "STEPS_PER_EPOCH")
@@ -629,10 +689,11 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
         strategy, val_dataset, config, shuffle=True,
         status=val_status) if val_steps else None
 
+    left_out = _log_left_out(train_dataset)
     callbacks = [
-        DataWaitCallback(monitor, status=status),
+        DataWaitCallback(monitor, status=status, left_out=left_out),
         NaNGuard(checkpoint_hint="newest file in {}".format(model.log_dir)),
-        CheckpointCallback(model),
+        CheckpointCallback(model, learning_rate=learning_rate),
     ]
     tensorboard = _tensorboard_callback(model.log_dir)
     if tensorboard is not None:
@@ -642,7 +703,13 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
 
     _log("\nStarting at epoch {}. LR={}\n".format(model.epoch, learning_rate))
     _log("Checkpoint Path: {}".format(model.checkpoint_path))
-    set_trainable(model, layer_regex)
+    # Matterport lists every trainable layer; a caller that sets
+    # model.list_trainable_layers = False (the demo) gets one line.
+    listing = getattr(model, "list_trainable_layers", True)
+    set_trainable(model, layer_regex, verbose=1 if listing else 0)
+    if not listing:
+        _log("Training {} of {} weighted layers (layers={!r})".format(
+            *_trainable_counts(model.keras_model), layers))
     key = _trainer_key(model, config.LEARNING_MOMENTUM, strategy)
     trainer = _reusable_trainer(model, learning_rate, key)
     if trainer is None:
@@ -654,7 +721,7 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
             steps_per_epoch=steps, callbacks=callbacks,
             validation_data=val_data,
             validation_steps=val_steps if val_data is not None else None,
-            shuffle=False, verbose=getattr(model, "verbose", "auto"))
+            shuffle=False, verbose=_fit_verbose(model))
     except Exception:
         # A sample's own error (bad data, no usable sample) instead of the
         # TensorFlow error tf.data turned it into.

@@ -145,6 +145,30 @@ def test_collect_sources_folders_globs_and_lists(tmp_path):
         batch.collect_sources([str(tmp_path / "nothing.png")])
 
 
+def test_folder_and_glob_scans_leave_out_the_output_folder(tmp_path):
+    """Issue #24 item 4: with --output inside an input folder, the next run
+    took out/effects/*.png as inputs."""
+    a = _images(str(tmp_path / "in"), 2)
+    out = tmp_path / "in" / "out"
+    _images(str(out / "effects"), 2, start=10)       # a first run's effects
+    _images(str(out), 1, start=20)                   # anything else in out/
+    expected = sorted(os.path.abspath(p) for p in a)
+    assert batch.collect_sources([str(tmp_path / "in")], output=str(out)) \
+        == expected
+    assert batch.collect_sources(str(tmp_path / "in" / "**" / "*.png"),
+                                 output=str(out)) == expected
+    # Output = the input folder: only its effects/ are left out.
+    same = tmp_path / "same"
+    b = _images(str(same), 2)
+    _images(str(same / "effects"), 1, start=30)
+    assert batch.collect_sources([str(same)], output=str(same)) == sorted(
+        os.path.abspath(p) for p in b)
+    # Named explicitly, an image inside the output folder is still taken.
+    named = os.path.join(str(out), "img20.png")
+    assert batch.collect_sources([named], output=str(out)) == [
+        os.path.abspath(named)]
+
+
 def test_finalize_drops_rows_of_paths_already_written(tmp_path):
     def row(p):
         return {"path": p, "width": 1, "height": 1, "detections": "[]",

@@ -58,6 +58,16 @@ def test_set_log_dir_resumes_run_and_epoch_from_checkpoint_name(tmp_path,
     assert "Re-starting from epoch 7" in capsys.readouterr().out
 
 
+def test_inference_model_does_not_say_re_starting(tmp_path, capsys):
+    """Issue #28 item 9: detect / serve / export printed "Re-starting from
+    epoch N" for a checkpoint they never train."""
+    model = _model(tmp_path, NAME="shapes")
+    model.mode = "inference"
+    C.set_log_dir(model, "/logs/shapes20171029T2315/mask_rcnn_shapes_0007.h5")
+    assert model.epoch == 7
+    assert "Re-starting" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("path", [
     "mask_rcnn_coco.h5",                             # released weights
     "/w/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -117,6 +127,19 @@ def test_find_last_errors_use_matterport_messages(tmp_path):
     missing = _model(tmp_path / "does_not_exist")
     with pytest.raises(FileNotFoundError):
         C.find_last(missing)
+
+
+def test_config_json_records_the_learning_rate_used(tmp_path):
+    """Issue #28 item 9: config.json said LR 0.001 for a run trained at
+    0.005 (train(learning_rate=...) differs from the config's)."""
+    keras_model = build_mimic_model()
+    model = _model(tmp_path, keras_model=keras_model)
+    C.set_log_dir(model)
+    C.CheckpointCallback(model, learning_rate=0.005).on_epoch_end(0)
+    with open(os.path.join(model.log_dir, "config.json")) as f:
+        saved = json.load(f)
+    assert saved["LEARNING_RATE"] == 0.005
+    assert model.config.LEARNING_RATE != 0.005
 
 
 def test_checkpoint_callback_writes_one_based_files_and_config(tmp_path):

@@ -2,6 +2,7 @@
 on a tiny config and the balloon images; and of ``mrcnn demo --quick``."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -167,6 +168,10 @@ def test_demo_quick_writes_valid_pngs(tmp_path):
     proc = run_cli("demo", "--quick", "--output", str(out), timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mAP@0.5" in proc.stdout
+    # One line about the layers trained, not one per layer (issue #28).
+    assert "In model:" not in proc.stdout and "res2a_branch2a" not in \
+        proc.stdout, proc.stdout[:3000]
+    assert re.search(r"Training \d+ of \d+ weighted layers", proc.stdout)
     for name in ("detections_0.png", "splash.png"):
         img = cv2.imread(str(out / name))
         assert img is not None and img.ndim == 3 and img.size > 0
@@ -241,6 +246,8 @@ def test_train_on_balloon_via_then_detect_evaluate_serve_export(tmp_path):
     assert "Training on 61 images (1 classes: balloon)" in proc.stdout
     assert "Warning: --layers heads with random weights" in proc.stdout
     assert not os.path.exists(str(tmp_path / "logs"))
+    # Written to a pipe (a log file): no ANSI colour codes (issue #28).
+    assert "\x1b[" not in proc.stdout + proc.stderr
     runs = [d for d in os.listdir(str(logs)) if d.startswith("balloon")]
     assert len(runs) == 1
     files = os.listdir(str(logs / runs[0]))
@@ -409,3 +416,152 @@ def test_readme_commands_parse():
     for command in ("evaluate", "detect", "serve", "export"):
         assert (command, True, True) in used, command
     assert ("train", True, False) in used
+
+
+# ---------------------------------------------------------------------------
+# Issue #24 item 8 and #28 item 9: user errors are one line, exit 2, and
+# path / argument errors come before TensorFlow is imported.
+
+_TIMED = """
+import resource, sys, time
+sys.argv[0] = "mrcnn"
+from mrcnn.cli import main
+code = main(sys.argv[1:])
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print("TF_LOADED" if "tensorflow" in sys.modules else "TF_NOT_LOADED")
+print("CPU_S {:.2f}".format(usage.ru_utime + usage.ru_stime))
+sys.exit(code)
+"""
+
+
+def run_timed(*args, cwd=None):
+    """(process, CPU seconds, TensorFlow imported?) of the mrcnn command
+    run in a fresh interpreter (CPU time: the machine is shared)."""
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", _TIMED] + list(args),
+                          cwd=cwd or REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    cpu = float(proc.stdout.split("CPU_S ")[1].split()[0])
+    return proc, cpu, "TF_LOADED" in proc.stdout
+
+
+def _one_line_error(proc, *needles):
+    """The error is one line of stderr; TensorFlow's own start-up lines
+    (absl "I0000 ..." records, printed on import whatever
+    TF_CPP_MIN_LOG_LEVEL says) are not counted."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = [l for l in proc.stderr.strip().splitlines()
+             if not re.match(r"[IWEF]\d{4} |WARNING: All log messages "
+                             r"before absl::InitializeLog", l)]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_path_and_argument_errors_come_before_tensorflow(tmp_path):
+    image = os.path.join(shared_path("balloon", "val"), sorted(
+        f for f in os.listdir(shared_path("balloon", "val"))
+        if f.endswith(".jpg"))[0])
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("mine")
+    cases = [
+        (("detect", str(tmp_path / "absent.jpg"), "--weights", "none"),
+         ("no such file or folder", "absent.jpg")),
+        (("detect", image, "--weights", str(tmp_path / "nope.h5")),
+         ("weights file not found", "nope.h5", "'none'")),
+        (("detect", image, "--weights", "none", "--output", str(a_file)),
+         ("--output", "taken.txt", "is an existing file")),
+        (("detect", image, "--weights", "none", "--output",
+          str(a_file / "sub")), ("--output", "taken.txt is a file")),
+        (("detect", image, "--weights", "none", "--min-score", "1.5"),
+         ("--min-score 1.5", "[0, 1]")),
+        (("detect", image, "--weights", "none", "--config-json",
+          str(tmp_path / "c.json")), ("--config-json", "no such file")),
+        (("train", "--dataset", str(tmp_path / "absent"), "--weights",
+          "none"), ("--dataset", "no such file or folder")),
+        (("train", "--dataset", str(tmp_path), "--weights", "none",
+          "--learning-rate", "-0.01"), ("--learning-rate -0.01",)),
+        (("train", "--dataset", str(tmp_path), "--weights", "none",
+          "--output", str(a_file)), ("--output", "is an existing file")),
+        (("export", "--weights", "none", "--output", str(a_file)),
+         ("--output", "is a file; a saved_model export is a folder")),
+        (("evaluate", "--dataset", str(tmp_path / "absent"), "--weights",
+          "none"), ("dataset not found",)),
+    ]
+    for args, needles in cases:
+        proc, cpu, tf_loaded = run_timed(*args)
+        line = _one_line_error(proc, *needles)
+        assert "config" not in line or "--config-json" in line, line
+        assert not tf_loaded, (args, line)
+        assert cpu < 3.0, (args, cpu)
+    assert a_file.read_text() == "mine"
+
+
+def test_misspelled_option_prints_the_subcommand_usage():
+    proc = run_cli("detect", "--outptu", "x", "img.jpg")
+    assert proc.returncode == 2
+    assert "usage: mrcnn detect" in proc.stderr, proc.stderr
+    assert "unrecognized arguments: --outptu" in proc.stderr
+
+
+def _read_only_run(tmp_path, args):
+    """Run ``mrcnn ARGS`` in a private mount namespace where RO is a
+    read-only tmpfs; returns the process (or skips where mounts are not
+    permitted)."""
+    import shutil
+    unshare = shutil.which("unshare")
+    ro = tmp_path / "ro"
+    ro.mkdir(exist_ok=True)
+    probe = tmp_path / "probe"
+    probe.mkdir(exist_ok=True)
+    if unshare is None or subprocess.run(
+            [unshare, "-m", "mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+             str(probe)], capture_output=True).returncode != 0:
+        import pytest
+        pytest.skip("cannot mount a tmpfs in a private mount namespace here")
+    command = " ".join("'{}'".format(a.replace("RO", str(ro))) for a in args)
+    script = ("mount -t tmpfs -o size=64k tmpfs '{0}' && "
+              "mount -o remount,ro '{0}' && exec {1} -m mrcnn {2}".format(
+                  ro, sys.executable, command))
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([unshare, "-m", "sh", "-c", script], env=env,
+                          cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_read_only_output_is_refused_before_the_model_is_built(tmp_path):
+    image = shared_path("balloon", "val")
+    proc = _read_only_run(tmp_path, ["detect", image, "--weights", "none",
+                                     "--output", "RO/out"])
+    _one_line_error(proc, "--output", "is not writable",
+                    "Read-only file system")
+    proc = _read_only_run(tmp_path, ["train", "--dataset",
+                                     shared_path("balloon"), "--weights",
+                                     "none", "--output", "RO/logs"])
+    _one_line_error(proc, "--output", "is not writable")
+
+
+def test_train_on_a_truncated_jpeg_is_one_line(tmp_path):
+    """Issue #24 item 7: a truncated JPEG stopped `mrcnn train` with a
+    traceback."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    entries = {}
+    for i in range(2):
+        name = "im{}.jpg".format(i)
+        cv2.imwrite(str(folder / name),
+                    rng.integers(0, 255, (64, 64, 3), np.uint8))
+        entries[name] = {"filename": name, "regions": [{
+            "region_attributes": {}, "shape_attributes": {
+                "name": "polygon", "all_points_x": [5, 30, 20],
+                "all_points_y": [4, 8, 40]}}]}
+    data = (folder / "im0.jpg").read_bytes()
+    (folder / "im0.jpg").write_bytes(data[:len(data) // 2])
+    (folder / "via_region_data.json").write_text(json.dumps(entries))
+    proc = run_cli("train", "--dataset", str(tmp_path), "--weights", "none",
+                   "--config-json", _tiny_config_json(tmp_path),
+                   "--epochs", "1", "--steps", "1",
+                   "--output", str(tmp_path / "logs"))
+    _one_line_error(proc, "im0.jpg", "truncated")

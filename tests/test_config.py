@@ -118,3 +118,61 @@ def test_display_prints_every_attribute(capsys):
     for key in ("BATCH_SIZE", "IMAGE_SHAPE", "IMAGE_META_SIZE", "NAME",
                 "RPN_ANCHOR_SCALES", "LOSS_WEIGHTS"):
         assert key in out
+
+
+@pytest.mark.parametrize("name,value,says", [
+    ("LEARNING_RATE", -0.001, "(0, inf)"),
+    ("LEARNING_RATE", 0.0, "(0, inf)"),
+    ("LEARNING_RATE", float("nan"), "finite"),
+    ("LEARNING_RATE", "0.001", "finite number"),
+    ("LEARNING_MOMENTUM", 1.0, "[0, 1)"),
+    ("LEARNING_MOMENTUM", -0.1, "[0, 1)"),
+    ("WEIGHT_DECAY", -1e-4, "[0, inf)"),
+    ("GRADIENT_CLIP_NORM", float("inf"), "finite"),
+    ("DETECTION_MIN_CONFIDENCE", 1.5, "[0, 1]"),
+    ("ROI_POSITIVE_RATIO", 0, "(0, 1]"),
+    ("NUM_CLASSES", 3.0, "write 3"),
+    ("NUM_CLASSES", True, "integer"),
+    ("NUM_CLASSES", "3", "integer"),
+    ("IMAGES_PER_GPU", 2.0, "write 2"),
+    ("DETECTION_MAX_INSTANCES", 100.5, "integer"),
+    ("POOL_SIZE", 7.0, "write 7"),
+    ("IMAGE_MAX_DIM", 128.0, "write 128"),
+    ("STEPS_PER_EPOCH", 2.5, "whole number"),
+    ("BBOX_STD_DEV", np.array([0.1, 0.1, 0.2]), "needs 4 values"),
+    ("RPN_BBOX_STD_DEV", np.array([0.1, 0.1, 0.2, -0.2]), "> 0"),
+    ("RPN_ANCHOR_RATIOS", [], "empty"),
+    ("MINI_MASK_SHAPE", (56.0, 56.0), "integers"),
+    ("MEAN_PIXEL", np.array([1.0, np.nan, 3.0]), "finite"),
+    ("LOSS_WEIGHTS", {"rpn_class_loss": -1.0}, "rpn_class_loss"),
+])
+def test_every_number_is_checked_naming_the_field(name, value, says):
+    """Issue #24 items 2 and 10: a negative learning rate trained (gradient
+    ascent) and NUM_CLASSES = 3.0 failed inside Keras ("units=3.0")."""
+    Bad = type("Bad", (ShapesLike,), {name: value})
+    with pytest.raises(ConfigError) as info:
+        Bad()
+    message = str(info.value)
+    assert "Bad.{} = ".format(name) in message and says in message, message
+
+
+def test_valid_numbers_of_other_types_still_pass():
+    """numpy numbers, ints for floats, None for the optional ones."""
+    class Fine(ShapesLike):
+        NUM_CLASSES = np.int64(4)
+        LEARNING_RATE = 1
+        LEARNING_MOMENTUM = np.float32(0.0)
+        WEIGHT_DECAY = 0
+        GRADIENT_CLIP_NORM = None
+        IMAGE_MIN_SCALE = None
+        STEPS_PER_EPOCH = 10.0
+    assert Fine().IMAGE_META_SIZE == 1 + 3 + 3 + 4 + 1 + 4
+
+
+def test_config_error_is_a_mrcnn_error_and_a_value_error():
+    from mrcnn.errors import MrcnnError
+    Bad = type("Bad", (ShapesLike,), {"LEARNING_RATE": -1.0})
+    with pytest.raises(MrcnnError):
+        Bad()
+    with pytest.raises(ValueError):
+        Bad()

@@ -115,3 +115,18 @@ def test_unmold_detections_boxes_are_the_full_masks():
     np.testing.assert_array_equal(boxed[3].to_dense(), full[3])
     with pytest.raises(ValueError, match="'full' or 'boxes'"):
         infer.unmold_detections(*args, masks="dense")
+
+
+def test_channels_first_image_gets_a_transpose_hint():
+    """Issue #24 item 9: a (3, H, W) array got "has 120 channels" and no
+    hint."""
+    from mrcnn.inference import check_images
+    with pytest.raises(ValueError, match=r"has 120 channels.*channels-first"
+                       r".*np\.transpose\(image, \(1, 2, 0\)\)"):
+        check_images([np.zeros((3, 80, 120), np.uint8)], 3)
+    from mrcnn.core.validation import image_problems
+    problems = image_problems(np.zeros((3, 80, 120), np.uint8), 3)
+    assert len(problems) == 1 and "channels-first" in problems[0]
+    # A real RGB image is not flagged.
+    assert check_images([np.zeros((80, 120, 3), np.uint8)], 3)[0].shape == \
+        (80, 120, 3)

@@ -18,6 +18,7 @@ PACKAGE = os.path.join(REPO_ROOT, "mrcnn")
 # own floor and the floors below it.
 FLOORS = [
     ("core", ["mrcnn", "mrcnn._numpy_compat", "mrcnn.private_apis",
+              "mrcnn.errors",
               "mrcnn.core.*"]),
     ("nn / data", ["mrcnn.nn.*", "mrcnn.data.*", "mrcnn.config"]),
     ("model", ["mrcnn.weights.*", "mrcnn.checkpoints", "mrcnn.distribute",

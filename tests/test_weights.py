@@ -290,6 +290,47 @@ def test_keras3_native_file_is_recognised(mimic, tmp_path):
                                        for v in mimic.weights)
 
 
+def test_nonfinite_weights_are_refused_naming_the_layer(mimic, tmp_path):
+    """Issue #24 item 3: a file holding NaN / inf loaded silently and
+    detect() returned confident garbage."""
+    layers = model_layers(mimic, np.random.default_rng(3))
+    target = next(i for i, (name, ws) in enumerate(layers)
+                  if name == "mrcnn_class_logits")
+    name, weights = layers[target]
+    kernel = weights[0][1].copy()
+    kernel[0, 0] = np.nan
+    kernel[0, 1] = np.inf
+    layers[target] = (name, [(weights[0][0], kernel)] + weights[1:])
+    path = write_keras2_h5(str(tmp_path / "diverged.h5"), layers)
+    before = [v.numpy().copy() for v in mimic.weights]
+    with pytest.raises(W.WeightFileError,
+                       match=r"NaN or inf values: layer 'mrcnn_class_logits'"
+                             r".*\(2 non-finite values\).*allow_nonfinite"):
+        W.load_weights_into(mimic, path, verbose=0)
+    for v, old in zip(mimic.weights, before):       # nothing assigned
+        np.testing.assert_array_equal(v.numpy(), old)
+    # Allowed for debugging, through Matterport's entry point too.
+    from conftest import make_tiny_config
+    model = types.SimpleNamespace(keras_model=mimic, config=make_tiny_config(),
+                                  model_dir=str(tmp_path), mode="inference")
+    checkpoints.load_weights(model, path, by_name=True, allow_nonfinite=True)
+    logits = next(l for l in mimic.layers if l.name == "mrcnn_class_logits")
+    assert np.isnan(logits.weights[0].numpy()[0, 0])
+    for v, old in zip(mimic.weights, before):       # the module's model
+        v.assign(old)
+
+
+def test_keras_archive_given_to_load_weights_says_what_it_is(mimic, tmp_path):
+    import zipfile
+    path = tmp_path / "mask_rcnn.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", "{}")
+        z.writestr("model.weights.h5", b"")
+    with pytest.raises(W.WeightFileError, match=r"\.keras archive.*"
+                       r"mrcnn\.export\.load_keras"):
+        W.load_weights_into(mimic, str(path), verbose=0)
+
+
 # --------------------------------------------------- Matterport entry point
 def test_matterport_load_weights_sets_log_dir_and_resumes_epoch(mimic,
                                                                  tmp_path):

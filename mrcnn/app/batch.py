@@ -36,7 +36,7 @@ import time
 
 from mrcnn.app import files, jobs
 from mrcnn.app.batch_rows import (  # noqa: F401 - the shards API, here too
-    SCHEMA, decode_image, detect_rows, done_paths, finalize, read_results,
+    EFFECT_FOLDER, SCHEMA, decode_image, detect_rows, done_paths, finalize, read_results,
     shard_files, write_shard)
 from mrcnn.app.errors import UserError
 from mrcnn.core.progress import tqdm
@@ -61,12 +61,32 @@ def _list_file(path):
             for line in lines if line and not line.startswith("#")]
 
 
-def collect_sources(sources):
+def _glob_base(pattern):
+    """The folder part of a glob pattern before its first wildcard."""
+    parts = []
+    for part in pattern.split(os.sep):
+        if any(c in part for c in "*?["):
+            break
+        parts.append(part)
+    return os.sep.join(parts) or "."
+
+
+def _under(path, folder):
+    """True when ``path`` is ``folder`` or inside it (real paths)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def collect_sources(sources, output=None):
     """Expand SOURCE items into absolute image paths.
 
     Args:
         sources: a path or a list of folders (recursive), glob patterns,
             files, or ``.txt`` / ``.lst`` files listing paths.
+        output: the output folder of the run. Folder and glob scans leave
+            out what the runs write: output/effects/ always, and the whole
+            output folder when it lies inside a scanned folder (so a second
+            run does not take the first run's effect images as inputs).
     Returns:
         list of absolute paths, each once, in the order found (folders and
         globs sorted). Files named explicitly (or listed) are kept whatever
@@ -78,11 +98,21 @@ def collect_sources(sources):
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     found = []
+    excluded = []
+    if output is not None:
+        excluded.append(os.path.join(output, EFFECT_FOLDER))
+
+    def scanned(path):
+        return not any(_under(path, folder) for folder in excluded)
+
     for item in map(str, sources):
         if os.path.isdir(item):
+            if output is not None and not _under(item, output):
+                excluded.append(output)
             hits = sorted(os.path.join(root, f)
                           for root, _, names in os.walk(item) for f in names
-                          if f.lower().endswith(files.IMAGE_EXTENSIONS))
+                          if f.lower().endswith(files.IMAGE_EXTENSIONS) and
+                          scanned(os.path.join(root, f)))
             if not hits:
                 raise UserError("no image files ({}) under folder {}".format(
                     ", ".join(files.IMAGE_EXTENSIONS), item))
@@ -90,8 +120,10 @@ def collect_sources(sources):
             hits = _list_file(item) if item.lower().endswith(
                 LIST_EXTENSIONS) else [item]
         else:
+            if output is not None and not _under(_glob_base(item), output):
+                excluded.append(output)
             hits = sorted(p for p in glob.glob(item, recursive=True)
-                          if os.path.isfile(p))
+                          if os.path.isfile(p) and scanned(p))
             if not hits:
                 raise UserError("no such file, folder or matching files: "
                                 "{}".format(item))
@@ -151,7 +183,7 @@ def detect_images(sources, weights="coco", output="mrcnn_output/batch",
     if actors is not None and actors < 1:
         raise UserError("--actors must be >= 1")
     t0 = time.time()
-    paths = collect_sources(sources)
+    paths = collect_sources(sources, output=output)
     os.makedirs(output, exist_ok=True)
     done = done_paths(output)
     todo = [p for p in paths if p not in done]

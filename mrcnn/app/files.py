@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mrcnn.app.errors import UserError
 from mrcnn.core.atomic import atomic_path
-from mrcnn.core.images import read_image, to_rgb_uint8
+from mrcnn.core.images import is_text_chunk_limit, read_image, to_rgb_uint8
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff",
                     ".webp", ".gif")
@@ -94,6 +94,8 @@ def check_images(paths):
             with Image.open(path) as img:
                 img.size  # noqa: B018 - reading the header is the check
         except (UnidentifiedImageError, OSError, ValueError) as e:
+            if is_text_chunk_limit(e):
+                continue  # only its PNG text metadata is large: read_image
             raise UserError("cannot read image {}: {} (is it an image "
                             "file?)".format(path, e))
 

@@ -23,6 +23,7 @@ from mrcnn.app.errors import UserError
 from mrcnn.core.images import parse_rgb
 from mrcnn.core.release import HEAD_LAYERS
 from mrcnn.core.validation import check_dataset
+from mrcnn.data.pipeline import check_first_sample
 from mrcnn.demo import run_demo  # noqa: F401 - the demo job
 from mrcnn.export import export_model
 from mrcnn.render import render_detections
@@ -237,8 +238,11 @@ def train_on_dataset(dataset, weights="coco", output="logs", subset="train",
     if train_set is None:
         raise UserError(datasets.missing_subset_message(dataset, subset))
     if train_set.num_images == 0:
-        raise UserError("the '{}' subset of {} has no usable images".format(
-            subset, dataset))
+        left_out = list(getattr(train_set, "skipped", None) or [])
+        raise UserError("the '{}' subset of {} has no usable images{}".format(
+            subset, dataset, ": {} left out by the loader, e.g. {}".format(
+                len(left_out), "; ".join(r for _, r in left_out[:2]))
+            if left_out else ""))
     val_set = load(val_subset)
     if val_set is None or val_set.num_images == 0:
         log("No '{}' subset: validating on the training images.".format(
@@ -267,6 +271,9 @@ def train_on_dataset(dataset, weights="coco", output="logs", subset="train",
     log("Training on {} images ({} classes: {}), validating on {}".format(
         train_set.num_images, train_set.num_classes - 1,
         ", ".join(train_set.class_names[1:]), val_set.num_images))
+    # A first image that cannot be read (truncated, corrupt) or breaks the
+    # Dataset contract fails now, before the model is built.
+    check_first_sample(train_set, config)
     log(_weights_message(path))
     layers = training_layers(layers, path, log=log)
     model, _ = model_setup.build_model("training", config, path,

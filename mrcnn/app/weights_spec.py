@@ -14,6 +14,7 @@ path, resolved with one rule for the CLI, the samples and the demo.
 import os
 
 from mrcnn.app.errors import UserError
+from mrcnn.app.preflight import check_weights_path
 from mrcnn.checkpoints import find_last_checkpoint
 from mrcnn.core.release import COCO_WEIGHTS_FILE, COCO_WEIGHTS_URL
 from mrcnn.weights.download import keras_models_dir
@@ -80,16 +81,7 @@ def resolve_weights_path(spec, logs_dir=None, coco_paths=None,
                 "runs.".format(e.strerror or e))
     if key == IMAGENET:
         return IMAGENET
-    if not os.path.exists(spec):
-        raise UserError(
-            "weights file not found: {}. Pass an existing .h5 file, 'coco' "
-            "(looks for {}), 'last' (newest checkpoint under --logs), or "
-            "'none' (random init; no file or network needed).".format(
-                spec, COCO_WEIGHTS_FILE))
-    if os.path.isdir(spec):
-        raise UserError("--weights {} is a folder; pass the .h5 file inside "
-                        "it (or --weights last with --logs {})".format(
-                            spec, spec))
+    check_weights_path(spec)
     return spec
 
 

@@ -27,6 +27,7 @@ import logging
 
 import numpy as np
 
+from mrcnn.core.errors import ImageReadError
 from mrcnn.core.images import read_image, to_rgb_uint8
 from mrcnn.core.validation import validate_dataset
 
@@ -164,14 +165,15 @@ class Dataset(object):
         except FileNotFoundError:
             raise FileNotFoundError("Dataset: file not found for {}".format(where)) from None
         except OSError as error:
-            raise OSError("Dataset: cannot read {}: {}".format(where, error)) from error
+            raise ImageReadError("Dataset: cannot read {}: {}".format(
+                where, error)) from error
         try:
             return to_rgb_uint8(image)
         except ValueError as error:
             raise ValueError("Dataset: {}: {}".format(where, error)) from None
 
     def validate(self, num_classes=None, channels=3, image_ids=None,
-                 verbose=1, include_skipped=False):
+                 verbose=1, include_skipped=True):
         """Check every image and mask against the Dataset contract.
 
         Reads each image (load_image) and its masks (load_mask) once, with a
@@ -190,7 +192,9 @@ class Dataset(object):
             verbose: 1 shows the progress bar and prints the table of
                 problems (image | path | problem).
             include_skipped: also list what the loader left out
-                (self.skipped: missing files, unusable annotations).
+                (self.skipped: missing files, unusable annotations, with
+                the annotation / region id; default True: one rule for
+                every loader, what is not trained on is reported).
         Returns:
             list of dicts {"image_id", "path", "problem"}; empty when the
             dataset is clean. image_id is None for a dataset-wide problem.

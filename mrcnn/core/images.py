@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+from mrcnn.core.errors import ImageReadError
+
 # Matterport's resize modes.
 RESIZE_MODES = ("none", "square", "pad64", "crop")
 
@@ -361,7 +363,8 @@ def read_image(path):
 
     Raises:
         FileNotFoundError: the file does not exist.
-        OSError: the file cannot be decoded as an image.
+        ImageReadError (an OSError): the file cannot be decoded as an image
+            (truncated, corrupt, not an image), naming the file.
     """
     path = os.fspath(path)
     if "://" in path and not os.path.exists(path):
@@ -374,8 +377,41 @@ def read_image(path):
         with Image.open(path) as img:
             return pil_to_array(img)
     except Exception as pil_error:  # Pillow cannot decode it: try skimage
+        if is_text_chunk_limit(pil_error):
+            # Only the PNG's text metadata is over Pillow's safety limit;
+            # OpenCV ignores text chunks and decodes the pixels.
+            image = _read_png_pixels(path)
+            if image is not None:
+                return image
+        if isinstance(pil_error, OSError) and "truncated" in str(pil_error):
+            raise ImageReadError(
+                "Cannot read image file {}: it is truncated or corrupt ({}); "
+                "re-copy or re-export it, or remove it from the dataset"
+                .format(path, pil_error)) from pil_error
         try:
             import skimage.io
             return np.asarray(skimage.io.imread(path))
         except Exception:
-            raise OSError("Cannot read image file {}: {}".format(path, pil_error)) from pil_error
+            raise ImageReadError("Cannot read image file {}: {}".format(
+                path, pil_error)) from pil_error
+
+
+def is_text_chunk_limit(error):
+    """True for Pillow's refusal of a PNG whose text metadata (a zTXt /
+    iTXt chunk) decompresses to more than PngImagePlugin.MAX_TEXT_CHUNK:
+    the image itself is fine."""
+    return isinstance(error, ValueError) and "MAX_TEXT_CHUNK" in str(error)
+
+
+def _read_png_pixels(path):
+    """A PNG decoded by OpenCV (which skips text chunks), RGB(A) order, in
+    the file's dtype; None when OpenCV cannot decode it either."""
+    import cv2
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = image[..., ::-1]
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., [2, 1, 0, 3]]
+    return np.ascontiguousarray(image)

@@ -23,13 +23,14 @@ the command-line helper (prints the table, returns the exit code).
 
 import numpy as np
 
+from mrcnn.core.errors import MrcnnError
 from mrcnn.core.progress import tqdm
 
 #: Column titles of the problem table.
 TABLE_COLUMNS = ("image", "path", "problem")
 
 
-class SampleError(ValueError):
+class SampleError(MrcnnError, ValueError):
     """A training sample breaks the Dataset contract.
 
     Attributes:
@@ -93,6 +94,16 @@ def describe_image(dataset, image_id):
         " ({})".format(", ".join(parts)) if parts else "")
 
 
+def channels_first_hint(shape, channels=3):
+    """"; it looks channels-first ..." for a [C, H, W] array, else ""."""
+    if len(shape) == 3 and shape[0] in (1, 3, 4, channels) and \
+            shape[2] != channels and shape[2] > 4:
+        return ("; it looks channels-first ([C, H, W], as PyTorch stores "
+                "images): transpose it to [H, W, C] with "
+                "np.transpose(image, (1, 2, 0))")
+    return ""
+
+
 def image_problems(image, channels=3):
     """Problems of a loaded image (empty list when it is a valid input).
 
@@ -121,8 +132,9 @@ def image_problems(image, channels=3):
             kind = ""
         return ["image has {}shape {}; expected [H, W, {}] (IMAGE_CHANNEL_COUNT"
                 " = {}); mrcnn.core.images.to_rgb_uint8 converts grayscale and "
-                "RGBA to RGB, as Dataset.load_image does".format(
-                    kind, image.shape, channels, channels)]
+                "RGBA to RGB, as Dataset.load_image does{}".format(
+                    kind, image.shape, channels, channels,
+                    channels_first_hint(image.shape, channels))]
     if image.shape[0] == 0 or image.shape[1] == 0:
         return ["image is empty (shape {}); expected H, W >= 1".format(
             image.shape)]

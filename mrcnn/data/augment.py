@@ -35,6 +35,8 @@ import warnings
 
 import numpy as np
 
+from mrcnn.core.errors import MrcnnError
+
 #: imgaug augmenters that Matterport let touch the masks (geometric ones).
 MASK_AUGMENTERS = ["Sequential", "SomeOf", "OneOf", "Sometimes", "Fliplr",
                    "Flipud", "CropAndPad", "Affine", "PiecewiseAffine"]
@@ -85,7 +87,7 @@ SIZED_TRANSFORMS = ("RandomCrop", "CenterCrop", "Resize", "RandomResizedCrop",
                     "RandomSizedCrop", "RandomSizedBBoxSafeCrop")
 
 
-class AugmentationError(ValueError):
+class AugmentationError(MrcnnError, ValueError):
     """An augmentation that cannot be applied safely to image + masks."""
 
 

@@ -16,10 +16,14 @@ Annotations whose mask is empty are left out.
 
 Problems in the input are reported, not swallowed: an unreadable, empty or
 malformed JSON file raises ``CocoFormatError`` naming the file and the
-field; an image whose file is missing, or an annotation that lies outside
-its image or cannot be decoded, is left out with a warning and recorded in
-``dataset.skipped`` as a tuple ``(image path, reason)`` (the reason names
-the COCO image id and annotation id).
+field; an image whose file is missing, an annotation that lies outside its
+image or cannot be decoded, an RLE (crowd or not) of another size than its
+image, an annotation whose category_id is not in "categories" (and an image
+left with no annotation by that) and an empty "annotations" list are left
+out with a warning and recorded in ``dataset.skipped`` as a tuple ``(image
+path, reason)``; the reason names the COCO image id and annotation id.
+``dataset.validate()`` and ``mrcnn check-dataset``
+report them; training logs their count (the same rule as ViaDataset).
 """
 
 import json
@@ -31,6 +35,7 @@ from pycocotools import mask as maskUtils
 from pycocotools.coco import COCO
 
 from mrcnn.core.dataset import Dataset
+from mrcnn.core.errors import MrcnnError
 
 DEFAULT_DATASET_YEAR = "2014"
 
@@ -40,7 +45,7 @@ COCO_ANNOTATIONS_URL = ("http://images.cocodataset.org/annotations/"
                         "annotations_trainval{year}.zip")
 
 
-class CocoFormatError(ValueError):
+class CocoFormatError(MrcnnError, ValueError):
     """A COCO JSON file that cannot be used; the message names file and field."""
 
 
@@ -97,6 +102,12 @@ def read_coco_json(json_path):
                     "COCO annotation file {}: annotations[{}] has no '{}'".format(
                         json_path, i, key))
     return data
+
+
+def _short(values, limit=10):
+    """"1, 2, 3, ... (40 in all)" for a long list."""
+    text = ", ".join(str(v) for v in values[:limit])
+    return text + (", ... ({} in all)".format(len(values)) if len(values) > limit else "")
 
 
 def coco_from_dict(data):
@@ -187,6 +198,31 @@ class CocoDataset(Dataset):
 
         for c in class_ids:
             self.add_class(source, c, coco.cats[c]["name"])
+        if not data["annotations"]:
+            self._skip(source, None, None, json_path,
+                       "the 'annotations' list of {} is empty: no image has "
+                       "an object to train on".format(json_path))
+        # Annotations of a category the file does not define: reported (the
+        # object would silently train as background), with the images they
+        # leave without any annotation.
+        unknown, image_set = {}, set(image_ids)
+        for ann in data["annotations"]:
+            if ann["category_id"] not in coco.cats:
+                unknown.setdefault(ann["image_id"], []).append(ann)
+        for i in sorted(unknown, key=str):
+            img = coco.imgs.get(i)
+            path = os.path.join(image_dir, img["file_name"]) if img else ""
+            for ann in unknown[i]:
+                self._skip(source, i, ann.get("id"), path,
+                           "category_id {!r} is not in the file's "
+                           "'categories' (ids {})".format(
+                               ann["category_id"], _short(sorted(coco.cats))))
+            if img is not None and i not in image_set and \
+                    len(unknown[i]) == len(coco.imgToAnns.get(i, [])):
+                self._skip(source, i, None, path,
+                           "every annotation of the image ({}) has an unknown "
+                           "category_id: the image is left out".format(
+                               len(unknown[i])))
         for i in image_ids:
             img = coco.imgs[i]
             path = os.path.join(image_dir, img["file_name"])
@@ -198,7 +234,7 @@ class CocoDataset(Dataset):
             annotations = []
             for ann in coco.imgToAnns.get(i, []):
                 if ann["category_id"] not in class_set:
-                    continue
+                    continue  # another category (class_ids) or unknown
                 reason = self._check_annotation(ann, height, width)
                 if reason:
                     self._skip(source, i, ann.get("id"), path, reason)
@@ -211,8 +247,8 @@ class CocoDataset(Dataset):
 
     def _skip(self, source, image_id, annotation_id, path, reason):
         """Record a left-out image or annotation as (path, reason) and warn."""
-        what = "{} image {}{}".format(
-            source, image_id,
+        what = "{} {}{}".format(
+            source, "file" if image_id is None else "image {}".format(image_id),
             ", annotation {}".format(annotation_id) if annotation_id is not None else "")
         self.skipped.append((path, "{}: {}".format(what, reason)))
         warnings.warn("CocoDataset: skipped {}: {}".format(what, reason), stacklevel=3)
@@ -243,9 +279,11 @@ class CocoDataset(Dataset):
         elif isinstance(segm, dict):
             if "counts" not in segm or "size" not in segm:
                 return "annotation {}: RLE needs 'counts' and 'size'".format(ann_id)
-            if list(segm["size"]) != [height, width] and not ann.get("iscrowd"):
-                return ("annotation {}: RLE size {} does not match the image "
-                        "size [{}, {}]".format(ann_id, list(segm["size"]), height, width))
+            if list(segm["size"]) != [height, width]:
+                return ("annotation {}: {}RLE size {} does not match the image "
+                        "size [{}, {}] (the mask would not line up with the "
+                        "image)".format(ann_id, "crowd " if ann.get("iscrowd") else "",
+                                        list(segm["size"]), height, width))
         else:
             return "annotation {}: unknown segmentation type {}".format(
                 ann_id, type(segm).__name__)

@@ -29,6 +29,7 @@ import numpy as np
 
 from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
 from mrcnn.core.boxes import extract_bboxes
+from mrcnn.core.errors import MrcnnError
 from mrcnn.core.image_meta import compose_image_meta, mold_image
 from mrcnn.core.images import resize_image
 from mrcnn.core.masks import minimize_mask, resize_mask
@@ -50,7 +51,7 @@ SKIP_ONLY_CROWDS = "only crowd instances (negative class ids)"
 SKIP_VANISHED = "every instance vanished in resizing/augmentation"
 
 
-class NoUsableSampleError(ValueError):
+class NoUsableSampleError(MrcnnError, ValueError):
     """A full pass over the training images gave no usable sample."""
 
 

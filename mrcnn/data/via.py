@@ -21,8 +21,12 @@ dropdown dict ``{"cat": true}``); classes get ids 1..K in sorted name order,
 or in the order of ``class_names`` when given.
 
 Images whose file is missing, images without regions and regions that
-cannot be used are left out and recorded in ``dataset.skipped`` as tuples
-``(image path, reason)``; the reason names the file and region index.
+cannot be used (`region_problem`: no area, a polygon of < 3 points, a
+missing or non-numeric field) are left out with a warning and recorded in
+``dataset.skipped`` as tuples ``(image path, reason)``; the reason names
+the file and region index. The same rule as CocoDataset:
+``dataset.validate()`` and ``mrcnn check-dataset``
+report them, training logs their count.
 """
 
 import json
@@ -34,11 +38,12 @@ import skimage.draw
 from PIL import Image
 
 from mrcnn.core.dataset import Dataset
+from mrcnn.core.errors import MrcnnError
 
 AREA_SHAPES = ("polygon", "rect", "circle", "ellipse")
 
 
-class ViaFormatError(ValueError):
+class ViaFormatError(MrcnnError, ValueError):
     """A VIA JSON file that cannot be used; the message names file and field."""
 
 
@@ -139,6 +144,55 @@ def rasterize_region(shape_attributes, height, width):
     return mask
 
 
+#: The numeric fields of each area shape.
+_SHAPE_FIELDS = {"rect": ("x", "y", "width", "height"),
+                 "circle": ("cx", "cy", "r"),
+                 "ellipse": ("cx", "cy", "rx", "ry")}
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and np.isfinite(value)
+
+
+def region_problem(shape_attributes):
+    """Why a VIA region shape cannot be rasterised, or None when it can.
+
+    The same rule as CocoDataset's polygons: a polygon needs >= 3 points
+    with as many x as y, all finite numbers; rect / circle / ellipse need
+    their numeric fields, with sizes > 0.
+    """
+    name = shape_attributes.get("name")
+    if name not in AREA_SHAPES:
+        return "shape {!r} has no area".format(name)
+    if name == "polygon":
+        xs = shape_attributes.get("all_points_x")
+        ys = shape_attributes.get("all_points_y")
+        if not isinstance(xs, list) or not isinstance(ys, list):
+            return "polygon lacks the lists all_points_x / all_points_y"
+        if len(xs) != len(ys):
+            return "polygon has {} x and {} y values; expected as many x as " \
+                "y".format(len(xs), len(ys))
+        if len(xs) < 3:
+            return "polygon has {} point(s); a polygon needs >= 3 (x, y) " \
+                "points".format(len(xs))
+        if not all(_is_number(v) for v in xs + ys):
+            return "polygon has a point that is not a finite number"
+        return None
+    for field in _SHAPE_FIELDS[name]:
+        if field not in shape_attributes:
+            return "{} region lacks the field {!r}".format(name, field)
+        if not _is_number(shape_attributes[field]):
+            return "{} field {!r} = {!r} is not a finite number".format(
+                name, field, shape_attributes[field])
+    sizes = {"rect": ("width", "height"), "circle": ("r",),
+             "ellipse": ("rx", "ry")}[name]
+    if any(shape_attributes[f] <= 0 for f in sizes):
+        return "{} has a size <= 0 ({})".format(name, ", ".join(
+            "{}={}".format(f, shape_attributes[f]) for f in sizes))
+    return None
+
+
 def image_size(path):
     """(height, width) of an image file, read from its header only."""
     with Image.open(path) as im:
@@ -218,9 +272,9 @@ class ViaDataset(Dataset):
                 if not isinstance(attrs, dict):
                     self._skip(source, filename, k, path, "region has no 'shape_attributes'")
                     continue
-                if attrs.get("name") not in AREA_SHAPES:
-                    self._skip(source, filename, k, path,
-                               "shape {!r} has no area".format(attrs.get("name")))
+                problem = region_problem(attrs)
+                if problem:
+                    self._skip(source, filename, k, path, problem)
                     continue
                 shapes.append(attrs)
                 class_ids.append(name_to_id[cls])

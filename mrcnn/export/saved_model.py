@@ -20,6 +20,17 @@ tools (TF Serving ignores that folder). By default the graph is frozen:
 the weights are constants in it, stored once (``freeze=False`` keeps them
 as variables: less memory, slower). Loading the export runs no Python code
 from the file: a SavedModel is a TensorFlow graph.
+
+The first call of a signature in a plain TensorFlow process logs one
+warning per RoIAlign crop, ``op_level_cost_estimator.cc ... Error in
+PredictCost() for the op: ... CropAndResize``: TensorFlow's graph optimizer
+(grappler) cannot estimate that op's cost when the number of boxes is
+dynamic (tensorflow/tensorflow#56904). It is harmless (the detections are
+unchanged) and comes from the loading process, not from the file, so no
+export option removes it. In the serving process, ``TF_CPP_MIN_LOG_LEVEL=2``
+hides it (it is a warning), as does
+``tf.config.optimizer.set_experimental_options({"disable_meta_optimizer":
+True})`` (no grappler at all: slower first call, same results).
 """
 
 import json

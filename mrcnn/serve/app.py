@@ -50,7 +50,8 @@ from mrcnn import splash
 from mrcnn.app import results
 from mrcnn.app.errors import UserError
 from mrcnn.core.effects import BACKGROUND_EFFECTS
-from mrcnn.core.images import parse_rgb, pil_to_array, to_rgb_uint8
+from mrcnn.core.images import (is_text_chunk_limit, parse_rgb, pil_to_array,
+                               to_rgb_uint8)
 from mrcnn.serve.page import PAGE
 
 EFFECTS = BACKGROUND_EFFECTS
@@ -244,8 +245,13 @@ def parse_classes(form, class_names):
     unknown = [n for n in names if n not in class_names[1:]]
     if unknown:
         known = class_names[1:]
-        raise RequestError(400, "unknown class {}; the model's classes: {}{}"
-                           .format(", ".join(repr(n) for n in unknown),
+        # The request's names are shown shortened: a huge field is not
+        # echoed back in full.
+        shown = ", ".join(repr(n if len(n) <= 40 else n[:40] + "...")
+                          for n in unknown[:5])
+        raise RequestError(400, "unknown class {}{}; the model's classes: {}{}"
+                           .format(shown, " ({} unknown names in all)".format(
+                               len(unknown)) if len(unknown) > 5 else "",
                                    ", ".join(known[:100]),
                                    " ..." if len(known) > 100 else ""))
     return names
@@ -284,7 +290,15 @@ def open_checked(data, name, max_pixels):
         img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e:
         raise RequestError(413, "{}: {}".format(name, e))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except ValueError as e:
+        if not is_text_chunk_limit(e):
+            raise RequestError(400, "{}: not an image (JPEG, PNG, WebP or BMP "
+                               "expected)".format(name))
+        raise RequestError(400, "{}: the PNG's text metadata (a zTXt / iTXt "
+                           "chunk) is larger than the decoder's safety limit; "
+                           "the pixels may be fine: strip the metadata (re-save "
+                           "the image) and send it again".format(name))
+    except (UnidentifiedImageError, OSError, SyntaxError):
         raise RequestError(400, "{}: not an image (JPEG, PNG, WebP or BMP "
                            "expected)".format(name))
     if img.format not in FORMATS:

@@ -17,6 +17,7 @@ import socket
 import keras
 
 from mrcnn.core.atomic import atomic_path
+from mrcnn.core.errors import MrcnnError
 from mrcnn.core.release import (COCO_WEIGHTS_BYTES, COCO_WEIGHTS_FILE,
                                 COCO_WEIGHTS_URL)
 
@@ -41,7 +42,7 @@ IMAGENET_WEIGHTS = {
 DOWNLOAD_TIMEOUT_S = 10
 
 
-class DownloadError(OSError):
+class DownloadError(MrcnnError, OSError):
     """A download failed (offline, HTTP error, wrong size or checksum)."""
 
 

@@ -26,6 +26,7 @@ groups (`read_layers`), the names a model's variables get in a file
 """
 
 import os
+import zipfile
 from dataclasses import dataclass
 
 import h5py
@@ -33,6 +34,7 @@ import keras
 import numpy as np
 
 from mrcnn.core.atomic import atomic_path
+from mrcnn.core.errors import MrcnnError
 from mrcnn.core.release import COCO_WEIGHTS_BYTES, COCO_WEIGHTS_FILE
 
 # HDF5 limits an attribute's object header to 64 KiB; Keras 2 split longer
@@ -40,7 +42,7 @@ from mrcnn.core.release import COCO_WEIGHTS_BYTES, COCO_WEIGHTS_FILE
 _HDF5_ATTR_LIMIT = 64512
 
 
-class WeightFileError(OSError, ValueError):
+class WeightFileError(MrcnnError, OSError, ValueError):
     """A weight file is missing, not HDF5, truncated, or not a weight file."""
 
 
@@ -112,6 +114,13 @@ def check_path(filepath):
 def open_h5(filepath):
     """Open ``filepath`` read-only, turning h5py errors into clear ones."""
     filepath = check_path(filepath)
+    if zipfile.is_zipfile(filepath):
+        raise WeightFileError(
+            "{!r} is a .keras archive (a whole Keras 3 model in a zip file), "
+            "not an .h5 weight file. Load it with "
+            "mrcnn.export.load_keras(path) (a model ready for inference), or "
+            "pass the .h5 checkpoint it was made from to load_weights".format(
+                filepath))
     try:
         return h5py.File(filepath, "r")
     except OSError as e:

@@ -45,7 +45,7 @@ class MatterportKerasModel(MaskRCNNModel):
         save_weights(self, filepath)
 
     def load_weights(self, filepath, skip_mismatch=False, by_name=False,
-                     exclude=None, **kwargs):
+                     exclude=None, allow_nonfinite=False, **kwargs):
         if _is_keras3_weights_path(filepath):
             return super().load_weights(filepath, skip_mismatch=skip_mismatch,
                                         **kwargs)
@@ -54,4 +54,5 @@ class MatterportKerasModel(MaskRCNNModel):
                 "load_weights({}): skip_mismatch is not supported for "
                 "Matterport .h5 files; use exclude=[layer names] for layers "
                 "whose shapes differ".format(filepath))
-        load_weights_into(self, filepath, by_name=by_name, exclude=exclude)
+        load_weights_into(self, filepath, by_name=by_name, exclude=exclude,
+                          allow_nonfinite=allow_nonfinite)

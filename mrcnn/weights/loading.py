@@ -14,8 +14,11 @@ import os
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from mrcnn.core.release import HEAD_LAYERS
-from mrcnn.weights.h5layout import (is_nested_model, leaf_layers, open_h5,
+from mrcnn.weights.h5layout import (WeightFileError, is_nested_model,
+                                    leaf_layers, open_h5,
                                     read_array, read_layers, unwrap_model,
                                     var_names, weight_slots, weights_root,
                                     base_name)
@@ -169,7 +172,7 @@ class LoadReport:
 
 
 def load_weights_into(keras_model, filepath, by_name=True, exclude=None,
-                      verbose=1):
+                      verbose=1, allow_nonfinite=False):
     """Load a Matterport / Keras 2 ``.h5`` weight file into a Keras 3 model.
 
     Args:
@@ -181,11 +184,14 @@ def load_weights_into(keras_model, filepath, by_name=True, exclude=None,
             of the same architecture and a clear error otherwise).
         exclude: list of layer names to leave untouched (implies by_name).
         verbose: 1 prints the summary.
+        allow_nonfinite: load weights holding NaN or inf (for debugging a
+            diverged run); by default such a file is refused, naming the
+            layer, since detect() would return confident garbage.
     Returns:
         LoadReport.
     Raises:
         FileNotFoundError / IsADirectoryError / WeightFileError for unusable
-        files; ValueError naming layer, weight and both shapes on a
+        files (WeightFileError also for NaN / inf values); ValueError naming layer, weight and both shapes on a
         mismatch. Nothing is assigned unless everything matches.
     """
     keras_model = unwrap_model(keras_model)
@@ -197,11 +203,32 @@ def load_weights_into(keras_model, filepath, by_name=True, exclude=None,
         root = weights_root(f, filepath)
         file_layers = read_layers(root, filepath)
         return _load_from_layers(keras_model, file_layers, filepath,
-                                 by_name, exclude, verbose)
+                                 by_name, exclude, verbose, allow_nonfinite)
+
+
+def _nonfinite_error(plan, values, filepath):
+    """WeightFileError naming the layers whose weights hold NaN / inf, or
+    None when every floating-point value is finite."""
+    bad = [(lname, fname, int(np.size(v) - np.count_nonzero(np.isfinite(v))))
+           for (lname, fname, _, _), v in zip(plan, values)
+           if v.dtype.kind == "f" and not np.isfinite(v).all()]
+    if not bad:
+        return None
+    layers = list(dict.fromkeys(lname for lname, _, _ in bad))
+    return WeightFileError(
+        "Weight file {!r} holds NaN or inf values: layer {!r}, weight {!r} "
+        "({} non-finite values){}. The training run that wrote it diverged "
+        "(try a lower learning rate, or an earlier checkpoint); nothing was "
+        "loaded. Pass allow_nonfinite=True to load it anyway (debugging "
+        "only).".format(
+            filepath, bad[0][0], bad[0][1], bad[0][2],
+            "; {} layer(s) in all: {}".format(len(layers), ", ".join(
+                layers[:8]) + (", ..." if len(layers) > 8 else ""))
+            if len(layers) > 1 else ""))
 
 
 def _load_from_layers(keras_model, file_layers, filepath, by_name, exclude,
-                      verbose):
+                      verbose, allow_nonfinite=False):
     report = LoadReport(filepath=filepath)
     model_layers = [l for l in keras_model.layers if l.weights]
     model_names = {l.name for l in keras_model.layers}
@@ -270,6 +297,10 @@ def _load_from_layers(keras_model, file_layers, filepath, by_name, exclude,
     # 2) Read every array (a truncated file fails here, before assigning).
     values = [read_array(ds, filepath, lname, fname).astype(var.dtype)
               for lname, fname, ds, var in plan]
+    error = None if allow_nonfinite else _nonfinite_error(plan, values,
+                                                          filepath)
+    if error is not None:
+        raise error
     # 3) Assign.
     for (_, _, _, var), value in zip(plan, values):
         var.assign(value)

@@ -214,3 +214,32 @@ def test_pil_to_array_modes():
     out = pil_to_array(gray16)
     assert out.dtype == np.uint16 and int(out[0, 0]) == 40000
     assert pil_to_array(Image.new("CMYK", (4, 3))).shape == (3, 4, 3)
+
+
+def test_truncated_jpeg_is_an_image_read_error_naming_the_file(tmp_path):
+    """Issue #24 item 7: a truncated JPEG stopped `mrcnn train` with a
+    traceback; it is a MrcnnError (one line in the CLI) naming the file."""
+    from PIL import Image
+    from mrcnn.core.images import read_image
+    from mrcnn.errors import ImageReadError, MrcnnError
+    rng = np.random.default_rng(0)
+    full = tmp_path / "full.jpg"
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(full)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(full.read_bytes()[:len(full.read_bytes()) // 2])
+    with pytest.raises(ImageReadError, match="cut.jpg.*truncated") as info:
+        read_image(str(cut))
+    assert isinstance(info.value, (MrcnnError, OSError))
+
+
+def test_png_with_a_large_text_chunk_is_read(tmp_path):
+    """Issue #24 item 11: only the metadata is over Pillow's limit."""
+    from PIL import Image, PngImagePlugin
+    from mrcnn.core.images import read_image
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * (PngImagePlugin.MAX_TEXT_CHUNK + 1),
+                  zip=True)
+    pixels = np.arange(8 * 10 * 3, dtype=np.uint8).reshape(8, 10, 3)
+    path = tmp_path / "meta.png"
+    Image.fromarray(pixels).save(path, pnginfo=info)
+    np.testing.assert_array_equal(read_image(str(path)), pixels)

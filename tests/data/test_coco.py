@@ -189,3 +189,60 @@ def test_minival_reads_val_images(tmp_path):
     ds = CocoDataset()
     ds.load_coco(str(tmp_path), "minival")
     assert ds.image_info[0]["path"] == os.path.join(str(tmp_path), "val2014", "x.png")
+
+
+def _coco_problem_set(tmp_path):
+    """Image 1: one good annotation, one of an unknown category, one crowd
+    RLE of another size than the image; image 2: only unknown categories."""
+    images = [{"id": 1, "file_name": "a.png", "height": 20, "width": 30},
+              {"id": 2, "file_name": "b.png", "height": 20, "width": 30}]
+    anns = [
+        {"id": 10, "image_id": 1, "category_id": 7, "iscrowd": 0,
+         "segmentation": [[1, 1, 9, 1, 9, 9]]},
+        {"id": 11, "image_id": 1, "category_id": 99, "iscrowd": 0,
+         "segmentation": [[2, 2, 8, 2, 8, 8]]},
+        {"id": 12, "image_id": 1, "category_id": 7, "iscrowd": 1,
+         "segmentation": {"size": [10, 10], "counts": [0, 100]}},
+        {"id": 20, "image_id": 2, "category_id": 42, "iscrowd": 0,
+         "segmentation": [[1, 1, 9, 1, 9, 9]]},
+    ]
+    return _write_coco(tmp_path, images, anns)
+
+
+def test_unknown_categories_and_crowd_rle_size_are_reported(tmp_path):
+    """Issue #24 items 1 and 5: an unknown category_id was dropped without
+    a word (and an image of only such annotations disappeared); a crowd RLE
+    of another size became a full-image crowd mask."""
+    from mrcnn.core.validation import validate_dataset
+    json_path, image_dir = _coco_problem_set(tmp_path)
+    ds = CocoDataset()
+    with pytest.warns(UserWarning, match="category_id 99"):
+        ds.load_coco_json(json_path, image_dir)
+    ds.prepare()
+    reasons = [why for _, why in ds.skipped]
+    assert any("annotation 11" in r and "category_id 99" in r for r in reasons)
+    assert any("annotation 20" in r and "category_id 42" in r for r in reasons)
+    assert any("image 2" in r and "every annotation" in r for r in reasons)
+    assert any("annotation 12" in r and "crowd RLE size [10, 10]" in r
+               for r in reasons), reasons
+    # The crowd mask is not turned into a full-image mask.
+    masks, class_ids = ds.load_mask(0)
+    assert class_ids.tolist() == [1] and masks.shape == (20, 30, 1)
+    problems = validate_dataset(ds, verbose=0, include_skipped=True)
+    text = " | ".join(p["problem"] for p in problems)
+    for needle in ("annotation 11", "annotation 12", "annotation 20",
+                   "image 2"):
+        assert needle in text, text
+
+
+def test_empty_annotations_list_is_named(tmp_path):
+    json_path, image_dir = _write_coco(
+        tmp_path, [{"id": 1, "file_name": "a.png", "height": 20,
+                    "width": 30}], [])
+    ds = CocoDataset()
+    with pytest.warns(UserWarning, match="'annotations' list"):
+        ds.load_coco_json(json_path, image_dir)
+    ds.prepare()
+    assert ds.num_images == 0
+    assert "'annotations' list of {} is empty".format(json_path) in \
+        ds.skipped[0][1]

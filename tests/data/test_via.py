@@ -157,3 +157,48 @@ def test_rasterize_errors():
         rasterize_region({"name": "polyline", "all_points_x": [1], "all_points_y": [1]}, 5, 5)
     with pytest.raises(ValueError, match="'r'"):
         rasterize_region({"name": "circle", "cx": 1, "cy": 1}, 5, 5)
+
+
+def test_bad_regions_are_skipped_with_a_warning_like_coco(tmp_path):
+    """Issue #24 item 7: a polygon of 2 points passed the loader and stopped
+    the whole training run in load_mask; the COCO loader skips a bad
+    polygon with a warning. One rule: skipped at load, named, reported."""
+    from mrcnn.core.validation import validate_dataset
+    good = {"name": "polygon", "all_points_x": [5, 30, 20],
+            "all_points_y": [4, 8, 30]}
+    metadata = {
+        "a.png1": {"filename": "a.png", "size": 1, "file_attributes": {},
+                   "regions": [
+                       _region(good, "cat"),
+                       _region({"name": "polygon", "all_points_x": [1, 9],
+                                "all_points_y": [1, 9]}, "cat"),
+                       _region({"name": "circle", "cx": 5, "cy": 5}, "cat"),
+                       _region({"name": "rect", "x": 1, "y": 1, "width": 0,
+                                "height": 4}, "cat")]},
+        "b.png1": {"filename": "b.png", "size": 1, "file_attributes": {},
+                   "regions": [_region({"name": "polygon",
+                                        "all_points_x": [1, 9, 5],
+                                        "all_points_y": [1, 9]}, "cat")]},
+    }
+    _write_via2(tmp_path, metadata)
+    ds = ViaDataset()
+    with pytest.warns(UserWarning, match="region 1 of image a.png: polygon "
+                      "has 2 point"):
+        ds.load_via(str(tmp_path), json_name="via_project.json",
+                    class_attribute="class")
+    ds.prepare()
+    assert ds.num_images == 1
+    masks, class_ids = ds.load_mask(0)          # no error: the bad ones left
+    assert masks.shape == (40, 50, 1) and class_ids.tolist() == [1]
+    reasons = [why for _, why in ds.skipped]
+    assert "region 1 of image a.png: polygon has 2 point(s); a polygon " \
+        "needs >= 3 (x, y) points" in reasons
+    assert "region 2 of image a.png: circle region lacks the field 'r'" \
+        in reasons
+    assert any(r.startswith("region 3 of image a.png: rect has a size <= 0")
+               for r in reasons)
+    assert any(r.startswith("region 0 of image b.png: polygon has 3 x and "
+                            "2 y values") for r in reasons)
+    assert "image b.png: no usable regions" in reasons
+    problems = validate_dataset(ds, verbose=0, include_skipped=True)
+    assert len(problems) == len(reasons) == 5
