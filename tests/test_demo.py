@@ -96,7 +96,7 @@ def test_demo_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     first = find_last_checkpoint(model_dir, "shapes_demo")
     assert first.endswith("_0001.h5")
     with open_h5(first) as f:
-        saved = {name: [w for _, w in weights] for name, weights in
+        saved = {layer.name: [w for _, w in layer.weights] for layer in
                  read_layers(weights_root(f, first), first)}
         kernel = np.array(saved["mrcnn_class_conv1"][0])
 
