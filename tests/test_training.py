@@ -373,9 +373,8 @@ def test_train_mixed_float16_with_loss_scaling(tmp_path):
     import keras
     from mrcnn.maskrcnn import MaskRCNN
     from mrcnn import training
-    steps = 3
-    config = tiny(MIXED_PRECISION="mixed_float16", STEPS_PER_EPOCH=steps,
-                  IMAGES_PER_GPU=2)
+    steps = 2
+    config = tiny(MIXED_PRECISION="mixed_float16", STEPS_PER_EPOCH=steps)
     model = MaskRCNN("training", config, str(tmp_path))
     km = model.keras_model
     assert km.get_layer("res2a_branch2a").compute_dtype == "float16"
