@@ -110,7 +110,7 @@ def _prepare_inference(args):
 def cmd_demo(args):
     _jobs().run_demo(output=args.output, steps=args.steps, quick=args.quick,
                      seed=args.seed, minutes=args.minutes,
-                     precision=args.precision)
+                     precision=args.precision, resume=args.resume)
     return 0
 
 

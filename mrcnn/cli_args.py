@@ -112,6 +112,10 @@ def build_parser():
     p.add_argument("--seed", type=int, default=7,
                    help="seed of the data and of the weights "
                         "(default: %(default)s)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted demo in --output from its "
+                        "last checkpoint (one every 250 steps), with the "
+                        "same options")
     p.set_defaults(handler="demo")
 
     # detect

@@ -14,6 +14,8 @@ On a fresh CPU machine, with no data, no weights and no network:
    ``<output>/logs/`` (Matterport ``.h5`` layout).
 
 Everything is in `run_demo`; ``--quick`` makes a one-minute smoke run.
+Training writes a checkpoint every CHECKPOINT_STEPS steps (one Keras epoch
+each); ``--resume`` continues an interrupted demo from the last one.
 """
 import os
 import time
@@ -24,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from mrcnn.app.files import save_png, write_json
+from mrcnn.checkpoints import find_last_checkpoint
 from mrcnn.config import Config
 from mrcnn.data.shapes import ShapesDataset
 from mrcnn.evaluation import detect_dataset, evaluate_detections
@@ -99,6 +102,9 @@ EVAL_IMAGES = 50
 QUICK_EVAL_IMAGES = 4
 #: Steps of linear learning-rate warm-up (at most a fifth of the steps).
 WARMUP_STEPS = 50
+#: Steps between checkpoints (each one Keras epoch): an interrupted demo
+#: resumes from the last one (``mrcnn demo --resume``).
+CHECKPOINT_STEPS = 250
 
 
 def _progress_message(text):
@@ -116,29 +122,35 @@ def training_precision():
 
 def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
                      config_class=None, max_seconds=None, precision="auto",
-                     callbacks=None):
+                     callbacks=None, resume=False):
     """Train a DemoConfig model from scratch for ``steps`` steps, or until
     ``max_seconds`` of training have passed, with a linear learning-rate
     warm-up and a cosine decay over whichever budget ends first
-    (training.WarmupCosineSchedule).
+    (training.WarmupCosineSchedule). A checkpoint is written every
+    CHECKPOINT_STEPS steps (one epoch each) and at the end.
 
     Args:
         precision: "auto" (training_precision()), None or a Keras policy
             name such as "mixed_bfloat16".
         callbacks: optional extra Keras callbacks (e.g. a step timer).
+        resume: continue from the last checkpoint under ``model_dir`` (its
+            weights and step; the learning-rate schedule continues from
+            that step, the optimizer's momentum and the data order start
+            afresh). Without a checkpoint, training starts from step 0.
     Returns:
-        (trained training-mode MaskRCNN, seconds spent training, steps run).
+        (trained training-mode MaskRCNN, seconds spent training, steps run
+        in all, resumed ones included).
     """
     keras.utils.set_random_seed(seed)
-    # One epoch (one checkpoint) and no validation pass: the demo scores
-    # the model with mAP afterwards, and a validation pass would compile a
-    # second graph.
-    epochs = 1
+    # No validation pass: the demo scores the model with mAP afterwards,
+    # and a validation pass would compile a second graph.
+    per_epoch = max(1, min(CHECKPOINT_STEPS, steps))
+    epochs = -(-steps // per_epoch)
     if precision == "auto":
         precision = training_precision()
     # CLASS_NAMES: the run's config.json names the classes for detect /
     # serve / export (--weights last).
-    overrides = {"STEPS_PER_EPOCH": steps, "VALIDATION_STEPS": 0,
+    overrides = {"STEPS_PER_EPOCH": per_epoch, "VALIDATION_STEPS": 0,
                  "MIXED_PRECISION": precision,
                  "CLASS_NAMES": list(train_set.class_names)}
     if quick:
@@ -147,14 +159,30 @@ def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
                   overrides)()
     model = MaskRCNN(mode="training", config=config, model_dir=model_dir)
     model.list_trainable_layers = False  # one line, not 133 layer names
+    done = 0
+    if resume:
+        try:
+            last = find_last_checkpoint(model_dir, config.NAME.lower())
+        except FileNotFoundError:
+            print("No demo checkpoint under {} to resume: training from step "
+                  "0.".format(model_dir))
+        else:
+            # sets model.epoch from the file name: training continues
+            # with the next epoch, in the same run directory
+            model.load_weights(last, by_name=True)
+            done = min(model.epoch * per_epoch, steps)
+            print("Resuming the demo at step {} of {} from {}".format(
+                done, steps, last))
     schedule = WarmupCosineSchedule(
         config.LEARNING_RATE, warmup_steps=min(WARMUP_STEPS, steps // 5),
         total_steps=steps, total_seconds=max_seconds or None,
         final_fraction=0.02)
+    schedule.steps = done
     start = time.time()
-    model.train(train_set, val_set, learning_rate=config.LEARNING_RATE,
-                epochs=epochs, layers="all",
-                custom_callbacks=[schedule] + list(callbacks or []))
+    if done < steps:
+        model.train(train_set, val_set, learning_rate=config.LEARNING_RATE,
+                    epochs=epochs, layers="all",
+                    custom_callbacks=[schedule] + list(callbacks or []))
     if max_seconds and schedule.steps < steps:
         print("Training time budget of {:.0f} s reached after {} steps "
               "(--minutes to change it).".format(max_seconds, schedule.steps))
@@ -226,7 +254,8 @@ def write_examples(output, examples, class_names):
 
 
 def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
-             quick=False, seed=7, minutes=None, precision=DEFAULT_PRECISION):
+             quick=False, seed=7, minutes=None, precision=DEFAULT_PRECISION,
+             resume=False):
     """Generate data, train, evaluate and write the results.
 
     Args:
@@ -241,6 +270,9 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
             (bfloat16 on CPUs with native bfloat16, else float32).
         quick: a fast smoke run: few steps and images.
         seed: seed of the data and of the initial weights.
+        resume: continue the training of an interrupted demo in the same
+            ``output`` from its last checkpoint (every CHECKPOINT_STEPS
+            steps), with the same options.
     Returns:
         dict of the metrics also written to ``<output>/metrics.json``.
     """
@@ -285,7 +317,7 @@ def run_demo(output=os.path.join("mrcnn_output", "demo"), steps=None,
     model_dir = os.path.join(output, "logs")
     trained, train_seconds, steps_run = train_demo_model(
         train_set, val_set, steps, model_dir, seed, quick,
-        max_seconds=float(minutes) * 60, precision=precision)
+        max_seconds=float(minutes) * 60, precision=precision, resume=resume)
     weights_path = trained.find_last()
 
     _progress_message("[3/4] Evaluating on {} held-out images".format(n_eval))

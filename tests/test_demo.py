@@ -54,3 +54,68 @@ def test_cli_help_states_the_demo_defaults():
     help_text = sub.format_help()
     assert "default: {}".format(demo.DEFAULT_STEPS) in help_text
     assert "default: {}".format(demo.DEFAULT_PRECISION) in help_text
+
+
+def test_demo_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    """A demo interrupted after its first checkpoint resumes (resume=True)
+    from that checkpoint's step, not from step 0: the weights are the
+    checkpoint's, the schedule continues, and the run directory gets the
+    remaining checkpoints."""
+    import os
+    import keras
+    from mrcnn.checkpoints import find_last_checkpoint
+    from mrcnn.weights.h5layout import open_h5, read_layers, weights_root
+    monkeypatch.setattr(demo, "CHECKPOINT_STEPS", 2)
+
+    class TinyDemo(demo.DemoConfig):
+        IMAGES_PER_GPU = 1
+        IMAGE_MIN_DIM = IMAGE_MAX_DIM = 64
+        RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
+        TOP_DOWN_PYRAMID_SIZE = 32
+        FPN_CLASSIF_FC_LAYERS_SIZE = 32
+        PRE_NMS_LIMIT = 256
+        POST_NMS_ROIS_TRAINING = 64
+        TRAIN_ROIS_PER_IMAGE = 8
+        RPN_TRAIN_ANCHORS_PER_IMAGE = 32
+        MINI_MASK_SHAPE = (16, 16)
+
+    data = ShapesDataset()
+    data.load_shapes(6, 64, 64, seed=1)
+    data.prepare()
+    model_dir = str(tmp_path / "logs")
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() == 3:
+                raise KeyboardInterrupt      # Ctrl-C in step 3
+
+    with pytest.raises(KeyboardInterrupt):
+        demo.train_demo_model(data, None, 6, model_dir, 3, quick=False,
+                              config_class=TinyDemo, precision=None,
+                              callbacks=[Interrupt()])
+    first = find_last_checkpoint(model_dir, "shapes_demo")
+    assert first.endswith("_0001.h5")
+    with open_h5(first) as f:
+        saved = {layer.name: [w for _, w in layer.weights] for layer in
+                 read_layers(weights_root(f, first), first)}
+        kernel = np.array(saved["mrcnn_class_conv1"][0])
+
+    seen = []
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(self.model.inner_model.get_layer(
+                "mrcnn_class_conv1").get_weights()[0].copy())
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    model, _, steps = demo.train_demo_model(
+        data, None, 6, model_dir, 3, quick=False, config_class=TinyDemo,
+        precision=None, callbacks=[Watch()], resume=True)
+    assert steps == 6
+    # epochs 2 and 3 of 2 steps: 4 steps ran, not 6
+    assert seen[1:] == [0, 1, 0, 1]
+    assert os.path.dirname(model.find_last()) == os.path.dirname(first)
+    assert model.find_last().endswith("_0003.h5")
+    np.testing.assert_array_equal(seen[0], kernel)

@@ -387,3 +387,42 @@ def test_five_losses_equal_the_pinned_ones(tmp_path):
     for name, value in pins.items():
         assert value > 0, name          # every loss is exercised
         assert abs(got[name] - value) <= 1e-4, (name, got[name], value)
+
+
+def test_train_mixed_float16_with_loss_scaling(tmp_path):
+    """MIXED_PRECISION = "mixed_float16" (the GPU policy) trains on the CPU:
+    a LossScaleOptimizer wraps MomentumSGD, the losses are finite, and the
+    dynamic loss scale is kept up to date: every step either counts as a
+    good step or (on float16 overflow) halves the scale."""
+    import warnings
+    import keras
+    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn import training
+    steps = 2
+    config = tiny(MIXED_PRECISION="mixed_float16", STEPS_PER_EPOCH=steps)
+    model = MaskRCNN("training", config, str(tmp_path))
+    km = model.keras_model
+    assert km.get_layer("res2a_branch2a").compute_dtype == "float16"
+    assert km.get_layer("mrcnn_class_conv1").layer.compute_dtype == "float16"
+    assert all(w.dtype == "float32" for w in km.weights)
+    before = _weights_by_layer(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # "slow on CPU"
+        history = training.train(model, RectDataset(4), RectDataset(2), 0.02,
+                                 1, "all")
+    optimizer = model.trainer.optimizer
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(optimizer.inner_optimizer, training.MomentumSGD)
+    for name in ("loss",) + training.LOSS_NAMES:
+        assert np.isfinite(history.history[name][0]), name
+    scale = float(optimizer.dynamic_scale.numpy())
+    good = int(optimizer.step_counter.numpy())
+    halvings = int(round(np.log2(optimizer.initial_scale / scale)))
+    assert scale <= optimizer.initial_scale and halvings >= 0
+    # no overflow: `steps` good steps counted; else the counter restarted
+    assert (halvings == 0 and good == steps) or (halvings > 0 and good < steps)
+    after = _weights_by_layer(model)
+    if good:
+        for name in ("conv1", "rpn_conv_shared", "mrcnn_class_logits"):
+            assert any(not np.array_equal(b, a) for b, a in
+                       zip(before[name], after[name])), name

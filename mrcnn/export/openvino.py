@@ -41,9 +41,11 @@ the model from 11.7 s to 5.5 s; exact or same sums in another order):
    to a stable TopK sorted by value, which the CPU plugin runs in time
    N x K (4.9 s). `_rewrite_stable_top_k` builds the same result from
    unstable TopKs and a TopK sorted by index (6 ms), ties included.
-5. The classifier's 7 x 7 "fc" convolution on [RoIs, 256, 7, 7] runs at a
-   tenth of the plugin's convolution speed (1.6 s);
-   `_rewrite_roi_fc_convolutions` makes it a MatMul (0.17 s).
+5. A 7 x 7 "fc" convolution on [RoIs, 256, 7, 7] runs at a tenth of the
+   plugin's convolution speed (1.6 s). The classifier's own fc layers are
+   MatMuls in the TF graph already (nn.heads.FullyConnectedConv2D);
+   `_rewrite_roi_fc_convolutions` makes any other such convolution (e.g.
+   of a graph traced from Conv2D layers) a MatMul (0.17 s).
 
 bf16: the CPU plugin's bf16 hint puts every float op in bf16, box math
 and scores included: box coordinates with an 8-bit mantissa, tied

@@ -7,6 +7,13 @@ F = FPN_CLASSIF_FC_LAYERS_SIZE, D = TOP_DOWN_PYRAMID_SIZE.
 Per-RoI layers are wrapped in `RoiDistributed`, which folds the RoI axis into
 the batch axis ([B, N, ...] -> [B*N, ...]) and runs the inner layer once.
 Keras 3's TimeDistributed would instead loop over the N RoIs in Python.
+
+The two "fully connected" layers of the classifier are `FullyConnectedConv2D`
+layers: Conv2D layers (Matterport's names, kernels and .h5 weights) whose
+kernel covers their whole input, computed as one matrix product over all
+RoIs. As a convolution, TensorFlow's Eigen kernels (CPUs where oneDNN is
+off, e.g. AVX2-only ones) compute the input gradient of the 7x7 layer as
+one matrix-vector product per RoI: 67 % of a training step there.
 """
 
 import inspect
@@ -17,6 +24,55 @@ from keras import layers as KL
 
 from mrcnn.nn.backbone import BatchNorm
 from mrcnn.nn.roi_align import PyramidROIAlign
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class FullyConnectedConv2D(KL.Conv2D):
+    """A Conv2D whose kernel covers its whole input, as a matrix product.
+
+    Same weights as `keras.layers.Conv2D(filters, kernel_size)` (kernel
+    [kh, kw, C, filters], bias [filters], the same names and .h5 layout)
+    and the same outputs to float32 rounding: the input [M, kh, kw, C] is
+    flattened to [M, kh*kw*C] and multiplied by the kernel reshaped to
+    [kh*kw*C, filters], the order in which both are laid out in memory.
+
+    Args:
+        filters: output channels (F).
+        kernel_size: (kh, kw), which must equal the input's spatial size.
+        **kwargs: Conv2D's (activation, use_bias, initializers, dtype,
+            name, ...); padding "valid", strides and dilation 1 only.
+
+    Inputs: [M, kh, kw, C]; outputs: [M, 1, 1, F].
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        if self.padding != "valid" or tuple(self.strides) != (1, 1) or \
+                tuple(self.dilation_rate) != (1, 1) or \
+                self.data_format != "channels_last" or self.groups != 1:
+            raise ValueError(
+                "{}: FullyConnectedConv2D takes padding='valid', strides 1, "
+                "dilation 1, groups 1 and channels_last only (got padding={!r}, "
+                "strides={}, dilation_rate={}, groups={}, data_format={!r})"
+                .format(self.name, self.padding, self.strides,
+                        self.dilation_rate, self.groups, self.data_format))
+
+    def build(self, input_shape):
+        if tuple(input_shape[1:3]) != tuple(self.kernel_size):
+            raise ValueError(
+                "{}: FullyConnectedConv2D needs inputs [M, {}, {}, C] (its "
+                "kernel size), got {}".format(
+                    self.name, self.kernel_size[0], self.kernel_size[1],
+                    tuple(input_shape)))
+        super().build(input_shape)
+
+    def convolution_op(self, inputs, kernel):
+        """[M, kh, kw, C] x [kh, kw, C, F] -> [M, 1, 1, F] as one MatMul."""
+        kh, kw, c, f = kernel.shape
+        # [M, kh*kw*C] x [kh*kw*C, F] -> [M, F]
+        flat = tf.reshape(inputs, [-1, kh * kw * c])
+        y = tf.matmul(flat, tf.reshape(kernel, [kh * kw * c, f]))
+        return tf.reshape(y, [-1, 1, 1, f])
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -73,7 +129,8 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
         num_classes: NC, background included.
         train_bn: False freezes the head's BatchNorm layers.
         fc_layers_size: F, width of the two "fully connected" layers
-            (implemented as a PxP valid conv and a 1x1 conv).
+            (a PxP and a 1x1 FullyConnectedConv2D: Conv2D weights,
+            computed as matrix products).
 
     Returns:
         mrcnn_class_logits: [B, N, NC] classifier logits (before softmax).
@@ -84,12 +141,14 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
     # [B, N, P, P, D]
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")(
         [rois, image_meta] + list(feature_maps))
-    # Two 1024-wide "FC" layers as convs: [B, N, 1, 1, F]
-    x = RoiDistributed(KL.Conv2D(fc_layers_size, (pool_size, pool_size),
-                                 padding="valid"), name="mrcnn_class_conv1")(x)
+    # Two 1024-wide "FC" layers, Conv2D layers computed as matrix
+    # products: [B, N, 1, 1, F]
+    x = RoiDistributed(FullyConnectedConv2D(fc_layers_size,
+                                            (pool_size, pool_size)),
+                       name="mrcnn_class_conv1")(x)
     x = RoiDistributed(BatchNorm(train_bn=train_bn), name="mrcnn_class_bn1")(x)
     x = KL.Activation("relu")(x)
-    x = RoiDistributed(KL.Conv2D(fc_layers_size, (1, 1)),
+    x = RoiDistributed(FullyConnectedConv2D(fc_layers_size, (1, 1)),
                        name="mrcnn_class_conv2")(x)
     x = RoiDistributed(BatchNorm(train_bn=train_bn), name="mrcnn_class_bn2")(x)
     x = KL.Activation("relu")(x)

@@ -14,7 +14,7 @@ from mrcnn.core.validation import (check_dataset, describe_image,
 # image index -> (plant, words of the problem it must produce)
 PLANTS = {
     1: ("missing", "load_image raised FileNotFoundError"),
-    2: ("corrupt", "load_image raised OSError"),
+    2: ("corrupt", "load_image raised ImageReadError"),
     3: ("class_0", "class id 0 at index 0"),
     4: ("class_big_and_count", "class id 9 at index 1"),
     5: ("mask_size", "mask height x width is 20 x 24 but the image's is 24 x 32"),

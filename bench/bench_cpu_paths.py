@@ -1,0 +1,286 @@
+"""CPU paths benchmark: the demo's train step and R101 1024 px detect()
+under TensorFlow's default, oneDNN off (Eigen kernels) and oneDNN on.
+
+oneDNN is chosen by ``TF_ENABLE_ONEDNN_OPTS``, read once when TensorFlow
+loads, so every setting runs in its own child process. On CPUs without
+AVX-512-VNNI / BF16 / AMX (e.g. AVX2-only AMD Zen 2/3) TensorFlow's default
+is oneDNN off; ``TF_ENABLE_ONEDNN_OPTS=0`` gives those Eigen kernels on any
+x86 CPU, which is how this benchmark stands in for an AVX2-only machine.
+
+    nice python bench/bench_cpu_paths.py [--settings default 0 1]
+        [--steps 20] [--detect-runs 3] [--what train detect]
+        [--profile train|detect] [--append]
+
+Per setting: the demo recipe's (mrcnn.demo.DemoConfig, float32, batch 4,
+128 px) median process CPU seconds and wall seconds per training step
+(steps after the first 5; CPU time counts all threads, the input pipeline
+included), and R101 1024 px float32 detect() of one image (random weights,
+81 classes; median of --detect-runs after one warm-up call).
+
+``--profile train|detect`` instead records a TensorFlow profiler trace of
+three training steps (or two detect() calls) and prints the ops with the
+most time (summed per op type, and per op name).
+
+``--quick``: tiny sizes (a few steps, R50 at 256 px) to check that it runs.
+"""
+import argparse
+import collections
+import datetime
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def cpu_description():
+    """lscpu's model name and the flags that decide TF's oneDNN default."""
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    model, flags = "unknown", []
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            model = line.split(":", 1)[1].strip()
+        if line.startswith("Flags:"):
+            flags = line.split(":", 1)[1].split()
+    keep = [f for f in flags if f in ("avx2", "fma", "avx512f", "avx512_vnni",
+                                      "avx512_bf16", "amx_bf16", "amx_tile",
+                                      "amx_int8", "avx512_fp16")]
+    return "{} ({} cores; {})".format(model, os.cpu_count(), " ".join(keep))
+
+
+# --------------------------------------------------------------- children
+def _train_step_times(steps, quick):
+    """Median CPU / wall seconds per demo training step, and the losses."""
+    import keras
+    from mrcnn import demo
+    from mrcnn.data.shapes import ShapesDataset
+    size = demo.DemoConfig.IMAGE_MAX_DIM
+    train_set = ShapesDataset()
+    train_set.load_shapes(100, size, size, seed=7)
+    train_set.prepare()
+    cpu, wall, losses = [], [], []
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self._t, self._c = time.perf_counter(), time.process_time()
+
+        def on_train_batch_end(self, batch, logs=None):
+            wall.append(time.perf_counter() - self._t)
+            cpu.append(time.process_time() - self._c)
+            losses.append(float(logs["loss"]))
+
+    with tempfile.TemporaryDirectory(prefix="bench_cpu_") as model_dir:
+        demo.train_demo_model(train_set, None, steps, model_dir, 7,
+                              quick=quick, precision=None,
+                              callbacks=[Timer()])
+    skip = min(5, len(cpu) - 1)
+    return {"train_cpu_s": float(np.median(cpu[skip:])),
+            "train_wall_s": float(np.median(wall[skip:])),
+            "train_steps": len(cpu), "losses": losses}
+
+
+def _detect_model(quick):
+    import keras
+    from mrcnn.config import Config
+    from mrcnn.maskrcnn import MaskRCNN
+
+    class R101Config(Config):
+        NAME = "bench_r101"
+        BACKBONE = "resnet50" if quick else "resnet101"
+        GPU_COUNT = 1
+        IMAGES_PER_GPU = 1
+        NUM_CLASSES = 81
+        IMAGE_MIN_DIM = 256 if quick else 800
+        IMAGE_MAX_DIM = 256 if quick else 1024
+        DETECTION_MIN_CONFIDENCE = 0.0
+
+    keras.utils.set_random_seed(0)
+    config = R101Config()
+    model = MaskRCNN(mode="inference", config=config,
+                     model_dir=tempfile.mkdtemp(prefix="bench_cpu_"))
+    rng = np.random.RandomState(0)
+    size = config.IMAGE_MAX_DIM
+    # a smooth image (random noise gives no structure to detect)
+    image = (np.cumsum(rng.normal(size=(size, size, 3)), axis=1) % 255
+             ).astype(np.uint8)
+    return model, image
+
+
+def _detect_times(runs, quick):
+    model, image = _detect_model(quick)
+    model.detect([image], verbose=0)
+    cpu, wall = [], []
+    for _ in range(runs):
+        t, c = time.perf_counter(), time.process_time()
+        model.detect([image], verbose=0)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return {"detect_cpu_s": float(np.median(cpu)),
+            "detect_wall_s": float(np.median(wall))}
+
+
+def _top_ops(logdir, top=15):
+    """(per op type, per op name) [(name, ms)] summed over the trace's TF
+    op events (function-call ops, which contain others, left out)."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    by_type, by_name = collections.Counter(), collections.Counter()
+    for path in glob.glob(os.path.join(logdir, "**", "*.xplane.pb"),
+                          recursive=True):
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+        for plane in space.planes:
+            if not plane.name.startswith("/host:CPU"):
+                continue
+            for line in plane.lines:
+                for event in line.events:
+                    name = plane.event_metadata[event.metadata_id].name
+                    # TF op events are "<op name>:<op type>"; executor
+                    # and function-call events (which contain them) are not
+                    if ":" not in name or "::" in name or " " in name:
+                        continue
+                    op, kind = name.rsplit(":", 1)
+                    if not op or kind.startswith("__") or "Call" in kind or \
+                            kind in ("While", "If", "Case", "IteratorGetNext"):
+                        continue
+                    by_type[kind] += event.duration_ps / 1e9
+                    by_name[name] += event.duration_ps / 1e9
+    return by_type.most_common(top), by_name.most_common(top)
+
+
+def _profile(what, quick):
+    import tensorflow as tf
+    logdir = tempfile.mkdtemp(prefix="bench_cpu_profile_")
+    if what == "detect":
+        model, image = _detect_model(quick)
+        model.detect([image], verbose=0)
+        tf.profiler.experimental.start(logdir)
+        for _ in range(2):
+            model.detect([image], verbose=0)
+        tf.profiler.experimental.stop()
+    else:
+        import keras
+        from mrcnn import demo
+        from mrcnn.data.shapes import ShapesDataset
+        size = demo.DemoConfig.IMAGE_MAX_DIM
+        train_set = ShapesDataset()
+        train_set.load_shapes(50, size, size, seed=7)
+        train_set.prepare()
+
+        class Trace(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                if batch == 4:
+                    tf.profiler.experimental.start(logdir)
+
+            def on_train_batch_end(self, batch, logs=None):
+                if batch == 6:
+                    tf.profiler.experimental.stop()
+
+        with tempfile.TemporaryDirectory(prefix="bench_cpu_") as model_dir:
+            demo.train_demo_model(train_set, None, 7, model_dir, 7,
+                                  quick=quick, precision=None,
+                                  callbacks=[Trace()])
+    by_type, by_name = _top_ops(logdir)
+    return {"top_op_types_ms": by_type, "top_ops_ms": by_name}
+
+
+def child(args):
+    import tensorflow as tf
+    out = {"tf_onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+           "tf": tf.__version__}
+    if args.profile:
+        out.update(_profile(args.profile, args.quick))
+    else:
+        if "train" in args.what:
+            out.update(_train_step_times(args.steps, args.quick))
+        if "detect" in args.what:
+            out.update(_detect_times(args.detect_runs, args.quick))
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# ----------------------------------------------------------------- parent
+def run_setting(setting, args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    if setting != "default":
+        env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    cmd = [sys.executable, os.path.abspath(__file__), "--child",
+           "--steps", str(args.steps), "--detect-runs", str(args.detect_runs),
+           "--what"] + list(args.what)
+    if args.profile:
+        cmd += ["--profile", args.profile]
+    if args.quick:
+        cmd.append("--quick")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise SystemExit("setting {} failed:\n{}".format(
+        setting, proc.stderr[-3000:]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--settings", nargs="+", default=["default", "0", "1"],
+                        help="TF_ENABLE_ONEDNN_OPTS values ('default': unset)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--detect-runs", type=int, default=3)
+    parser.add_argument("--what", nargs="+", default=["train", "detect"],
+                        choices=["train", "detect"])
+    parser.add_argument("--profile", choices=["train", "detect"])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--append", action="store_true",
+                        help="add a section to bench/RESULTS.md")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.steps = min(args.steps, 7)
+        args.detect_runs = min(args.detect_runs, 1)
+    if args.child:
+        return child(args)
+    cpu = cpu_description()
+    load = os.getloadavg()[0]
+    results = [run_setting(s, args) for s in args.settings]
+    lines = []
+    if args.profile:
+        for r in results:
+            lines.append("TF_ENABLE_ONEDNN_OPTS={}: top ops of {} (ms, summed "
+                         "over the trace)".format(r["tf_onednn"], args.profile))
+            lines.append("")
+            lines.append("| op type | ms | | op | ms |")
+            lines.append("|---|---|---|---|---|")
+            for (t, tm), (n, nm) in zip(r["top_op_types_ms"], r["top_ops_ms"]):
+                lines.append("| {} | {:.0f} | | `{}` | {:.0f} |".format(
+                    t, tm, n.split("/", 2)[-1][-90:], nm))
+            lines.append("")
+    else:
+        lines.append("| TF_ENABLE_ONEDNN_OPTS | train CPU-s/step | train "
+                     "wall s/step | detect CPU-s | detect wall s |")
+        lines.append("|---|---|---|---|---|")
+        for r in results:
+            lines.append("| {} | {} | {} | {} | {} |".format(
+                r["tf_onednn"],
+                *["{:.2f}".format(r[k]) if k in r else "-" for k in
+                  ("train_cpu_s", "train_wall_s", "detect_cpu_s",
+                   "detect_wall_s")]))
+    table = "\n".join(lines)
+    print(table)
+    if args.append:
+        header = ("\n## CPU paths (bench/bench_cpu_paths.py)\n\nCommand: "
+                  "`python bench/bench_cpu_paths.py {}`; CPU: {}; load average "
+                  "before / after: {:.1f} / {:.1f}; {}.\n\n".format(
+                      " ".join(sys.argv[1:]), cpu, load, os.getloadavg()[0],
+                      datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")))
+        with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
+            f.write(header + table + "\n")
+
+
+if __name__ == "__main__":
+    main()
