@@ -20,10 +20,10 @@ def install(log_path):
     from mrcnn.maskrcnn import MaskRCNN
     original = MaskRCNN.detect
 
-    def detect(self, images, verbose=0):
+    def detect(self, images, verbose=0, **options):
         with open(log_path, "a") as f:
             f.write("{} {}\n".format(os.getpid(), len(images)))
-        return original(self, images, verbose=verbose)
+        return original(self, images, verbose=verbose, **options)
 
     detect.__doc__ = original.__doc__
     MaskRCNN.detect = detect

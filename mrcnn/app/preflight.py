@@ -172,11 +172,12 @@ def check_args(args):
         if args.images is not None and not os.path.isdir(args.images):
             raise UserError("--images {}: no such folder".format(args.images))
         if command == "train":
-            check_output_folder(args.output, what="folder of training runs")
+            check_output_folder(args.logs, option="--logs/--output",
+                                what="folder of training runs")
     elif command == "evaluate":
         if not os.path.exists(args.dataset):
             raise UserError("dataset not found: {}".format(args.dataset))
-        check_output_folder(args.output)
+        check_output_folder(_get(args, "output"))
     elif command == "export":
         fmt = args.format
         if fmt == "keras" and args.output.endswith(".keras"):
