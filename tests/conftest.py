@@ -139,6 +139,18 @@ class RectDataset(object):
         return image
 
 
+def make_detecting(keras_model):
+    """Set the box head so that every RoI scores class 1 with zero box
+    deltas (detections wherever the RPN proposes), in place."""
+    kernel, bias = keras_model.get_layer("mrcnn_class_logits").get_weights()
+    bias = np.zeros_like(bias)
+    bias[1] = 10.0
+    keras_model.get_layer("mrcnn_class_logits").set_weights(
+        [np.zeros_like(kernel), bias])
+    fc = keras_model.get_layer("mrcnn_bbox_fc")
+    fc.set_weights([np.zeros_like(w) for w in fc.get_weights()])
+
+
 def write_detecting_weights(config, path):
     """Write a Matterport-format ``.h5`` for ``config`` that always detects.
 
@@ -161,12 +173,7 @@ def write_detecting_weights(config, path):
     model = modellib.MaskRCNN(mode="inference", config=config,
                               model_dir=os.path.dirname(os.fspath(path)))
     km = model.keras_model
-    kernel, bias = km.get_layer("mrcnn_class_logits").get_weights()
-    bias = np.zeros_like(bias)
-    bias[1] = 10.0
-    km.get_layer("mrcnn_class_logits").set_weights([np.zeros_like(kernel), bias])
-    km.get_layer("mrcnn_bbox_fc").set_weights(
-        [np.zeros_like(w) for w in km.get_layer("mrcnn_bbox_fc").get_weights()])
+    make_detecting(km)
     save_weights(km, path)
     keras.backend.clear_session()
     return path

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO_ROOT, make_tiny_config
+from conftest import REPO_ROOT, make_detecting, make_tiny_config
 from mrcnn import inference as infer
 from mrcnn.core.outputs import INFERENCE_OUTPUTS
 from mrcnn.maskrcnn import MaskRCNN
@@ -25,18 +25,12 @@ NC = 3
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """Inference model whose weights always detect: as
-    conftest.write_detecting_weights, every RoI scores class 1."""
+    conftest.make_detecting: every RoI scores class 1."""
     keras.utils.set_random_seed(0)
     # NUM_CLASSES 3: conftest.RectDataset's classes (load_image_gt's metas)
     config = make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=NC)
     model = MaskRCNN("inference", config, str(tmp_path_factory.mktemp("logs")))
-    km = model.keras_model
-    kernel, bias = km.get_layer("mrcnn_class_logits").get_weights()
-    bias = np.zeros_like(bias)
-    bias[1] = 10.0
-    km.get_layer("mrcnn_class_logits").set_weights([np.zeros_like(kernel), bias])
-    km.get_layer("mrcnn_bbox_fc").set_weights(
-        [np.zeros_like(w) for w in km.get_layer("mrcnn_bbox_fc").get_weights()])
+    make_detecting(model.keras_model)
     return model
 
 
