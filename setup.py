@@ -12,7 +12,7 @@ The extra installs imgaug's dependencies except OpenCV; imgaug itself goes in
 with --no-deps because its 0.4.0 wheel requires opencv-python, which would
 land next to our opencv-python-headless and both would own the cv2 package.
 imgaug uses whichever cv2 is there. `import mrcnn` makes it import on numpy 2
-(mrcnn/_numpy_compat.py), and so does `import imgaug` before mrcnn (the
+(mrcnn/core/numpy_compat.py), and so does `import imgaug` before mrcnn (the
 `mrcnn-imgaug-numpy2.pth` start-up hook below).
 """
 import os
@@ -41,7 +41,7 @@ def _version():
 #: (np.sctypes is gone) before our package runs. This start-up hook, a
 #: ``.pth`` file in site-packages, puts a finder on sys.meta_path that finds
 #: nothing and costs nothing until the first `import imgaug`; then it
-#: restores the numpy names imgaug needs (mrcnn._numpy_compat, which changes
+#: restores the numpy names imgaug needs (mrcnn.core.numpy_compat, which changes
 #: only names numpy lacks) and goes inert (`done`; it stays on
 #: sys.meta_path: removing it while the import system iterates the list
 #: would skip the next finder). numpy is not imported at interpreter start.
@@ -52,7 +52,7 @@ class _MrcnnImgaugNumpy2:
         if name == "imgaug" and not self.done:
             self.done = True
             try:
-                from mrcnn import _numpy_compat
+                from mrcnn.core import numpy_compat as _numpy_compat
                 _numpy_compat.restore_removed_names()
             except Exception:
                 pass

@@ -11,7 +11,7 @@ x86 CPU, which is how this benchmark stands in for an AVX2-only machine.
         [--steps 20] [--detect-runs 3] [--what train detect]
         [--profile train|detect] [--append]
 
-Per setting: the demo recipe's (mrcnn.demo.DemoConfig, float32, batch 4,
+Per setting: the demo recipe's (mrcnn.app.demo.DemoConfig, float32, batch 4,
 128 px) median process CPU seconds and wall seconds per training step
 (steps after the first 5; CPU time counts all threads, the input pipeline
 included), and R101 1024 px float32 detect() of one image (random weights,
@@ -59,7 +59,7 @@ def cpu_description():
 def _train_step_times(steps, quick):
     """Median CPU / wall seconds per demo training step, and the losses."""
     import keras
-    from mrcnn import demo
+    from mrcnn.app import demo
     from mrcnn.data.shapes import ShapesDataset
     size = demo.DemoConfig.IMAGE_MAX_DIM
     train_set = ShapesDataset()
@@ -89,7 +89,7 @@ def _train_step_times(steps, quick):
 def _detect_model(quick):
     import keras
     from mrcnn.config import Config
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
 
     class R101Config(Config):
         NAME = "bench_r101"
@@ -167,7 +167,7 @@ def _profile(what, quick):
         tf.profiler.experimental.stop()
     else:
         import keras
-        from mrcnn import demo
+        from mrcnn.app import demo
         from mrcnn.data.shapes import ShapesDataset
         size = demo.DemoConfig.IMAGE_MAX_DIM
         train_set = ShapesDataset()

@@ -1,7 +1,7 @@
 """Demo benchmark: the ``mrcnn demo`` recipe for several seeds.
 
 For each seed, exactly what ``python -m mrcnn demo --seed S`` trains and
-scores (mrcnn.demo: DemoConfig, train_demo_model with the fixed step count,
+scores (mrcnn.app.demo: DemoConfig, train_demo_model with the fixed step count,
 evaluate_map on the held-out images), without writing the PNGs. Prints and
 records per seed: mAP@0.5, steps, training seconds, median s/step (steps
 after the first 10), precision, the CPU and the load average; with
@@ -95,9 +95,9 @@ def run_seed(seed, steps, precision, overrides, eval_images, minutes=None,
         dict: seed, mAP@0.5, steps, train_seconds, s_per_step (median after
         the first 10 steps), precision, loss (last 50-step mean).
     """
-    from mrcnn import demo
+    from mrcnn.app import demo
     from mrcnn.data.shapes import ShapesDataset
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     size = demo.DemoConfig.IMAGE_MAX_DIM
     # The same data as run_demo (seed; held-out set seed + 1000).
     train_set = ShapesDataset()
@@ -136,7 +136,7 @@ def run_seed(seed, steps, precision, overrides, eval_images, minutes=None,
 
 
 def main():
-    from mrcnn import demo
+    from mrcnn.app import demo
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9])
     parser.add_argument("--steps", type=int, default=demo.DEFAULT_STEPS)

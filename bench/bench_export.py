@@ -73,7 +73,7 @@ def make_config(args, precision=None):
     """The benchmark's inference Config (the demo's with --demo-weights)."""
     from mrcnn.config import Config
     if args.demo_weights:
-        from mrcnn.demo import DemoInferenceConfig
+        from mrcnn.app.demo import DemoInferenceConfig
 
         from bench_demo import parse_overrides   # this script's folder
         fields = dict(parse_overrides(args.set), MIXED_PRECISION=precision)
@@ -147,7 +147,7 @@ def load_images(args, count, split="test"):
     ("calibration") shapes images."""
     if args.demo_weights:
         from mrcnn.data.shapes import ShapesDataset
-        from mrcnn.demo import DemoConfig
+        from mrcnn.app.demo import DemoConfig
         size = DemoConfig.IMAGE_MAX_DIM
         dataset = ShapesDataset()
         dataset.load_shapes(count, size, size,
@@ -166,7 +166,7 @@ def load_images(args, count, split="test"):
 def prepare(args, work):
     """Build, condition and save the weights; write the exports."""
     from mrcnn.export.saved_model import write_saved_model
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     import keras
     keras.utils.set_random_seed(0)
     config = make_config(args)
@@ -221,7 +221,7 @@ def _detector(path, args, work):
     """A function [image, ...] -> [(class_ids, scores, masks [H, W, N]
     bool, boxes [N, 4]), ...], or None when the path's export is missing."""
     if path.startswith("detect"):
-        from mrcnn.maskrcnn import MaskRCNN
+        from mrcnn.modeling.mask_rcnn import MaskRCNN
         precision = "mixed_bfloat16" if path == "detect_bf16" else None
         model = MaskRCNN("inference", make_config(args, precision), work)
         model.keras_model.load_weights(os.path.join(work, "weights.h5"))
@@ -334,10 +334,10 @@ def agreement(work, path, count):
 
 def map_against_truth(work, path, count):
     """--demo-weights only: mAP@0.5 of ``path``'s detections against the
-    held-out shapes' ground truth (the demo's own score, mrcnn.evaluation)."""
+    held-out shapes' ground truth (the demo's own score, mrcnn.modeling.evaluation)."""
     from mrcnn.data.shapes import ShapesDataset
-    from mrcnn.demo import DemoConfig
-    from mrcnn.evaluation import evaluate_detections
+    from mrcnn.app.demo import DemoConfig
+    from mrcnn.modeling.evaluation import evaluate_detections
     size = DemoConfig.IMAGE_MAX_DIM
     dataset = ShapesDataset()
     dataset.load_shapes(count, size, size, seed=1007)

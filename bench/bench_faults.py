@@ -90,7 +90,7 @@ def make_config():
 def worker(model_dir, extra_epochs):
     """Resume from find_last() (or start) and train ``extra_epochs`` epochs."""
     from mrcnn.data.shapes import ShapesDataset
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     config = make_config()
     dataset = ShapesDataset()
     dataset.load_shapes(16, 64, 64, seed=1)
@@ -159,7 +159,7 @@ class Driver(object):
 
     def __init__(self, model_dir, seed=0, max_delay=6.0, child_timeout=300,
                  keep=2, write_fraction=(0.0, 1.0), log=print):
-        from mrcnn.maskrcnn import MaskRCNN
+        from mrcnn.modeling.mask_rcnn import MaskRCNN
         self.model_dir = model_dir
         os.makedirs(model_dir, exist_ok=True)
         self.rng = random.Random(seed)
@@ -518,7 +518,7 @@ def main():
                         child_timeout=args.child_timeout, keep=args.keep)
         modes = schedule(args.trials, random.Random(args.seed))
         summary = driver.run(modes)
-        from mrcnn.checkpoints import checkpoint_bytes
+        from mrcnn.modeling.checkpoints import checkpoint_bytes
         summary["ckpt_mb"] = checkpoint_bytes(driver.checker.keras_model) / 1e6
         print(json.dumps({k: v for k, v in summary.items()
                           if k != "records"}, indent=1))

@@ -56,10 +56,10 @@ def _shapes(count, size, seed=0):
 def train_images_per_s(backbone, precision, xla, args):
     """Median training images/s over the steps after the warm-up."""
     import keras
-    from mrcnn import training
+    from mrcnn.modeling import training
     from mrcnn.data.pipeline import make_distributed_dataset
-    from mrcnn.distribute import get_strategy
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.distribute import get_strategy
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     config = _config(backbone, precision, args.size, args.batch, "training")
     keras.utils.set_random_seed(0)
     model = MaskRCNN("training", config, tempfile.mkdtemp(prefix="bench_gpu_"))
@@ -84,7 +84,7 @@ def train_images_per_s(backbone, precision, xla, args):
 def detect_images_per_s(backbone, precision, args):
     """detect() images/s over --detect-images (after one warm-up call)."""
     import keras
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     config = _config(backbone, precision, args.size, args.batch, "inference")
     keras.utils.set_random_seed(0)
     model = MaskRCNN("inference", config, tempfile.mkdtemp(prefix="bench_gpu_"))

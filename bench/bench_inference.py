@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from mrcnn import inference as infer  # noqa: E402
+from mrcnn.modeling import inference as infer  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
-from mrcnn.maskrcnn import MaskRCNN  # noqa: E402
+from mrcnn.modeling.mask_rcnn import MaskRCNN  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 

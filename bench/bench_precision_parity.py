@@ -93,7 +93,7 @@ def main():
     args = parser.parse_args()
 
     from mrcnn.data.shapes import ShapesDataset
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
 
     dataset = ShapesDataset()
     dataset.load_shapes(args.images, 128, 128, seed=12345)

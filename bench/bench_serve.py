@@ -114,7 +114,7 @@ def write_detecting_weights(config, path):
     box deltas (so each proposal is a detection), in Matterport's .h5."""
     import keras
     from mrcnn import model as modellib
-    from mrcnn.weights import save_weights
+    from mrcnn.modeling.weights import save_weights
     keras.utils.set_random_seed(0)
     model = modellib.MaskRCNN(mode="inference", config=config,
                               model_dir=os.path.dirname(path))

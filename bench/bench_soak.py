@@ -141,7 +141,7 @@ def soak_detect(calls, warmup, seed=0, log=print):
         after warm-up and at the end), seconds per call, shapes seen.
     """
     from tqdm.auto import tqdm
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     rng = np.random.RandomState(seed)
     model = MaskRCNN("inference", SoakConfig(), tempfile.gettempdir())
     rss, traces, times, functions = [], [], [], {}
@@ -175,7 +175,7 @@ def soak_train(calls, seed=0, log=print):
     """
     import keras
     from mrcnn.data.shapes import ShapesDataset
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     keras.utils.set_random_seed(seed)
     dataset = ShapesDataset()
     dataset.load_shapes(12, 64, 64, seed=seed)

@@ -146,9 +146,9 @@ def main():
     args = parser.parse_args()
 
     import keras
-    from mrcnn import training
+    from mrcnn.modeling import training
     from mrcnn.data.shapes import ShapesDataset
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
 
     t0 = time.time()
     keras.utils.set_random_seed(1)

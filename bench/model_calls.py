@@ -17,7 +17,7 @@ import os
 def install(log_path):
     """Make ``MaskRCNN.detect`` log each call to ``log_path`` in this
     process. Returns the unwrapped method (to put back)."""
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     original = MaskRCNN.detect
 
     def detect(self, images, verbose=0, **options):

@@ -13,8 +13,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Matterport code does `import imgaug` after mrcnn: give imgaug 0.4 the numpy
-# names it needs and numpy 2 removed (see mrcnn/_numpy_compat.py).
-from mrcnn import _numpy_compat
+# names it needs and numpy 2 removed (see mrcnn/core/numpy_compat.py).
+from mrcnn.core import numpy_compat as _numpy_compat
 
 _numpy_compat.install()
 

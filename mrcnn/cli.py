@@ -201,7 +201,7 @@ def cmd_check_dataset(args):
 
 def cmd_evaluate(args):
     """evaluate: COCO metrics (COCO or VIA set) via
-    mrcnn.evaluation.evaluate_coco."""
+    mrcnn.modeling.evaluation.evaluate_coco."""
     dest = _jobs().evaluate_coco_dataset(
         args.dataset, args.output, weights=args.weights, logs=args.logs,
         subset=args.subset, images_dir=args.images, eval_type=args.eval_type,

@@ -96,7 +96,7 @@ def build_parser():
                    metavar="DIR", help="output folder (default: %(default)s)")
     p.add_argument("--steps", type=int, default=None, metavar="N",
                    help="training steps (default: 1000, "
-                        "mrcnn.demo.DEFAULT_STEPS; 10 with --quick)")
+                        "mrcnn.app.demo.DEFAULT_STEPS; 10 with --quick)")
     p.add_argument("--minutes", type=float, default=None, metavar="M",
                    help="optional time cap: stop after M minutes even if "
                         "fewer than --steps ran (the result then depends "

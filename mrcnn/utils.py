@@ -39,11 +39,11 @@ from mrcnn.core.release import COCO_WEIGHTS_URL as COCO_MODEL_URL
 def download_trained_weights(coco_model_path, verbose=1):
     """Download the COCO-trained weights from the releases to coco_model_path.
 
-    Implemented in ``mrcnn.weights.download.download_trained_weights``.
+    Implemented in ``mrcnn.modeling.weights.download.download_trained_weights``.
     """
     # Imported on use: it downloads through Keras, which loads TensorFlow;
     # `import mrcnn.utils` stays numpy-only.
-    from mrcnn.weights.download import download_trained_weights as download
+    from mrcnn.modeling.weights.download import download_trained_weights as download
     return download(coco_model_path, verbose=verbose)
 
 

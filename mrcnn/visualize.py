@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 
-from mrcnn.private_apis import matplotlib_backend_chosen
+from mrcnn.nn.private_apis import matplotlib_backend_chosen
 
 
 def _in_jupyter():

@@ -218,7 +218,7 @@ visualize.display_instances(original_image, r['rois'], r['masks'], r['class_ids'
                             dataset_val.class_names, r['scores'])'''),
     ("code", '''\
 # Compute VOC-Style mAP @ IoU=0.5, and the per-class table
-from mrcnn.evaluation import evaluate_dataset
+from mrcnn.modeling.evaluation import evaluate_dataset
 result = evaluate_dataset(model, dataset_val, iou_thresholds=[0.5, 0.75], verbose=1)
 print("mAP: ", result["mAP"])
 result["figure"]'''),
@@ -445,7 +445,7 @@ NOTEBOOKS["background_removal"] = [
            "to gray out, blur or replace the background, or cut an object out."),
     ("code", SETUP),
     ("code", '''\
-from mrcnn import splash
+from mrcnn.app import splash
 sys.path.append(os.path.join(ROOT_DIR, "samples/shapes"))
 import shapes
 

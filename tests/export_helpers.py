@@ -57,8 +57,8 @@ class ExportModels:
 
     def __init__(self, folder):
         import keras
-        from mrcnn import training
-        from mrcnn.maskrcnn import MaskRCNN
+        from mrcnn.modeling import training
+        from mrcnn.modeling.mask_rcnn import MaskRCNN
         self.folder = folder
         keras.utils.set_random_seed(0)
         start = os.path.join(folder, "start.h5")

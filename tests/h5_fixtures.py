@@ -1,7 +1,7 @@
 """Test helpers: write Keras-2 / Matterport layout .h5 files with plain h5py,
 and a small Keras 3 model shaped like Mask R-CNN's weighted parts.
 
-Kept independent of mrcnn.weights so the tests check the loader against a
+Kept independent of mrcnn.modeling.weights so the tests check the loader against a
 separately written description of the format:
 
     /            attrs layer_names [L] (bytes or str), backend, keras_version

@@ -30,7 +30,7 @@ from conftest import (load_bench, make_tiny_config,  # noqa: E402
 from mrcnn.app import batch  # noqa: E402
 from mrcnn.app.errors import UserError  # noqa: E402
 from mrcnn.cli import main as cli_main  # noqa: E402
-from mrcnn.maskrcnn import MaskRCNN  # noqa: E402
+from mrcnn.modeling.mask_rcnn import MaskRCNN  # noqa: E402
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(

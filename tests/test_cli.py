@@ -33,7 +33,7 @@ def _tiny_config_json(tmp_path, **overrides):
 def _fake_weight_file(path, num_classes):
     """A small Keras-2 layout .h5 holding only a class-logits layer."""
     import keras
-    from mrcnn.weights import save_weights
+    from mrcnn.modeling.weights import save_weights
     inputs = keras.Input((8,))
     outputs = keras.layers.Dense(num_classes,
                                  name="mrcnn_class_logits")(inputs)

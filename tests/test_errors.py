@@ -14,11 +14,11 @@ FAMILY = [
     ("mrcnn.data.augment", "AugmentationError", ValueError),
     ("mrcnn.data.coco", "CocoFormatError", ValueError),
     ("mrcnn.data.via", "ViaFormatError", ValueError),
-    ("mrcnn.weights.h5layout", "WeightFileError", OSError),
-    ("mrcnn.weights.h5layout", "WeightFileError", ValueError),
-    ("mrcnn.weights.download", "DownloadError", OSError),
-    ("mrcnn.distribute", "DistributeError", RuntimeError),
-    ("mrcnn.training", "NonFiniteLossError", FloatingPointError),
+    ("mrcnn.modeling.weights.h5layout", "WeightFileError", OSError),
+    ("mrcnn.modeling.weights.h5layout", "WeightFileError", ValueError),
+    ("mrcnn.modeling.weights.download", "DownloadError", OSError),
+    ("mrcnn.modeling.distribute", "DistributeError", RuntimeError),
+    ("mrcnn.modeling.training", "NonFiniteLossError", FloatingPointError),
     ("mrcnn.app.errors", "UserError", Exception),
     ("mrcnn.core.errors", "ImageReadError", OSError),
 ]
@@ -34,6 +34,6 @@ def test_each_error_is_a_mrcnn_error_and_keeps_its_base(module, name, base):
 
 def test_public_reexports():
     from mrcnn import model, utils
-    from mrcnn.weights import WeightFileError
+    from mrcnn.modeling.weights import WeightFileError
     assert issubclass(WeightFileError, MrcnnError)
     assert hasattr(model, "MaskRCNN") and hasattr(utils, "Dataset")

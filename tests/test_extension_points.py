@@ -6,7 +6,7 @@ from keras import layers as KL
 
 from conftest import make_tiny_config
 from mrcnn.data.shapes import ShapesDataset
-from mrcnn.maskrcnn import MaskRCNN
+from mrcnn.modeling.mask_rcnn import MaskRCNN
 from mrcnn.nn.heads import RoiDistributed
 
 

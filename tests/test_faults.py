@@ -43,8 +43,8 @@ def test_sigkill_three_trials_lose_nothing_and_resume(tmp_path):
 
 
 def test_stale_temp_files_are_ignored_and_removed(tmp_path):
-    from mrcnn import checkpoints as C
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling import checkpoints as C
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     model = MaskRCNN("training", _tiny64(), str(tmp_path))
     cb = C.CheckpointCallback(model)
     cb.on_epoch_end(0)
@@ -92,7 +92,7 @@ def _tiny64():
 
 def test_log_dir_under_a_file_fails_before_the_first_step(tmp_path):
     """Works as root too: no directory can be created under a regular file."""
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a regular file")
     model_dir = str(blocker / "logs")
@@ -109,7 +109,7 @@ def test_log_dir_under_a_file_fails_before_the_first_step(tmp_path):
 
 
 def test_check_log_dir_refuses_too_little_room(tmp_path):
-    from mrcnn.checkpoints import check_log_dir
+    from mrcnn.modeling.checkpoints import check_log_dir
     free = shutil.disk_usage(str(tmp_path)).free
     with pytest.raises(OSError, match=r"has [\d.]+ MB free, less than one "
                        r"checkpoint needs") as info:
@@ -144,7 +144,7 @@ _MOUNTED_SCRIPT = textwrap.dedent("""
     except OSError as e:
         assert e.errno == errno.ENOSPC, e
     from test_faults import _CountingShapes, _tiny64
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     model = MaskRCNN("training", _tiny64(), base)
     for name in ("readonly_new", "readonly", "small", "full"):
         model.model_dir = os.path.join(dirs[name.split("_")[0]], "logs")

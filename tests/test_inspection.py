@@ -14,9 +14,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT, make_detecting, make_tiny_config
-from mrcnn import inference as infer
+from mrcnn.modeling import inference as infer
 from mrcnn.core.outputs import INFERENCE_OUTPUTS
-from mrcnn.maskrcnn import MaskRCNN
+from mrcnn.modeling.mask_rcnn import MaskRCNN
 
 D = 20  # DETECTION_MAX_INSTANCES of make_tiny_config
 NC = 3
@@ -307,7 +307,7 @@ def test_import_in_jupyter_without_ipywidgets_prints_no_tqdm_warning():
         warnings.simplefilter("always")
         with warnings.catch_warnings(record=True) as caught:
             import mrcnn, mrcnn.model, mrcnn.visualize, mrcnn.utils  # noqa
-            import mrcnn.evaluation, mrcnn.splash, mrcnn.app.results  # noqa
+            import mrcnn.modeling.evaluation, mrcnn.app.splash, mrcnn.app.results  # noqa
             import mrcnn.app.batch, mrcnn.core.validation  # noqa
         print("OURS", [str(w.message) for w in caught if "tqdm" in
                        (w.filename + str(w.category)).lower()])

@@ -9,7 +9,7 @@ from conftest import load_bench, make_tiny_config
 
 
 def test_detect_on_three_sizes_twice_traces_once(tmp_path):
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     bench = load_bench("bench_soak")
     config = make_tiny_config(IMAGE_RESIZE_MODE="pad64", IMAGE_MIN_DIM=64,
                               IMAGE_MAX_DIM=128, IMAGES_PER_GPU=2)
@@ -32,7 +32,7 @@ def test_detect_on_three_sizes_twice_traces_once(tmp_path):
     assert model._predict_fn.experimental_get_tracing_count() == traces
     assert bench.registered_functions() == functions
     # The anchor cache stays bounded with ever new shapes ("none" resizing).
-    from mrcnn.maskrcnn import ANCHOR_CACHE_SIZE
+    from mrcnn.modeling.mask_rcnn import ANCHOR_CACHE_SIZE
     for k in range(ANCHOR_CACHE_SIZE + 5):
         model.get_anchors((64, 64 * (k + 1)))
     assert len(model._anchor_cache) == ANCHOR_CACHE_SIZE
@@ -41,7 +41,7 @@ def test_detect_on_three_sizes_twice_traces_once(tmp_path):
 
 def test_train_again_with_the_same_layers_does_not_retrace(tmp_path):
     from mrcnn.data.shapes import ShapesDataset
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     bench = load_bench("bench_soak")
     config = make_tiny_config(
         IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64, IMAGES_PER_GPU=1,
@@ -74,7 +74,7 @@ def test_train_again_with_the_same_layers_does_not_retrace(tmp_path):
     assert model.epoch == 2
     assert os.path.exists(model.checkpoint_path.format(epoch=2))
     # Other layers, other trainable variables: the key differs.
-    from mrcnn import training
+    from mrcnn.modeling import training
     model.set_trainable(r"mrcnn\_mask.*", verbose=0)
     key = training._trainer_key(model, config.LEARNING_MOMENTUM,
                                 first.distribute_strategy)

@@ -17,25 +17,18 @@ PACKAGE = os.path.join(REPO_ROOT, "mrcnn")
 # The floors, lowest first (docs/ARCHITECTURE.md). A module may import its
 # own floor and the floors below it.
 FLOORS = [
-    ("core", ["mrcnn", "mrcnn._numpy_compat", "mrcnn.private_apis",
-              "mrcnn.errors",
-              "mrcnn.core.*"]),
+    ("core", ["mrcnn", "mrcnn.errors", "mrcnn.core.*"]),
     ("nn / data", ["mrcnn.nn.*", "mrcnn.data.*", "mrcnn.config"]),
-    ("model", ["mrcnn.weights.*", "mrcnn.checkpoints", "mrcnn.distribute",
-               "mrcnn.training", "mrcnn.inference", "mrcnn.maskrcnn",
-               "mrcnn.evaluation", "mrcnn.render", "mrcnn.splash",
-               "mrcnn.config_layers", "mrcnn.export.*"]),
-    ("application", ["mrcnn.app.*", "mrcnn.demo",
-                     "mrcnn.serve.*"]),
+    ("model", ["mrcnn.modeling", "mrcnn.modeling.*", "mrcnn.export.*"]),
+    ("application", ["mrcnn.app", "mrcnn.app.*", "mrcnn.serve.*"]),
     ("facades", ["mrcnn.model", "mrcnn.utils", "mrcnn.visualize", "mrcnn.cli",
-                 "mrcnn.cli_args",
-                 "mrcnn.__main__"]),
+                 "mrcnn.cli_args", "mrcnn.__main__"]),
 ]
 # Function-local imports of package modules that are allowed, and why.
 LOCAL_IMPORTS_ALLOWED = {
     ("mrcnn.cli", "mrcnn.app.jobs"): "TensorFlow only when a command runs",
     ("mrcnn.cli", "mrcnn.serve.app"): "FastAPI (an extra) only for serve",
-    ("mrcnn.utils", "mrcnn.weights.download"): "mrcnn.utils stays numpy-only",
+    ("mrcnn.utils", "mrcnn.modeling.weights.download"): "mrcnn.utils stays numpy-only",
     ("mrcnn.cli", "mrcnn.app.batch"): "the [ray] extra only for --engine ray",
     ("mrcnn.app.batch", "mrcnn.app.batch_ray"): "ray only for engine='ray'",
     ("mrcnn.export", "mrcnn.export.openvino"): "the [openvino] extra only "
@@ -143,8 +136,8 @@ def test_graph_and_core_know_no_files_and_no_config():
     for m, targets in _imports(_modules()).items():
         names = {t for t, _ in targets}
         if m.startswith("mrcnn.nn."):
-            assert not names & {"mrcnn.config", "mrcnn.weights",
-                                "mrcnn.checkpoints"}, m
+            assert not names & {"mrcnn.config", "mrcnn.modeling.weights",
+                                "mrcnn.modeling.checkpoints"}, m
         if m.startswith("mrcnn.core."):
             assert all(t.startswith("mrcnn.core.") for t in names), m
 

@@ -16,7 +16,7 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mrcnn import splash
+from mrcnn.app import splash
 from mrcnn.app import files, results
 from mrcnn.app.errors import UserError
 from mrcnn.core.atomic import atomic_path

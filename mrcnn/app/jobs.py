@@ -12,22 +12,23 @@ front end reports; messages along the way go to ``log`` (default: print).
     check_dataset_folder  every image and mask of a dataset checked once
     convert_weights     Matterport .h5 <-> Keras 3 .weights.h5
     export_model_to     SavedModel / .keras / OpenVINO (mrcnn.export)
-    run_demo            the demo (mrcnn.demo)
+    run_demo            the demo (mrcnn.app.demo)
 """
 
 import os
 
-from mrcnn import evaluation, splash
+from mrcnn.modeling import evaluation
+from mrcnn.app import splash
 from mrcnn.app import datasets, files, model_setup, results, weights_spec
 from mrcnn.app.errors import UserError
 from mrcnn.core.images import parse_rgb
 from mrcnn.core.release import HEAD_LAYERS
 from mrcnn.core.validation import check_dataset
 from mrcnn.data.pipeline import check_first_sample
-from mrcnn.demo import run_demo  # noqa: F401 - the demo job
+from mrcnn.app.demo import run_demo  # noqa: F401 - the demo job
 from mrcnn.export import export_model
-from mrcnn.render import render_detections
-from mrcnn.weights import convert, inspect
+from mrcnn.app.render import render_detections
+from mrcnn.modeling.weights import convert, inspect
 
 
 def _weights_message(weights):

@@ -12,7 +12,7 @@ import json
 from mrcnn.app.errors import UserError
 from mrcnn.app.weights_spec import load_weights_spec, run_config_json
 from mrcnn.config import Config, ConfigError
-from mrcnn.maskrcnn import MaskRCNN
+from mrcnn.modeling.mask_rcnn import MaskRCNN
 
 
 def _read_config_json(path):

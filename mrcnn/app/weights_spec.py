@@ -5,9 +5,9 @@ path, resolved with one rule for the CLI, the samples and the demo.
     coco      mask_rcnn_coco.h5 in the given places: the working directory
               (or the sample's root) and the Keras cache (~/.keras/models)
     last      the newest checkpoint under the logs folder
-              (`mrcnn.checkpoints.find_last_checkpoint`)
+              (`mrcnn.modeling.checkpoints.find_last_checkpoint`)
     imagenet  the ResNet "notop" backbone file, found in or downloaded to
-              the Keras cache by `mrcnn.weights.download`
+              the Keras cache by `mrcnn.modeling.weights.download`
     a path    an existing .h5 file
 """
 
@@ -15,10 +15,10 @@ import os
 
 from mrcnn.app.errors import UserError
 from mrcnn.app.preflight import check_weights_path
-from mrcnn.checkpoints import find_last_checkpoint
+from mrcnn.modeling.checkpoints import find_last_checkpoint
 from mrcnn.core.release import COCO_WEIGHTS_FILE, COCO_WEIGHTS_URL
-from mrcnn.weights.download import keras_models_dir
-from mrcnn.weights.inspect import inspect_weights
+from mrcnn.modeling.weights.download import keras_models_dir
+from mrcnn.modeling.weights.inspect import inspect_weights
 
 NONE, COCO, LAST, IMAGENET = "none", "coco", "last", "imagenet"
 

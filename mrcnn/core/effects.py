@@ -1,4 +1,4 @@
-"""Names of the image effects of `mrcnn.splash`, declared once.
+"""Names of the image effects of `mrcnn.app.splash`, declared once.
 
 The CLI's ``--effect`` choices, batch detection (`mrcnn.app.batch`), the
 HTTP API (`mrcnn.serve.app`) and `splash.apply_effect` read them. No

@@ -98,7 +98,7 @@ def compute_matches(gt_boxes, gt_class_ids, gt_masks,
 def interpolated_ap(precisions, recalls):
     """All-point interpolated average precision (PASCAL VOC 2010+), the one
     AP rule of the package (per image here, pooled per class in
-    mrcnn.evaluation).
+    mrcnn.modeling.evaluation).
 
     Args:
         precisions: [P] precision after each detection ranked by score.

@@ -9,7 +9,7 @@ Two libraries are accepted for ``train(augmentation=...)`` and
   (``ImageOnlyTransform``) ones change the image only.
 * imgaug 0.4 (``pip install --no-deps imgaug==0.4.0`` next to the
   ``[imgaug]`` extra; it imports on numpy 2 once mrcnn is imported, see
-  mrcnn/_numpy_compat.py): used as Matterport did. One deterministic copy
+  mrcnn/core/numpy_compat.py): used as Matterport did. One deterministic copy
   (``to_deterministic()``) augments the image, then the uint8 masks through
   ``imgaug.HooksImages(activator=...)``, which lets only the augmenters that
   move pixels touch the masks: the containers and geometric augmenters of

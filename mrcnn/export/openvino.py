@@ -6,7 +6,7 @@ The whole inference graph runs in OpenVINO: backbone, FPN, RPN, the
 ProposalLayer (top-k, box deltas, NMS per image), PyramidROIAlign, the
 classifier and mask heads, the DetectionLayer (per-class NMS) and the
 padding of the masks. The host keeps what `MaskRCNN.detect` does on the
-host (`mrcnn.inference`): input checks, molding (resize, pad, mean pixel,
+host (`mrcnn.modeling.inference`): input checks, molding (resize, pad, mean pixel,
 image meta), the anchors of each molded shape, and unmolding (boxes and
 masks back to the original image's pixels). So an `OpenVINODetector`
 returns exactly the dicts `MaskRCNN.detect` returns.
@@ -91,7 +91,7 @@ import openvino.opset13 as ops
 import tensorflow as tf
 
 import mrcnn
-from mrcnn import inference as infer
+from mrcnn.modeling import inference as infer
 from mrcnn.config import Config
 from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
 from mrcnn.core.atomic import atomic_dir

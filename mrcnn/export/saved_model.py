@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from mrcnn.core.atomic import atomic_dir
 from mrcnn.export.pipeline import OUTPUT_NAMES, build_export_model
-from mrcnn.private_apis import freeze_function
+from mrcnn.nn.private_apis import freeze_function
 
 METADATA_FILE = os.path.join("assets.extra", "mrcnn_export.json")
 

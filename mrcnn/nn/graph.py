@@ -54,7 +54,7 @@ class MaskRCNNModel(keras.Model):
     a training model lists ``loss`` and the five loss names, as Matterport's
     compile() left it. Reading and writing Matterport's ``.h5`` files with
     ``save_weights`` / ``load_weights`` is added above this floor, by
-    `mrcnn.weights.keras_model.MatterportKerasModel`.
+    `mrcnn.modeling.weights.keras_model.MatterportKerasModel`.
     """
 
     @property

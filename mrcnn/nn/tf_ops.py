@@ -6,11 +6,11 @@ inspect_nucleus_model) build run_graph's outputs like
 tf.keras 2 turned such calls into TFOpLambda layers; Keras 3 raises "A
 KerasTensor cannot be used as input to a TensorFlow function".
 
-`enable()` (called once by mrcnn.maskrcnn) puts the tf.keras 2 behaviour
+`enable()` (called once by mrcnn.modeling.mask_rcnn) puts the tf.keras 2 behaviour
 back for the ops TF makes dispatchable (tf.identity, tf.cast, tf.reshape,
 tf.add, tf.concat, tf.math.*, most of tf.*): when such an op fails on
 arguments that hold KerasTensors, TF's fallback dispatch
-(mrcnn.private_apis.register_op_fallback) calls `dispatch_keras_tensors`,
+(mrcnn.nn.private_apis.register_op_fallback) calls `dispatch_keras_tensors`,
 which applies the op as a `TFOpLayer` to those KerasTensors. The result is a
 KerasTensor of the same graph: keras.Model(inputs, result),
 MaskRCNN.run_graph and MaskRCNN.ancestor take it, and evaluating it gives the
@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn import private_apis
+from mrcnn.nn import private_apis
 
 # Ops whose failure on a KerasTensor must stay an error: Keras code relies on
 # converting a KerasTensor raising (a symbolic tensor has no value).

@@ -1,6 +1,6 @@
 """In-graph unmolding: the inference model's outputs -> detections in the
 original image's pixels, as ``MaskRCNN.detect`` returns them
-(``mrcnn.inference.unmold_detections``), as TensorFlow ops, for export.
+(``mrcnn.modeling.inference.unmold_detections``), as TensorFlow ops, for export.
 
 Shapes: D = DETECTION_MAX_INSTANCES, NC = NUM_CLASSES, m = mask side (28),
 N = detections kept, H, W = the original image.
@@ -62,7 +62,7 @@ def paste_masks_graph(masks, boxes, height, width):
 
 
 def unmold_detections_graph(detections, mrcnn_mask, image_meta):
-    """TF twin of ``mrcnn.inference.unmold_detections`` for one image.
+    """TF twin of ``mrcnn.modeling.inference.unmold_detections`` for one image.
 
     Args:
         detections: float32 [D, (y1, x1, y2, x2, class_id, score)]

@@ -46,7 +46,7 @@ from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from mrcnn import splash
+from mrcnn.app import splash
 from mrcnn.app import results
 from mrcnn.app.errors import UserError
 from mrcnn.core.effects import BACKGROUND_EFFECTS

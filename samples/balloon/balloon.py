@@ -168,7 +168,7 @@ def color_splash(image, mask):
 
     Returns result image: [height, width, 3] uint8, gray outside the masks.
     """
-    from mrcnn.splash import color_splash as _color_splash
+    from mrcnn.app.splash import color_splash as _color_splash
     return _color_splash(image, mask)
 
 
@@ -203,7 +203,7 @@ def detect_and_color_splash(model, image_path=None, video_path=None, output_dir=
             datetime.datetime.now()))
         skimage.io.imsave(file_name, splash, check_contrast=False)
     else:
-        from mrcnn.splash import process_video
+        from mrcnn.app.splash import process_video
         file_name = os.path.join(output_dir, "splash_{:%Y%m%dT%H%M%S}.avi".format(
             datetime.datetime.now()))
         info = process_video(model, video_path, file_name, effect="splash")

@@ -43,7 +43,7 @@ sys.path.append(os.path.join(ROOT_DIR, "samples"))  # for sample_common
 
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.data import coco as _coco  # noqa: E402
-from mrcnn.evaluation import build_coco_results, evaluate_coco  # noqa: E402,F401
+from mrcnn.modeling.evaluation import build_coco_results, evaluate_coco  # noqa: E402,F401
 from sample_common import apply_overrides, load_sample_weights  # noqa: E402
 
 # Path to trained weights file

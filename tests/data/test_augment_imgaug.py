@@ -1,5 +1,5 @@
 """Tests of the imgaug path of mrcnn.data.augment, and of the numpy shim
-(mrcnn/_numpy_compat.py) that lets imgaug 0.4 import on numpy 2.
+(mrcnn/core/numpy_compat.py) that lets imgaug 0.4 import on numpy 2.
 
 imgaug is installed with ``pip install --no-deps imgaug==0.4.0`` next to the
 ``[imgaug]`` extra (CI does it). These tests skip only when imgaug is not
@@ -81,7 +81,7 @@ def test_importing_mrcnn_does_not_import_imgaug():
 
 
 def test_shim_sets_only_missing_names():
-    from mrcnn import _numpy_compat
+    from mrcnn.core import numpy_compat as _numpy_compat
     before = {name: getattr(np, name) for name in ("bool", "int64", "float64")}
     assert _numpy_compat.restore_removed_names() == []   # import mrcnn did it
     for name, value in before.items():
@@ -124,7 +124,7 @@ def test_imgaug_before_mrcnn_imports_on_numpy_2():
         import numpy as np
         import imgaug  # as coco.py
         from imgaug import augmenters as iaa  # as nucleus.py
-        assert "mrcnn._numpy_compat" in sys.modules
+        assert "mrcnn.core.numpy_compat" in sys.modules
         hook, = [f for f in sys.meta_path
                  if type(f).__name__ == "_MrcnnImgaugNumpy2"]
         assert hook.done
@@ -338,7 +338,7 @@ def test_two_training_steps_with_imgaug_sequential(tmp_path):
     kind of imgaug Sequential and the head weights move."""
     import imgaug.augmenters as iaa
     from mrcnn.data.pipeline import make_tf_dataset
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     config = _tiny(USE_MINI_MASK=False)
     ds = RectDataset(4)
     def by_image_id(augmentation):

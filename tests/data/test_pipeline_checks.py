@@ -261,7 +261,7 @@ CHILD = textwrap.dedent(r'''
     from test_pipeline_checks import PlantedDataset, config
     from mrcnn.data.pipeline import (make_tf_dataset, PipelineStatus,
                                      NoUsableSampleError)
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
 
     root = sys.argv[1]
     out = {{}}
@@ -286,7 +286,7 @@ CHILD = textwrap.dedent(r'''
         out["tf_empty"] = [type(e).__name__, type(status.error).__name__,
                            str(status.error), time.time() - start]
 
-    # The small training model of tests/test_training.py (64 px).
+    # The small training model of tests/modeling/test_training.py (64 px).
     cfg = make_tiny_config(
         NUM_CLASSES=3, IMAGES_PER_GPU=1, IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64,
         STEPS_PER_EPOCH=3, VALIDATION_STEPS=0, TRAIN_ROIS_PER_IMAGE=16,

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from conftest import make_tiny_config, shared_path, write_detecting_weights
 from mrcnn.core.images import read_image
-from mrcnn.maskrcnn import MaskRCNN
+from mrcnn.modeling.mask_rcnn import MaskRCNN
 from mrcnn.nn.box_ops import norm_boxes_graph
 
 ov = pytest.importorskip("openvino")

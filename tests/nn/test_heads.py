@@ -181,8 +181,8 @@ def test_classifier_fc_matterport_h5_round_trip(tmp_path):
     in training and inference, and save back to the same layout."""
     import h5py
     from mrcnn.nn.heads import FullyConnectedConv2D
-    from mrcnn.weights import h5layout
-    from mrcnn.weights.loading import load_weights_into
+    from mrcnn.modeling.weights import h5layout
+    from mrcnn.modeling.weights.loading import load_weights_into
     from tests.h5_fixtures import write_keras2_h5
     rng = np.random.RandomState(0)
     layers = []
@@ -241,7 +241,7 @@ def test_no_convolution_with_1x1_output_in_the_graph(mode, tmp_path):
     """Eigen (TensorFlow without oneDNN) computes the input gradient of a
     convolution whose output is 1x1 as one matrix-vector product per
     example: such layers must be FullyConnectedConv2D (a matrix product)."""
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     from mrcnn.nn.heads import FullyConnectedConv2D
     from tests.conftest import make_tiny_config
     model = MaskRCNN(mode=mode, config=make_tiny_config(),

@@ -1,5 +1,5 @@
 """mrcnn.nn.molding and mrcnn.nn.unmolding against their numpy twins
-(mrcnn.core.images, mrcnn.inference, MaskRCNN.get_anchors)."""
+(mrcnn.core.images, mrcnn.modeling.inference, MaskRCNN.get_anchors)."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,7 +9,7 @@ from mrcnn.core.anchors import generate_pyramid_anchors
 from mrcnn.core.boxes import norm_boxes
 from mrcnn.core.images import resize_image, resize_linear
 from mrcnn.core.masks import paste_mask
-from mrcnn.inference import mold_image_one, unmold_detections
+from mrcnn.modeling.inference import mold_image_one, unmold_detections
 from mrcnn.nn.molding import (MoldImage, pyramid_anchors_graph,
                               resize_image_graph, resize_linear_graph)
 from mrcnn.nn.unmolding import paste_masks_graph, unmold_detections_graph

@@ -107,7 +107,7 @@ def test_real_tensors_and_errors_unchanged_by_the_hook():
 
 
 def test_enable_registers_one_dispatcher():
-    from mrcnn import private_apis
+    from mrcnn.nn import private_apis
     first = tf_ops.enable()
     assert tf_ops.enable() is first
     assert private_apis.op_fallback_registered(first)

@@ -1,4 +1,4 @@
-"""Record the five training losses pinned by tests/test_training.py
+"""Record the five training losses pinned by tests/modeling/test_training.py
 (test_five_losses_equal_the_pinned_ones).
 
 Run once, on the code whose behaviour is to be kept, from the repository root:

@@ -1,4 +1,4 @@
-"""Tests for mrcnn/splash.py: exact pixels of every background effect, the
+"""Tests for mrcnn/app/splash.py: exact pixels of every background effect, the
 selection helpers, and a video round trip with a fake detector."""
 import os
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mrcnn import splash
+from mrcnn.app import splash
 
 
 def _image():

@@ -1,8 +1,8 @@
-"""Tests for mrcnn/render.py: OpenCV drawing of detections."""
+"""Tests for mrcnn/app/render.py: OpenCV drawing of detections."""
 import numpy as np
 import pytest
 
-from mrcnn.render import class_color, render_detections
+from mrcnn.app.render import class_color, render_detections
 
 
 def _scene():
@@ -90,7 +90,7 @@ def test_box_masks_render_the_same_pixels_as_full_masks(monkeypatch):
     names = ["BG", "a", "b", "c"]
     # Several row blocks per box and per image.
     monkeypatch.setattr(masks_module, "BLOCK_VALUES", 200)
-    from mrcnn import render as render_module
+    from mrcnn.app import render as render_module
     blend = render_module._blend_box_masks
     monkeypatch.setattr(render_module, "_blend_box_masks",
                         lambda *a: blend(*a, pixels=700))

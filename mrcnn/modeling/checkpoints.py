@@ -9,7 +9,7 @@
 loading a checkpoint with that naming resumes its run directory and epoch.
 `find_last` returns the newest checkpoint of the newest run.
 `CheckpointCallback` writes a checkpoint after each epoch, atomically (see
-`mrcnn.weights.h5layout.save_weights`), so a crash never leaves a partial
+`mrcnn.modeling.weights.h5layout.save_weights`), so a crash never leaves a partial
 file under a checkpoint name; the temp files a killed save leaves behind
 (``.mask_rcnn_<name>_NNNN.h5.<hex>.tmp``, see `mrcnn.core.atomic`) are never
 taken for checkpoints and are removed when training starts again
@@ -31,8 +31,8 @@ import warnings
 import keras
 
 from mrcnn.core.atomic import atomic_path
-from mrcnn.weights.h5layout import save_weights
-from mrcnn.weights.loading import load_weights_into
+from mrcnn.modeling.weights.h5layout import save_weights
+from mrcnn.modeling.weights.loading import load_weights_into
 
 # Matterport's pattern: .../<name>YYYYMMDDTHHMM/mask_rcnn_<name>_NNNN.h5
 CHECKPOINT_REGEX = (r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]"
@@ -87,7 +87,7 @@ def set_log_dir(model, model_path=None):
         model.log_dir, "mask_rcnn_{}_{{epoch:04d}}.h5".format(name))
 
 
-# A temp file of an atomic save (mrcnn.weights._atomic_target) of a
+# A temp file of an atomic save (mrcnn.modeling.weights._atomic_target) of a
 # checkpoint or of config.json, or check_log_dir's probe:
 # ".mask_rcnn_x_0003.h5.1a2b3c4d.tmp", "config.json.tmp",
 # ".write_probe.1a2b3c4d.tmp".
@@ -151,7 +151,7 @@ def check_log_dir(log_dir, needed_bytes=0):
 
     Creates ``log_dir`` (and its parents), writes, fsyncs and deletes a
     small probe file in it, and compares the free space with
-    ``needed_bytes`` (one checkpoint). `mrcnn.training.train` calls this
+    ``needed_bytes`` (one checkpoint). `mrcnn.modeling.training.train` calls this
     before building the input pipeline, so an unwritable, read-only or
     full log directory is reported before the first training step, not
     when the first epoch's checkpoint is saved.
@@ -217,7 +217,7 @@ def find_last_checkpoint(model_dir, name=None):
     sorted by its date. The newest one that holds checkpoints is used (a
     newer run that crashed before its first epoch is passed over); in it,
     the last ``mask_rcnn*.h5`` by name. Temporary files of a save in
-    progress never count (see `mrcnn.weights.h5layout.save_weights`).
+    progress never count (see `mrcnn.modeling.weights.h5layout.save_weights`).
 
     Returns:
         path of the checkpoint.

@@ -12,10 +12,10 @@ submodules directly.
 """
 
 from mrcnn.core.release import HEAD_LAYERS  # noqa: F401
-from mrcnn.weights.convert import convert_from_keras, convert_to_keras  # noqa: F401
-from mrcnn.weights.download import (IMAGENET_WEIGHTS, DownloadError,  # noqa: F401
+from mrcnn.modeling.weights.convert import convert_from_keras, convert_to_keras  # noqa: F401
+from mrcnn.modeling.weights.download import (IMAGENET_WEIGHTS, DownloadError,  # noqa: F401
                                     download_trained_weights, fetch_file,
                                     get_imagenet_weights, keras_models_dir)
-from mrcnn.weights.h5layout import WeightFileError, save_weights  # noqa: F401
-from mrcnn.weights.inspect import inspect_weights  # noqa: F401
-from mrcnn.weights.loading import LoadReport, load_weights_into  # noqa: F401
+from mrcnn.modeling.weights.h5layout import WeightFileError, save_weights  # noqa: F401
+from mrcnn.modeling.weights.inspect import inspect_weights  # noqa: F401
+from mrcnn.modeling.weights.loading import LoadReport, load_weights_into  # noqa: F401

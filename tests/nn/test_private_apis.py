@@ -1,4 +1,4 @@
-"""The private Keras / TensorFlow / matplotlib APIs mrcnn.private_apis relies
+"""The private Keras / TensorFlow / matplotlib APIs mrcnn.nn.private_apis relies
 on still exist and are still called where we hook in. A failure here names
 the hook that an upgrade broke (see the module docstring for why each one
 is used)."""
@@ -9,7 +9,7 @@ import matplotlib
 import numpy as np
 import tensorflow as tf
 
-from mrcnn import private_apis
+from mrcnn.nn import private_apis
 
 
 def test_keras_fit_still_calls_maybe_symbolic_build():

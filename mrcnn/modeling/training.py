@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn.checkpoints import (CheckpointCallback, check_log_dir,
+from mrcnn.modeling.checkpoints import (CheckpointCallback, check_log_dir,
                                checkpoint_bytes, set_log_dir)
 from mrcnn.config import ConfigError
 from mrcnn.core.errors import MrcnnError
@@ -31,8 +31,8 @@ from mrcnn.data.augment import check_augmentation
 from mrcnn.data.pipeline import (DataWaitMonitor, PipelineStatus,
                                   check_first_sample,
                                   make_distributed_dataset)
-from mrcnn.distribute import get_strategy
-from mrcnn.private_apis import (ClipGradientsMixin, PrebuiltModelMixin,
+from mrcnn.modeling.distribute import get_strategy
+from mrcnn.nn.private_apis import (ClipGradientsMixin, PrebuiltModelMixin,
                                  in_multi_worker_mode, variable_index)
 
 #: Matterport's pre-defined layer selections for train(layers=...).

@@ -1,4 +1,4 @@
-"""Tests of mrcnn.distribute: strategy choice, and a few training steps
+"""Tests of mrcnn.modeling.distribute: strategy choice, and a few training steps
 with MirroredStrategy over two logical CPU devices (in a subprocess, since
 logical devices must be configured before TensorFlow initialises)."""
 import os
@@ -13,7 +13,7 @@ from conftest import REPO_ROOT, make_tiny_config
 
 def test_default_strategy_and_clear_error():
     import tensorflow as tf
-    from mrcnn.distribute import DistributeError, get_strategy
+    from mrcnn.modeling.distribute import DistributeError, get_strategy
     strategy = get_strategy(make_tiny_config())
     assert strategy.num_replicas_in_sync == 1
     assert strategy is tf.distribute.get_strategy()
@@ -35,9 +35,9 @@ SCRIPT = textwrap.dedent(r'''
     sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
     from conftest import make_tiny_config
     from test_training import RectDataset, tiny
-    from mrcnn.distribute import get_strategy
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn import training
+    from mrcnn.modeling.distribute import get_strategy
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
+    from mrcnn.modeling import training
     config = tiny(GPU_COUNT=2, IMAGES_PER_GPU=1, STEPS_PER_EPOCH=2)
     strategy = get_strategy(config)
     assert strategy.num_replicas_in_sync == 2, strategy
@@ -73,7 +73,7 @@ WORKER_SCRIPT = textwrap.dedent(r'''
     import numpy as np
     import keras
     import tensorflow as tf
-    from mrcnn.distribute import get_strategy
+    from mrcnn.modeling.distribute import get_strategy
     from test_training import RectDataset, tiny
     # The strategy first: MultiWorkerMirroredStrategy must exist before
     # TensorFlow runs anything.
@@ -84,8 +84,8 @@ WORKER_SCRIPT = textwrap.dedent(r'''
     # Different seeds: identical weights afterwards prove that the initial
     # values were broadcast and the gradients all-reduced.
     keras.utils.set_random_seed(100 + index)
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn import training
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
+    from mrcnn.modeling import training
     model = MaskRCNN("training", config, os.path.join(out_dir, "logs%d" % index))
     before = [np.array(v) for v in model.keras_model.trainable_weights]
     history = training.train(model, RectDataset(6), RectDataset(2), 0.02, 1,

@@ -148,7 +148,7 @@ def weights_root(f, filepath):
             "{!r} is a Keras 3 native weights file (.weights.h5), not the "
             "Matterport / Keras 2 layout; load it with "
             "model.keras_model.load_weights(path) or convert it with "
-            "mrcnn.weights.convert_from_keras(src, dst, config)".format(filepath))
+            "mrcnn.modeling.weights.convert_from_keras(src, dst, config)".format(filepath))
     raise WeightFileError(
         "{!r} is an HDF5 file but not a Keras weight file: no 'layer_names' "
         "attribute at the root or under 'model_weights' (root keys: {})".format(

@@ -1,7 +1,7 @@
 """Every use of a private Keras, TensorFlow or matplotlib API, in one place.
 
 Each is here because no public API does the job; each is pinned by
-tests/test_private_apis.py, which fails loudly (naming the hook) when an
+tests/nn/test_private_apis.py, which fails loudly (naming the hook) when an
 upgrade renames or stops calling it.
 
 - ``keras.Model._maybe_symbolic_build``: fit() pulls one batch to build the

@@ -1,4 +1,4 @@
-"""The Layer(config) forms of the custom layers (mrcnn.config_layers), as
+"""The Layer(config) forms of the custom layers (mrcnn.modeling.config_layers), as
 Matterport's code calls them; the mrcnn.nn layers take explicit arguments."""
 import keras
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from conftest import make_tiny_config
 from mrcnn import model as modellib
-from mrcnn.config_layers import (DetectionLayer, DetectionTargetLayer,
+from mrcnn.modeling.config_layers import (DetectionLayer, DetectionTargetLayer,
                                  ProposalLayer)
 from mrcnn.nn import detection, detection_target, proposal
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mrcnn.core.release import HEAD_LAYERS
-from mrcnn.weights.h5layout import (WeightFileError, is_nested_model,
+from mrcnn.modeling.weights.h5layout import (WeightFileError, is_nested_model,
                                     leaf_layers, open_h5,
                                     read_array, read_layers, unwrap_model,
                                     var_names, weight_slots, weights_root,

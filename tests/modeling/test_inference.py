@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_config
-from mrcnn import inference as infer
+from mrcnn.modeling import inference as infer
 
 
 def test_check_images_accepts_list_array_and_single():
@@ -120,7 +120,7 @@ def test_unmold_detections_boxes_are_the_full_masks():
 def test_channels_first_image_gets_a_transpose_hint():
     """Issue #24 item 9: a (3, H, W) array got "has 120 channels" and no
     hint."""
-    from mrcnn.inference import check_images
+    from mrcnn.modeling.inference import check_images
     with pytest.raises(ValueError, match=r"has 120 channels.*channels-first"
                        r".*np\.transpose\(image, \(1, 2, 0\)\)"):
         check_images([np.zeros((3, 80, 120), np.uint8)], 3)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_config
-from mrcnn.maskrcnn import MaskRCNN
+from mrcnn.modeling.mask_rcnn import MaskRCNN
 from mrcnn.nn.heads import RoiDistributed
 
 

@@ -1,4 +1,4 @@
-"""Tests of mrcnn.training: layer selection, one-epoch updates, resume,
+"""Tests of mrcnn.modeling.training: layer selection, one-epoch updates, resume,
 overfitting, the NaN guard. Tiny 64 px model, batch 1."""
 import os
 import re
@@ -23,7 +23,7 @@ def tiny(**overrides):
 
 @pytest.fixture(scope="module")
 def shared_model(tmp_path_factory):
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     return MaskRCNN("training", tiny(), str(tmp_path_factory.mktemp("logs")))
 
 
@@ -43,7 +43,7 @@ def _weights_by_layer(model):
 
 
 def test_layer_regexes_are_matterports():
-    from mrcnn.training import LAYER_REGEX
+    from mrcnn.modeling.training import LAYER_REGEX
     heads = LAYER_REGEX["heads"]
     assert heads == r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)"
     for name, selected in [("res3a_branch2a", ["3+", "all"]),
@@ -79,7 +79,7 @@ def test_set_trainable_prints_and_recurses(shared_model, capsys):
 ])
 def test_one_epoch_changes_only_selected_layers(shared_model, layers,
                                                 changed, frozen):
-    from mrcnn import training
+    from mrcnn.modeling import training
     before = _weights_by_layer(shared_model)
     epoch = shared_model.epoch
     training.train(shared_model, RectDataset(4), RectDataset(2), 0.02,
@@ -102,8 +102,8 @@ def test_one_epoch_changes_only_selected_layers(shared_model, layers,
 
 
 def test_resume_continues_epoch_count(tmp_path):
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn import training
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
+    from mrcnn.modeling import training
     config = tiny(VALIDATION_STEPS=1)
     model = MaskRCNN("training", config, str(tmp_path))
     history = training.train(model, RectDataset(3), RectDataset(2), 0.01, 1,
@@ -124,8 +124,8 @@ def test_resume_continues_epoch_count(tmp_path):
 
 
 def test_nan_guard_stops_without_checkpoint(tmp_path):
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn import training
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
+    from mrcnn.modeling import training
     config = tiny(STEPS_PER_EPOCH=3)
     model = MaskRCNN("training", config, str(tmp_path))
     # Config.validate refuses a NaN loss weight (tests/test_config.py); the
@@ -146,8 +146,8 @@ def test_nan_guard_stops_without_checkpoint(tmp_path):
 def test_overfit_few_images(tmp_path):
     """A handful of images, a few dozen steps: the loss falls a lot."""
     import keras
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn import training
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
+    from mrcnn.modeling import training
 
     class FirstLoss(keras.callbacks.Callback):
         """custom_callbacks are run: record the loss of the very first step."""
@@ -172,8 +172,8 @@ def test_overfit_few_images(tmp_path):
 def test_train_without_rpn_rois(tmp_path):
     """USE_RPN_ROIS = False: train() feeds random RoIs to input_roi; the
     heads learn from them (finite losses, head weights move)."""
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn import training
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
+    from mrcnn.modeling import training
     config = tiny(USE_RPN_ROIS=False, STEPS_PER_EPOCH=2)
     model = MaskRCNN("training", config, str(tmp_path))
     assert model.keras_model.inputs[-1].name == "input_roi"
@@ -195,8 +195,8 @@ def test_train_mixed_bfloat16(tmp_path):
     move the weights; the global Keras policy is left as it was."""
     import keras
     import tensorflow as tf
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn import training
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
+    from mrcnn.modeling import training
     policy = keras.config.dtype_policy().name
     config = tiny(MIXED_PRECISION="mixed_bfloat16", STEPS_PER_EPOCH=3,
                   IMAGES_PER_GPU=2)
@@ -236,7 +236,7 @@ def test_warmup_cosine_schedule_on_a_real_fit():
     import math
 
     import keras
-    from mrcnn.training import WarmupCosineSchedule
+    from mrcnn.modeling.training import WarmupCosineSchedule
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(1.0), "mse")
     seen = []
@@ -264,7 +264,7 @@ def _loss_model():
     (training mode), and a Dense the losses do not reach (stop_gradient)."""
     import keras
     import tensorflow as tf
-    from mrcnn.training import LOSS_NAMES
+    from mrcnn.modeling.training import LOSS_NAMES
     x = keras.Input((3,), name="x")
     h = keras.layers.Dense(2, name="fc")(x)
     h = keras.layers.BatchNormalization(name="bn")(h)
@@ -283,7 +283,7 @@ def test_weight_decay_value_and_gradient_match_matterport_l2():
     do not reach); the reported loss includes the decay."""
     import keras
     import tensorflow as tf
-    from mrcnn.training import LOSS_NAMES, TrainingModel
+    from mrcnn.modeling.training import LOSS_NAMES, TrainingModel
     keras.utils.set_random_seed(3)
     inner = _loss_model()
     wd = 0.1
@@ -338,7 +338,7 @@ def test_momentum_sgd_equals_keras_sgd(clip):
     in both (the NaN guard stops training on the loss)."""
     import keras
     import tensorflow as tf
-    from mrcnn.training import MomentumSGD, _make_optimizer
+    from mrcnn.modeling.training import MomentumSGD, _make_optimizer
     rs = np.random.RandomState(0)
     shapes = [(3, 3, 4, 8), (8,), (100, 7)]
     init = [rs.normal(size=s).astype("float32") for s in shapes]
@@ -376,8 +376,8 @@ def test_five_losses_equal_the_pinned_ones(tmp_path):
     the RoI sampling does not change them), to 1e-4."""
     import json
     import sys
-    pinned = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                          "pinned")
+    from conftest import REPO_ROOT
+    pinned = os.path.join(REPO_ROOT, "tests", "pinned")
     sys.path.insert(0, pinned)
     try:
         from record_loss_pins import (BATCH_FILE, BATCH_KEYS, PINS_FILE,
@@ -402,8 +402,8 @@ def test_train_mixed_float16_with_loss_scaling(tmp_path):
     good step or (on float16 overflow) halves the scale."""
     import warnings
     import keras
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn import training
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
+    from mrcnn.modeling import training
     steps = 2
     config = tiny(MIXED_PRECISION="mixed_float16", STEPS_PER_EPOCH=steps)
     model = MaskRCNN("training", config, str(tmp_path))

@@ -7,9 +7,9 @@ import re
 import h5py
 import numpy as np
 
-from mrcnn.weights.h5layout import (WeightFileError, decode_names, open_h5,
+from mrcnn.modeling.weights.h5layout import (WeightFileError, decode_names, open_h5,
                                     read_layers, weights_root)
-from mrcnn.weights.loading import keras_applications_to_matterport
+from mrcnn.modeling.weights.loading import keras_applications_to_matterport
 
 
 def inspect_weights(filepath):

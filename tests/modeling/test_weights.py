@@ -1,4 +1,4 @@
-"""Tests for mrcnn.weights: the Matterport / Keras-2 .h5 layout.
+"""Tests for mrcnn.modeling.weights: the Matterport / Keras-2 .h5 layout.
 
 Files are written independently with h5py (tests/h5_fixtures.py) and every
 model variable is compared value for value with the file after loading
@@ -14,8 +14,8 @@ import pytest
 
 from h5_fixtures import (build_mimic_model, manifest, manifest_layers,
                          model_layers, model_values, write_keras2_h5)
-from mrcnn import checkpoints
-from mrcnn import weights as W
+from mrcnn.modeling import checkpoints
+from mrcnn.modeling import weights as W
 
 
 @pytest.fixture(scope="module")

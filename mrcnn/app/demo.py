@@ -26,14 +26,14 @@ import numpy as np
 import tensorflow as tf
 
 from mrcnn.app.files import save_png, write_json
-from mrcnn.checkpoints import find_last_checkpoint
+from mrcnn.modeling.checkpoints import find_last_checkpoint
 from mrcnn.config import Config
 from mrcnn.data.shapes import ShapesDataset
-from mrcnn.evaluation import detect_dataset, evaluate_detections
-from mrcnn.maskrcnn import MaskRCNN
-from mrcnn.render import render_detections
-from mrcnn.splash import color_splash, cutout
-from mrcnn.training import WarmupCosineSchedule, _bf16_cpu_supported
+from mrcnn.modeling.evaluation import detect_dataset, evaluate_detections
+from mrcnn.modeling.mask_rcnn import MaskRCNN
+from mrcnn.app.render import render_detections
+from mrcnn.app.splash import color_splash, cutout
+from mrcnn.modeling.training import WarmupCosineSchedule, _bf16_cpu_supported
 
 
 class DemoConfig(Config):
@@ -191,7 +191,7 @@ def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
 
 def evaluate_map(model, dataset, image_ids, iou_threshold=0.5, examples=4):
     """Matterport's notebook evaluation: the mean over images of
-    ``compute_ap`` (mrcnn.evaluation.evaluate_detections).
+    ``compute_ap`` (mrcnn.modeling.evaluation.evaluate_detections).
 
     Args:
         model: inference MaskRCNN.

@@ -1,8 +1,8 @@
 """`MaskRCNN`: Matterport's model object on Keras 3.
 
 Building the graph lives in `mrcnn.nn.graph`, host-side molding/unmolding
-in `mrcnn.inference`, weight files in `mrcnn.weights`, run directories and
-checkpoints in `mrcnn.checkpoints`, training in `mrcnn.training`. This class
+in `mrcnn.modeling.inference`, weight files in `mrcnn.modeling.weights`, run directories and
+checkpoints in `mrcnn.modeling.checkpoints`, training in `mrcnn.modeling.training`. This class
 ties them together with Matterport's API.
 """
 
@@ -13,22 +13,23 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrcnn import checkpoints, training
-from mrcnn import inference as infer
+from mrcnn.modeling import checkpoints
+from mrcnn.modeling import training
+from mrcnn.modeling import inference as infer
 from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
 from mrcnn.core.boxes import norm_boxes
 from mrcnn.core.outputs import INFERENCE_OUTPUTS
 from mrcnn.core.progress import tqdm
-from mrcnn.distribute import get_strategy
+from mrcnn.modeling.distribute import get_strategy
 from mrcnn.export import export_model
-from mrcnn.inference import log
+from mrcnn.modeling.inference import log
 from mrcnn.nn import tf_ops
 from mrcnn.nn.graph import (DetectionBoxes, PadRois, build_inference_model,
                             build_training_model)
 from mrcnn.nn.proposal import (INTERMEDIATE_OPS, ProposalIntermediate,
                                ProposalLayer)
-from mrcnn.weights.download import get_imagenet_weights
-from mrcnn.weights.keras_model import MatterportKerasModel
+from mrcnn.modeling.weights.download import get_imagenet_weights
+from mrcnn.modeling.weights.keras_model import MatterportKerasModel
 
 
 #: Molded shapes whose anchors MaskRCNN keeps (oldest dropped first).
@@ -126,7 +127,7 @@ class MaskRCNN(object):
                           image_shape, window):
         """One image's outputs -> (boxes, class_ids, scores, full_masks).
 
-        See mrcnn.inference.unmold_detections for shapes.
+        See mrcnn.modeling.inference.unmold_detections for shapes.
         """
         return infer.unmold_detections(detections, mrcnn_mask,
                                        original_image_shape, image_shape,
@@ -523,16 +524,16 @@ class MaskRCNN(object):
         return export_model(self, path, format=format, class_names=class_names,
                             fold_bn=fold_bn, **options)
 
-    # ------------------------- weights and checkpoints (mrcnn.checkpoints)
+    # ------------------------- weights and checkpoints (mrcnn.modeling.checkpoints)
     def load_weights(self, filepath, by_name=False, exclude=None,
                      allow_nonfinite=False):
         """Load a Matterport/Keras-2 .h5 weight file, then resume its run;
-        see mrcnn.checkpoints.load_weights (allow_nonfinite=True loads NaN /
+        see mrcnn.modeling.checkpoints.load_weights (allow_nonfinite=True loads NaN /
         inf weights, refused by default).
 
         Returns None, as Matterport's. The report of what was loaded,
         skipped and left unused is printed and kept as
-        ``self.last_load_report`` (a mrcnn.weights.LoadReport).
+        ``self.last_load_report`` (a mrcnn.modeling.weights.LoadReport).
         """
         self.last_load_report = checkpoints.load_weights(
             self, filepath, by_name=by_name, exclude=exclude,
@@ -540,36 +541,36 @@ class MaskRCNN(object):
 
     def find_last(self):
         """Path of the newest checkpoint of the newest run; see
-        mrcnn.checkpoints.find_last."""
+        mrcnn.modeling.checkpoints.find_last."""
         return checkpoints.find_last(self)
 
     def set_log_dir(self, model_path=None):
         """Set self.log_dir, checkpoint_path and epoch; see
-        mrcnn.checkpoints.set_log_dir."""
+        mrcnn.modeling.checkpoints.set_log_dir."""
         return checkpoints.set_log_dir(self, model_path)
 
     def get_imagenet_weights(self):
         """Path of the Keras ResNet ImageNet notop file; see
-        mrcnn.weights.download.get_imagenet_weights."""
+        mrcnn.modeling.weights.download.get_imagenet_weights."""
         return get_imagenet_weights(self)
 
-    # ------------------------------------------ training (mrcnn.training)
+    # ------------------------------------------ training (mrcnn.modeling.training)
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers,
               augmentation=None, custom_callbacks=None,
               no_augmentation_sources=None):
-        """Train the model; see mrcnn.training.train."""
+        """Train the model; see mrcnn.modeling.training.train."""
         return training.train(self, train_dataset, val_dataset, learning_rate,
                               epochs, layers, augmentation=augmentation,
                               custom_callbacks=custom_callbacks,
                               no_augmentation_sources=no_augmentation_sources)
 
     def set_trainable(self, layer_regex, keras_model=None, indent=0, verbose=1):
-        """Set layers whose names match the regex trainable; see mrcnn.training."""
+        """Set layers whose names match the regex trainable; see mrcnn.modeling.training."""
         return training.set_trainable(self, layer_regex, keras_model=keras_model,
                                       indent=indent, verbose=verbose)
 
     def compile(self, learning_rate, momentum):
-        """Compile the training model; see mrcnn.training.compile."""
+        """Compile the training model; see mrcnn.modeling.training.compile."""
         return training.compile(self, learning_rate, momentum)
 
 

@@ -1,4 +1,4 @@
-"""Tests for mrcnn.checkpoints: run dirs, find_last, set_log_dir, the
+"""Tests for mrcnn.modeling.checkpoints: run dirs, find_last, set_log_dir, the
 per-epoch checkpoint callback (Matterport names, 1-based epochs)."""
 import datetime
 import json
@@ -10,8 +10,8 @@ import pytest
 
 from conftest import make_tiny_config
 from h5_fixtures import build_mimic_model, model_values, named_values
-from mrcnn import checkpoints as C
-from mrcnn import weights as W
+from mrcnn.modeling import checkpoints as C
+from mrcnn.modeling import weights as W
 
 
 def _model(tmp_path, keras_model=None, **config):
@@ -191,7 +191,7 @@ def test_checkpoint_callback_in_keras_fit_resumes_epoch_numbers(tmp_path):
 
 
 def test_maskrcnn_checkpoint_then_find_last_and_resume(tmp_path):
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     config = make_tiny_config(IMAGES_PER_GPU=1)
     trainer = MaskRCNN("training", config, str(tmp_path))
     assert trainer.epoch == 0 and trainer.checkpoint_path.endswith(

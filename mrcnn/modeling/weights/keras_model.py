@@ -14,8 +14,8 @@ import os
 import keras
 
 from mrcnn.nn.graph import MaskRCNNModel
-from mrcnn.weights.h5layout import save_weights
-from mrcnn.weights.loading import load_weights_into
+from mrcnn.modeling.weights.h5layout import save_weights
+from mrcnn.modeling.weights.loading import load_weights_into
 
 
 def _is_keras3_weights_path(filepath):

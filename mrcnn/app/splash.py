@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import skimage.color
 
-from mrcnn.render import render_detections
+from mrcnn.app.render import render_detections
 
 from mrcnn.core.effects import EFFECTS
 from mrcnn.core.images import to_rgb_uint8

@@ -1,11 +1,12 @@
-"""Tests of mrcnn/demo.py that need no training: the recipe's settings (a
+"""Tests of mrcnn/app/demo.py that need no training: the recipe's settings (a
 fixed step count, float32 by default, anchors that fit the shapes) and its
 argument checks. The end-to-end ``mrcnn demo --quick`` run is in
 tests/test_cli.py."""
 import numpy as np
 import pytest
 
-from mrcnn import demo, utils
+from mrcnn import utils
+from mrcnn.app import demo
 from mrcnn.data.shapes import ShapesDataset
 
 
@@ -63,8 +64,8 @@ def test_demo_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     remaining checkpoints."""
     import os
     import keras
-    from mrcnn.checkpoints import find_last_checkpoint
-    from mrcnn.weights.h5layout import open_h5, read_layers, weights_root
+    from mrcnn.modeling.checkpoints import find_last_checkpoint
+    from mrcnn.modeling.weights.h5layout import open_h5, read_layers, weights_root
     monkeypatch.setattr(demo, "CHECKPOINT_STEPS", 2)
 
     class TinyDemo(demo.DemoConfig):

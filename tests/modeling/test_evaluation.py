@@ -1,4 +1,4 @@
-"""Tests of mrcnn/evaluation.py: COCO results/evaluation and Matterport-style mAP."""
+"""Tests of mrcnn/modeling/evaluation.py: COCO results/evaluation and Matterport-style mAP."""
 import json
 
 import numpy as np
@@ -9,7 +9,7 @@ from mrcnn.core.boxes import extract_bboxes
 from mrcnn.data.coco import CocoDataset
 from mrcnn.data.shapes import ShapesDataset
 from mrcnn.core.metrics import interpolated_ap
-from mrcnn.evaluation import (EvaluationResult, _pr_curve,
+from mrcnn.modeling.evaluation import (EvaluationResult, _pr_curve,
                               build_coco_results, detect_dataset, evaluate_coco,
                               evaluate_coco_results, evaluate_dataset,
                               evaluate_detections)
@@ -232,7 +232,7 @@ def test_coco_ground_truth_of_a_via_set_scores_its_own_masks_1():
     and leaving one out lowers the recall."""
     from conftest import shared_path
     from mrcnn.data.via import ViaDataset
-    from mrcnn.evaluation import (build_coco_results, coco_ground_truth,
+    from mrcnn.modeling.evaluation import (build_coco_results, coco_ground_truth,
                                   evaluate_coco_results)
     ds = ViaDataset()
     ds.load_via(shared_path("balloon"), "val", class_name="balloon")

@@ -4,8 +4,8 @@ import os
 
 from mrcnn.core.atomic import atomic_path
 from mrcnn.nn.graph import build_inference_model
-from mrcnn.weights.h5layout import check_path, save_weights
-from mrcnn.weights.loading import load_weights_into
+from mrcnn.modeling.weights.h5layout import check_path, save_weights
+from mrcnn.modeling.weights.loading import load_weights_into
 
 
 def convert_to_keras(src_h5, dst_weights_h5, config):
