@@ -32,7 +32,8 @@ SCRIPT = textwrap.dedent(r'''
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     os.environ["MRCNN_DEVICES"] = "/cpu:0,/cpu:1"
-    sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
+    sys.path[:0] = [os.path.join(sys.argv[1], "tests"),
+                    os.path.join(sys.argv[1], "tests", "modeling")]
     from conftest import make_tiny_config
     from test_training import RectDataset, tiny
     from mrcnn.modeling.distribute import get_strategy
@@ -69,7 +70,8 @@ def test_mirrored_two_logical_cpus(tmp_path):
 WORKER_SCRIPT = textwrap.dedent(r'''
     import os, sys
     repo, out_dir, index = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    sys.path.insert(0, os.path.join(repo, "tests"))
+    sys.path[:0] = [os.path.join(repo, "tests"),
+                    os.path.join(repo, "tests", "modeling")]
     import numpy as np
     import keras
     import tensorflow as tf
