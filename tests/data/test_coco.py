@@ -243,6 +243,7 @@ def test_empty_annotations_list_is_named(tmp_path):
     with pytest.warns(UserWarning, match="'annotations' list"):
         ds.load_coco_json(json_path, image_dir)
     ds.prepare()
-    assert ds.num_images == 0
+    # The image is kept, as a negative example (training skips it).
+    assert ds.num_images == 1 and ds.load_mask(0)[1].tolist() == []
     assert "'annotations' list of {} is empty".format(json_path) in \
         ds.skipped[0][1]
