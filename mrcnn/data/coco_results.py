@@ -119,7 +119,7 @@ def to_coco_results(detections, image_ids, category_ids=None):
         where = "to_coco_results: image {!r} (detections[{}])".format(image_id, k)
         class_ids = _array(r, "class_ids", where).reshape(-1)
         n = len(class_ids)
-        rois = _array(r, "rois", where, n).reshape(n, -1)
+        rois = _array(r, "rois", where, n).reshape(n, 4)  # [N, (y1, x1, y2, x2)]
         scores = _array(r, "scores", where, n).reshape(-1)
         masks = r.get("masks")
         if masks is not None:
