@@ -306,7 +306,7 @@ def segmentation_to_rle(ann, height, width):
     if isinstance(segm, list):
         if not segm:
             box = np.array([ann["bbox"]], dtype=np.float64)  # [1, (x, y, w, h)]
-            return maskUtils.frBbox(box, height, width)[0]
+            return maskUtils.frPyObjects(box, height, width)[0]
         # Polygon: one object may have several parts; merge them.
         return maskUtils.merge(maskUtils.frPyObjects(segm, height, width))
     if isinstance(segm["counts"], list):
@@ -444,9 +444,8 @@ class CocoDataset(Dataset):
                 reason = annotation_problem(ann, int(img["height"]), int(img["width"]))
             if reason is not None:
                 self._skip(source, image_id if _is_id(image_id) else None,
-                           ann_id if ann_id is not None else
-                           "annotations[{}] (no id)".format(index),
-                           path_of(image_id) if _is_id(image_id) else "", reason)
+                           ann_id, path_of(image_id) if _is_id(image_id) else "",
+                           reason, index=None if ann_id is not None else index)
                 continue
             seen.add(ann_id)
             kept.append(self._complete(ann, images[image_id], crowds))
@@ -520,11 +519,19 @@ class CocoDataset(Dataset):
                 ann["bbox"] = [float(v) for v in maskUtils.toBbox(rle)]
         return ann
 
-    def _skip(self, source, image_id, annotation_id, path, reason):
-        """Record a left-out image or annotation as (path, reason) and warn."""
+    def _skip(self, source, image_id, annotation_id, path, reason, index=None):
+        """Record a left-out image or annotation as (path, reason) and warn.
+        An annotation without a usable id is named by its ``index`` in the
+        file's "annotations"."""
+        if index is not None:
+            which = ", annotations[{}] (no id)".format(index)
+        elif annotation_id is not None:
+            which = ", annotation {}".format(annotation_id)
+        else:
+            which = ""
         what = "{} {}{}".format(
             source, "file" if image_id is None else "image {}".format(image_id),
-            ", annotation {}".format(annotation_id) if annotation_id is not None else "")
+            which)
         self.skipped.append((path, "{}: {}".format(what, reason)))
         warnings.warn("CocoDataset: skipped {}: {}".format(what, reason), stacklevel=3)
 

@@ -235,6 +235,7 @@ def test_category_ids_not_1_to_n_map_back(tmp_path):
     assert _coco_eval(raw, path, "segm")[0] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_results_file_scores_the_ap_of_mrcnn_evaluate(coco_tiny, tmp_path):
     """A tiny model with deterministic weights: its detections written by
     write_coco_results and scored by pycocotools equal the metrics of
