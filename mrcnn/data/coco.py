@@ -243,7 +243,12 @@ def annotation_problem(ann, height, width):
         if not segm:
             if bbox is None:
                 return "an empty 'segmentation' and no 'bbox'"
-            return None  # a box (CVAT's rectangles)
+            x, y, w, h = bbox                # a box (CVAT's rectangles)
+            if x + w <= 0 or y + h <= 0 or x >= width or y >= height:
+                return ("'bbox' {} (an empty 'segmentation': the box is the "
+                        "mask) lies outside the {}x{} image".format(
+                            bbox, width, height))
+            return None
         points = []
         for k, poly in enumerate(segm):
             if not isinstance(poly, list) or not all(_is_number(v) for v in poly):

@@ -417,6 +417,7 @@ BAD_ANNOTATIONS = [
     ({"segmentation": [[1, 1, 5, 1, 5, 5]], "bbox": "1,1,4,4"}, "'bbox' must be"),
     ({"segmentation": [[1, 1, 5, 1, 5, 5]], "bbox": [1, 1, -4, 4]}, "'bbox' must be"),
     ({"segmentation": [], "_drop": "bbox"}, "empty 'segmentation' and no 'bbox'"),
+    ({"segmentation": [], "bbox": [30, 2, 5, 5]}, "lies outside the 30x20 image"),
     ({"segmentation": [[1, 1, 5, 1, 5, 5]], "iscrowd": 2}, "'iscrowd' must be 0 or 1"),
     ({"segmentation": [[1, 1, 5, 1, 5, 5]], "area": "big"}, "'area' must be a number"),
     ({"segmentation": {"size": [20, 30], "counts": [100, 20]}},
