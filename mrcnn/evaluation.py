@@ -90,7 +90,7 @@ def coco_ground_truth(dataset, image_ids=None):
     your own Dataset subclass), so that ``evaluate_coco`` scores it.
 
     Each instance of ``dataset.load_mask`` becomes an annotation (RLE mask,
-    box, area, iscrowd 0). Image ids are ``image_info[i]["id"]``, category
+    box, area; iscrowd 1 for a negative class id, Matterport's crowd mark). Image ids are ``image_info[i]["id"]``, category
     ids ``class_info[c]["id"]`` (what ``build_coco_results`` reports).
 
     dataset: a prepared Dataset.
@@ -111,11 +111,12 @@ def coco_ground_truth(dataset, image_ids=None):
                 continue
             rle = mask_rle(masks, k)
             y1, x1, y2, x2 = (float(v) for v in boxes[k])
+            class_id = int(class_ids[k])   # < 0: a crowd (Matterport's mark)
             annotations.append({
                 "id": len(annotations) + 1, "image_id": coco_id,
-                "category_id": category_ids[int(class_ids[k])],
+                "category_id": category_ids[abs(class_id)],
                 "segmentation": rle, "area": float(maskUtils.area(rle)),
-                "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": 0})
+                "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": int(class_id < 0)})
     categories = [{"id": c, "name": info["name"]}
                   for c, info in zip(category_ids[1:], dataset.class_info[1:])]
     coco = COCO()
