@@ -63,6 +63,7 @@ scores against what training sees.
 """
 
 import json
+import math
 import os
 import warnings
 
@@ -176,7 +177,7 @@ def _is_id(value):
 def _is_number(value):
     """A finite JSON number (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and bool(np.isfinite(value))
+        and math.isfinite(value)
 
 
 def rle_string_counts(counts):
@@ -249,16 +250,22 @@ def annotation_problem(ann, height, width):
                         "mask) lies outside the {}x{} image".format(
                             bbox, width, height))
             return None
-        points = []
+        parts = []
         for k, poly in enumerate(segm):
-            if not isinstance(poly, list) or not all(_is_number(v) for v in poly):
+            try:
+                values = np.asarray(poly, dtype=np.float64) \
+                    if isinstance(poly, list) else None
+            except (TypeError, ValueError):
+                values = None
+            if values is None or values.ndim != 1 or \
+                    not np.isfinite(values).all():
                 return "polygon {} of 'segmentation' is not a list of " \
                     "numbers".format(k)
-            if len(poly) < 6 or len(poly) % 2:
+            if len(values) < 6 or len(values) % 2:
                 return ("polygon {} has {} numbers: a polygon is a flat list "
-                        "of >= 3 (x, y) pairs".format(k, len(poly)))
-            points.extend(poly)
-        xy = np.array(points, dtype=np.float64).reshape(-1, 2)  # [P, (x, y)]
+                        "of >= 3 (x, y) pairs".format(k, len(values)))
+            parts.append(values)
+        xy = np.concatenate(parts).reshape(-1, 2)  # [P, (x, y)]
         if (xy[:, 0].max() < 0 or xy[:, 1].max() < 0 or
                 xy[:, 0].min() > width or xy[:, 1].min() > height):
             return ("polygon lies outside the {}x{} image (x {:.1f}..{:.1f}, "
