@@ -1,8 +1,9 @@
 """Evaluation: COCO metrics (pycocotools) and Matterport-style mAP.
 
 Two families:
-- COCO evaluation. ``build_coco_results`` turns one image's detections into
-  COCO result dicts; ``evaluate_coco_results(coco, results, ...)`` scores
+- COCO evaluation. ``build_coco_results`` (Matterport's) turns one image's
+  detections into COCO result dicts, through the one converter,
+  ``mrcnn.data.coco_results.to_coco_results``; ``evaluate_coco_results(coco, results, ...)`` scores
   given results (no model needed); ``evaluate_coco(model, dataset, coco,
   ...)`` runs ``model.detect`` and then scores. Both print pycocotools'
   standard 12-number table and return its ``stats`` array:
@@ -35,6 +36,7 @@ from pycocotools.cocoeval import COCOeval
 from mrcnn.core.boxes import extract_bboxes
 from mrcnn.core.metrics import compute_ap, compute_matches, interpolated_ap
 from mrcnn.core.progress import tqdm
+from mrcnn.data.coco_results import mask_rle, source_ids, to_coco_results
 
 COCO_STAT_NAMES = (
     "AP @[IoU=0.50:0.95 | area=all | maxDets=100]",
@@ -57,43 +59,30 @@ COCO_STAT_NAMES = (
 # ---------------------------------------------------------------------------
 
 def build_coco_results(dataset, image_ids, rois, class_ids, scores, masks):
-    """Arrange one image's detections in the COCO results format.
+    """Arrange one image's detections in the COCO results format
+    (Matterport's signature, on ``mrcnn.data.coco_results.to_coco_results``).
 
     dataset: the Dataset the image comes from (maps internal class ids back
-        to source class ids, e.g. COCO category ids).
+        to source class ids, e.g. COCO category ids: ``source_ids``).
     image_ids: source image ids (COCO ids) of the image, usually a list of
         one; every detection is reported for each id (as Matterport).
     rois: [N, (y1, x1, y2, x2)] pixels.
     class_ids: [N] internal class ids.
     scores: [N] confidences.
-    masks: [H, W, N] bool or uint8, or None for box-only results.
+    masks: [H, W, N] bool or uint8 (or a BoxMasks), or None for box-only
+        results.
     Returns: list of dicts {"image_id", "category_id", "bbox": [x, y, w, h],
         "score", "segmentation": RLE with str counts (JSON-ready)}.
     """
     # If no results, return an empty list
     if rois is None:
         return []
-    rois = np.asarray(rois)
-    results = []
-    for image_id in image_ids:
-        # Loop through detections
-        for i in range(rois.shape[0]):
-            class_id = int(class_ids[i])
-            info = dataset.class_info[class_id]
-            bbox = np.around(rois[i].astype(np.float64), 1)  # (y1, x1, y2, x2)
-            result = {
-                "image_id": _plain(image_id),
-                "category_id": _plain(info["id"]),
-                "bbox": [float(bbox[1]), float(bbox[0]),
-                         float(bbox[3] - bbox[1]), float(bbox[2] - bbox[0])],
-                "score": float(scores[i]),
-            }
-            if masks is not None:
-                rle = maskUtils.encode(np.asfortranarray(masks[:, :, i].astype(np.uint8)))
-                rle["counts"] = rle["counts"].decode("ascii")
-                result["segmentation"] = rle
-            results.append(result)
-    return results
+    detection = {"rois": rois, "class_ids": class_ids, "scores": scores,
+                 "masks": masks}
+    image_ids = list(image_ids)
+    _, category_ids = source_ids(dataset, [])
+    return to_coco_results([detection] * len(image_ids), image_ids,
+                           category_ids)
 
 
 def coco_ground_truth(dataset, image_ids=None):
@@ -101,7 +90,7 @@ def coco_ground_truth(dataset, image_ids=None):
     your own Dataset subclass), so that ``evaluate_coco`` scores it.
 
     Each instance of ``dataset.load_mask`` becomes an annotation (RLE mask,
-    box, area, iscrowd 0). Image ids are ``image_info[i]["id"]``, category
+    box, area; iscrowd 1 for a negative class id, Matterport's crowd mark). Image ids are ``image_info[i]["id"]``, category
     ids ``class_info[c]["id"]`` (what ``build_coco_results`` reports).
 
     dataset: a prepared Dataset.
@@ -109,29 +98,27 @@ def coco_ground_truth(dataset, image_ids=None):
     Returns: pycocotools.coco.COCO.
     """
     image_ids = list(dataset.image_ids if image_ids is None else image_ids)
+    coco_ids, category_ids = source_ids(dataset, image_ids)
     images, annotations = [], []
-    for i in image_ids:
+    for i, coco_id in zip(image_ids, coco_ids):
         masks, class_ids = dataset.load_mask(i)
         masks = np.asarray(masks, bool)
-        info = dataset.image_info[i]
-        images.append({"id": _plain(info["id"]), "height": int(masks.shape[0]),
+        images.append({"id": coco_id, "height": int(masks.shape[0]),
                        "width": int(masks.shape[1])})
         boxes = extract_bboxes(masks)
         for k in range(masks.shape[-1]):
             if not masks[:, :, k].any():
                 continue
-            rle = maskUtils.encode(np.asfortranarray(
-                masks[:, :, k].astype(np.uint8)))
-            rle["counts"] = rle["counts"].decode("ascii")
+            rle = mask_rle(masks, k)
             y1, x1, y2, x2 = (float(v) for v in boxes[k])
+            class_id = int(class_ids[k])   # < 0: a crowd (Matterport's mark)
             annotations.append({
-                "id": len(annotations) + 1, "image_id": _plain(info["id"]),
-                "category_id": _plain(
-                    dataset.class_info[int(class_ids[k])]["id"]),
+                "id": len(annotations) + 1, "image_id": coco_id,
+                "category_id": category_ids[abs(class_id)],
                 "segmentation": rle, "area": float(maskUtils.area(rle)),
-                "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": 0})
-    categories = [{"id": _plain(c["id"]), "name": c["name"]}
-                  for c in dataset.class_info[1:]]
+                "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": int(class_id < 0)})
+    categories = [{"id": c, "name": info["name"]}
+                  for c, info in zip(category_ids[1:], dataset.class_info[1:])]
     coco = COCO()
     coco.dataset = {"images": images, "annotations": annotations,
                     "categories": categories}
@@ -216,16 +203,12 @@ def evaluate_coco(model, dataset, coco, eval_type="bbox", limit=0, image_ids=Non
         image_ids = image_ids[:limit]
     if not image_ids:
         raise ValueError("evaluate_coco: no images to evaluate")
-    # Get corresponding COCO image IDs.
-    coco_image_ids = [dataset.image_info[i]["id"] for i in image_ids]
+    # Get corresponding COCO image IDs (and category ids).
+    coco_image_ids, category_ids = source_ids(dataset, image_ids)
 
     t_start = time.time()
-    results = []
     detections, t_prediction = detect_dataset(model, dataset, image_ids, verbose=verbose)
-    for coco_id, r in zip(coco_image_ids, detections):
-        masks = None if r.get("masks") is None else np.asarray(r["masks"]).astype(np.uint8)
-        results.extend(build_coco_results(dataset, [coco_id], r["rois"], r["class_ids"],
-                                          r["scores"], masks))
+    results = to_coco_results(detections, coco_image_ids, category_ids)
     stats = evaluate_coco_results(coco, results, eval_type=eval_type,
                                   image_ids=coco_image_ids, verbose=verbose)
     if verbose:

@@ -243,6 +243,273 @@ def test_empty_annotations_list_is_named(tmp_path):
     with pytest.warns(UserWarning, match="'annotations' list"):
         ds.load_coco_json(json_path, image_dir)
     ds.prepare()
-    assert ds.num_images == 0
+    # The image is kept, as a negative example (training skips it).
+    assert ds.num_images == 1 and ds.load_mask(0)[1].tolist() == []
     assert "'annotations' list of {} is empty".format(json_path) in \
         ds.skipped[0][1]
+
+
+# ---------------------------------------------------------------------------
+# COCO from any tool: the documented format's variants, CVAT's export, and
+# every bad annotation reported with its id.
+# ---------------------------------------------------------------------------
+
+def _load(json_path, image_dir, **kwargs):
+    import contextlib
+    import io
+    ds = CocoDataset()
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = ds.load_coco_json(json_path, image_dir, return_coco=True, **kwargs)
+    ds.prepare()
+    return ds, coco
+
+
+def _rle(mask):
+    from pycocotools import mask as maskUtils
+    rle = maskUtils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def test_rle_string_counts_inverts_pycocotools():
+    from pycocotools import mask as maskUtils
+    from mrcnn.core.masks import rle_counts
+    from mrcnn.data.coco import rle_string_counts
+    rng = np.random.RandomState(1)
+    for shape, p in (((20, 30), 0.5), ((64, 50), 0.05), ((7, 9), 0.0),
+                     ((300, 200), 0.995)):
+        mask = rng.uniform(size=shape) < p
+        if shape == (300, 200):
+            mask[:] = False
+            mask[10:290, 5:180] = True       # long runs: multi-character counts
+        string = maskUtils.encode(np.asfortranarray(mask.astype(np.uint8)))["counts"]
+        assert rle_string_counts(string.decode("ascii")) == \
+            rle_counts(mask, 0, 0, shape)
+    with pytest.raises(ValueError, match="not of the RLE code"):
+        rle_string_counts("ab ")
+
+
+def test_category_ids_not_1_to_n_missing_area_bbox_iscrowd(tmp_path):
+    """Category ids 1000, 7, 42 become classes 1..3 in id order; annotations
+    without area, bbox or iscrowd are used, those fields filled in the COCO
+    object from the mask; iscrowd true (a JSON bool) is a crowd."""
+    from pycocotools import mask as maskUtils
+    images = [{"id": 3, "file_name": "a.png", "height": 20, "width": 30}]
+    anns = [
+        {"id": 1, "image_id": 3, "category_id": 1000,
+         "segmentation": [[2, 2, 12, 2, 12, 8, 2, 8]]},
+        {"id": 2, "image_id": 3, "category_id": 7,
+         "segmentation": [[15, 10, 25, 10, 25, 18], [1, 12, 5, 12, 5, 16]]},
+        {"id": 3, "image_id": 3, "category_id": 42, "iscrowd": True,
+         "segmentation": {"size": [20, 30], "counts": [100, 20, 480]}},
+    ]
+    cats = [{"id": 1000, "name": "c"}, {"id": 7, "name": "a"}, {"id": 42, "name": "b"}]
+    json_path, image_dir = _write_coco(tmp_path, images, anns, categories=cats)
+    ds, coco = _load(json_path, image_dir)
+    assert ds.skipped == [] and ds.crowds == "crowd"
+    assert ds.class_names == ["BG", "a", "b", "c"]
+    masks, class_ids = ds.load_mask(0)
+    assert class_ids.tolist() == [3, 1, -2]
+    for k, ann in enumerate(coco.loadAnns([1, 2, 3])):
+        rle = ds.annToRLE(ann, 20, 30)
+        assert ann["area"] == float(maskUtils.area(rle)) == masks[:, :, k].sum()
+        np.testing.assert_allclose(ann["bbox"], maskUtils.toBbox(rle))
+        assert ann["iscrowd"] == (1 if k == 2 else 0)
+    # The polygon of two parts is one instance: both parts in its mask.
+    assert masks[11, 20, 1] and masks[13, 4, 1]
+
+
+def test_images_without_annotations(tmp_path):
+    """load_coco_json keeps images no annotation names (negative examples);
+    load_coco and class_ids keep Matterport's set."""
+    images = [{"id": 1, "file_name": "a.png", "height": 20, "width": 30},
+              {"id": 2, "file_name": "b.png", "height": 20, "width": 30}]
+    anns = [{"id": 5, "image_id": 1, "category_id": 7, "iscrowd": 0,
+             "segmentation": [[1, 1, 9, 1, 9, 9]]}]
+    json_path, image_dir = _write_coco(tmp_path, images, anns)
+    ds, coco = _load(json_path, image_dir)
+    assert [i["id"] for i in ds.image_info] == [1, 2] and ds.skipped == []
+    masks, class_ids = ds.load_mask(1)
+    assert masks.shape == (20, 30, 0) and class_ids.shape == (0,)
+    assert [i["id"] for i in _load(json_path, image_dir, class_ids=[7])[0]
+            .image_info] == [1]
+    assert [i["id"] for i in _load(json_path, image_dir, empty_images=False)[0]
+            .image_info] == [1]
+    os.makedirs(tmp_path / "annotations")
+    shutil.copy(json_path, tmp_path / "annotations" / "instances_train2017.json")
+    shutil.copytree(image_dir, tmp_path / "train2017")
+    ds = CocoDataset()
+    ds.load_coco(str(tmp_path), "train", year="2017")
+    assert [i["id"] for i in ds.image_info] == [1]
+
+
+def _cvat_export(tmp_path):
+    """A file as CVAT's "COCO 1.0" export writes it (through Datumaro):
+    licenses / info with empty strings, categories with an empty
+    supercategory, images with license / flickr_url / coco_url /
+    date_captured, every annotation with "attributes" holding "occluded";
+    polygons with iscrowd 0, a brush mask as uncompressed RLE with iscrowd
+    1, a rectangle as an empty segmentation with its bbox."""
+    mask = np.zeros([20, 30], bool)
+    mask[4:9, 10:16] = True
+    mask[12:15, 20:22] = True
+    from mrcnn.core.masks import rle_counts
+    rle = {"counts": rle_counts(mask, 0, 0, (20, 30)), "size": [20, 30]}
+    images = [{"id": 1, "width": 30, "height": 20, "file_name": "frame_000000.png",
+               "license": 0, "flickr_url": "", "coco_url": "", "date_captured": 0}]
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 1, "segmentation":
+         [[2.0, 2.0, 8.0, 2.0, 8.0, 7.0, 2.0, 7.0]], "area": 30.0,
+         "bbox": [2.0, 2.0, 6.0, 5.0], "iscrowd": 0,
+         "attributes": {"occluded": False}},
+        {"id": 2, "image_id": 1, "category_id": 2, "segmentation": rle,
+         "area": float(mask.sum()), "bbox": [10.0, 4.0, 12.0, 11.0],
+         "iscrowd": 1, "attributes": {"occluded": False}},
+        {"id": 3, "image_id": 1, "category_id": 1, "segmentation": [],
+         "area": 24.0, "bbox": [3.0, 12.0, 6.0, 4.0], "iscrowd": 0,
+         "attributes": {"occluded": True, "rotation": 0.0}},
+    ]
+    json_path, image_dir = _write_coco(
+        tmp_path, images, anns, categories=[
+            {"id": 1, "name": "car", "supercategory": ""},
+            {"id": 2, "name": "road", "supercategory": ""}])
+    data = json.loads(open(json_path).read())
+    data["licenses"] = [{"name": "", "id": 0, "url": ""}]
+    data["info"] = {"contributor": "", "date_created": "", "description": "",
+                    "url": "", "version": "", "year": ""}
+    open(json_path, "w").write(json.dumps(data))
+    return json_path, image_dir, mask
+
+
+def test_cvat_coco_export(tmp_path):
+    from mrcnn.data.coco import is_cvat_export, read_coco_json
+    json_path, image_dir, brush = _cvat_export(tmp_path)
+    assert is_cvat_export(read_coco_json(json_path))
+    ds, coco = _load(json_path, image_dir)
+    assert ds.skipped == [] and ds.crowds == "instances"
+    masks, class_ids = ds.load_mask(0)
+    # The brush mask trains as an object (not a crowd), in the evaluation's
+    # ground truth too.
+    assert class_ids.tolist() == [1, 2, 1]
+    np.testing.assert_array_equal(masks[:, :, 1], brush)
+    assert coco.anns[2]["iscrowd"] == 0
+    # The rectangle: its box's pixels (x 3..8, y 12..15).
+    expected = np.zeros([20, 30], bool)
+    expected[12:16, 3:9] = True
+    np.testing.assert_array_equal(masks[:, :, 2], expected)
+    assert ds.image_info[0]["annotations"][2]["attributes"]["occluded"] is True
+    # Asked for, CVAT's iscrowd 1 is a crowd.
+    ds, coco = _load(json_path, image_dir, crowds="crowd")
+    assert ds.load_mask(0)[1].tolist() == [1, -2, 1] and coco.anns[2]["iscrowd"] == 1
+    with pytest.raises(ValueError, match="crowds must be one of"):
+        CocoDataset().load_coco_json(json_path, image_dir, crowds="yes")
+
+
+GOOD_POLYGON = [[1, 1, 9, 1, 9, 9, 1, 9]]
+
+BAD_ANNOTATIONS = [
+    # (annotation fields after id / image_id / category_id, reason pattern)
+    ({"segmentation": None, "_drop": "segmentation"}, "no 'segmentation'"),
+    ({"segmentation": "1 2 3"}, "unknown segmentation type str"),
+    ({"segmentation": [[1, 1, 5, 1]]}, "polygon 0 has 4 numbers"),
+    ({"segmentation": [[1, 1, 5, 1, 5, 5], [2, 2, 3]]}, "polygon 1 has 3 numbers"),
+    ({"segmentation": [[1, "a", 5, 1, 5, 5]]}, "not a list of numbers"),
+    ({"segmentation": [[1, 1, 5, 1, 5, 5]], "bbox": "1,1,4,4"}, "'bbox' must be"),
+    ({"segmentation": [[1, 1, 5, 1, 5, 5]], "bbox": [1, 1, -4, 4]}, "'bbox' must be"),
+    ({"segmentation": [], "_drop": "bbox"}, "empty 'segmentation' and no 'bbox'"),
+    ({"segmentation": [], "bbox": [30, 2, 5, 5]}, "lies outside the 30x20 image"),
+    ({"segmentation": [[1, 1, 5, 1, 5, 5]], "iscrowd": 2}, "'iscrowd' must be 0 or 1"),
+    ({"segmentation": [[1, 1, 5, 1, 5, 5]], "area": "big"}, "'area' must be a number"),
+    ({"segmentation": {"size": [20, 30], "counts": [100, 20]}},
+     "uncompressed RLE counts add up to 120"),
+    ({"segmentation": {"size": [20, 30], "counts": "0`0"}}, "compressed RLE counts"),
+    ({"segmentation": {"size": [20, 30], "counts": 600}}, "RLE 'counts' must be"),
+    ({"segmentation": {"size": "20x30", "counts": [600]}}, "RLE 'size' must be"),
+    ({"segmentation": {"counts": [600]}}, "RLE needs 'counts' and 'size'"),
+    ({"segmentation": GOOD_POLYGON, "category_id": 5}, "category_id 5 is not"),
+    ({"segmentation": GOOD_POLYGON, "category_id": [7]}, r"category_id \[7\] is not"),
+    ({"segmentation": GOOD_POLYGON, "_drop": "category_id"}, "no 'category_id'"),
+]
+
+
+@pytest.mark.parametrize("fields, reason", BAD_ANNOTATIONS,
+                         ids=[r for _, r in BAD_ANNOTATIONS])
+def test_bad_annotation_is_reported_with_its_id(tmp_path, fields, reason):
+    """One bad annotation beside a good one: the good one is loaded, the bad
+    one is in dataset.skipped naming image and annotation id, and
+    check-dataset's table lists it."""
+    import re
+    from mrcnn.core.validation import validate_dataset
+    fields = dict(fields)
+    drop = fields.pop("_drop", None)
+    bad = {"id": 77, "image_id": 1, "category_id": 7, "iscrowd": 0, "bbox": [1, 1, 4, 4]}
+    bad.update(fields)
+    bad.pop(drop, None)
+    images = [{"id": 1, "file_name": "a.png", "height": 20, "width": 30}]
+    anns = [{"id": 10, "image_id": 1, "category_id": 7, "iscrowd": 0,
+             "segmentation": GOOD_POLYGON}, bad]
+    json_path, image_dir = _write_coco(tmp_path, images, anns)
+    ds = CocoDataset()
+    with pytest.warns(UserWarning, match="annotation 77"):
+        coco = ds.load_coco_json(json_path, image_dir, return_coco=True)
+    ds.prepare()
+    assert [a["id"] for a in ds.image_info[0]["annotations"]] == [10]
+    assert sorted(coco.anns) == [10]
+    assert len(ds.skipped) == 1, ds.skipped
+    path, why = ds.skipped[0]
+    assert path.endswith("a.png")
+    assert why.startswith("coco image 1, annotation 77: ")
+    assert re.search(reason, why), why
+    problems = validate_dataset(ds, verbose=0, include_skipped=True)
+    assert any("annotation 77" in p["problem"] for p in problems)
+
+
+def test_annotation_ids_and_images_that_do_not_fit(tmp_path):
+    """No id, an id seen before, an image_id not in "images": reported with
+    what names them; an image whose every annotation is bad is left out."""
+    images = [{"id": 1, "file_name": "a.png", "height": 20, "width": 30},
+              {"id": 2, "file_name": "b.png", "height": 20, "width": 30}]
+    anns = [
+        {"id": 10, "image_id": 1, "category_id": 7, "segmentation": GOOD_POLYGON},
+        {"image_id": 1, "category_id": 7, "segmentation": GOOD_POLYGON},
+        {"id": 10, "image_id": 1, "category_id": 7, "segmentation": GOOD_POLYGON},
+        {"id": 11, "image_id": 99, "category_id": 7, "segmentation": GOOD_POLYGON},
+        {"id": 12, "image_id": 2, "category_id": 7, "segmentation": [[1, 2]]},
+        "not an annotation",
+    ]
+    json_path, image_dir = _write_coco(tmp_path, images, anns)
+    ds = CocoDataset()
+    with pytest.warns(UserWarning):
+        ds.load_coco_json(json_path, image_dir)
+    ds.prepare()
+    assert [i["id"] for i in ds.image_info] == [1]
+    assert [a["id"] for a in ds.image_info[0]["annotations"]] == [10]
+    reasons = [why for _, why in ds.skipped]
+    expected = [
+        "coco image 1, annotations[1] (no id): no 'id'",
+        "coco image 1, annotation 10: the id 10 is used by an earlier annotation",
+        "coco image 99, annotation 11: image_id 99 is not in the file's 'images'",
+        "coco image 2, annotation 12: polygon 0 has 2 numbers",
+        "coco file, annotations[5] (no id): an annotation must be an object",
+        "coco image 2: every annotation of the image (1) was left out",
+    ]
+    assert len(reasons) == len(expected), reasons
+    for text in expected:
+        assert any(r.startswith(text) for r in reasons), (text, reasons)
+
+
+@pytest.mark.parametrize("images, match", [
+    ([{"id": 1, "file_name": "a.png", "height": 20, "width": 30},
+      {"id": 1, "file_name": "b.png", "height": 20, "width": 30}],
+     r"images\[1\] has the id 1 of an earlier entry"),
+    ([{"id": [1], "file_name": "a.png", "height": 20, "width": 30}],
+     r"images\[0\] has the id \[1\]"),
+    ([{"id": 1, "file_name": "a.png", "height": 0, "width": 30}],
+     r"images\[0\] \(id 1\) has the height 0"),
+    ([{"id": 1, "file_name": "a.png", "height": 20, "width": "30"}],
+     r"images\[0\] \(id 1\) has the width '30'"),
+])
+def test_bad_images_raise_naming_the_entry(tmp_path, images, match):
+    json_path, image_dir = _write_coco(tmp_path, images, [], files=[])
+    with pytest.raises(CocoFormatError, match=match):
+        CocoDataset().load_coco_json(json_path, image_dir)

@@ -256,3 +256,26 @@ def test_coco_ground_truth_of_a_via_set_scores_its_own_masks_1():
     stats = evaluate_coco_results(coco, results[1:], "segm",
                                   image_ids=coco_ids, verbose=0)
     assert stats[8] < 1.0
+
+
+def test_coco_ground_truth_keeps_crowds_as_crowds():
+    """A negative class id (a crowd) becomes iscrowd 1 of its class's
+    category, not the category of class id -1 (the last class)."""
+    from mrcnn.core.dataset import Dataset
+    from mrcnn.evaluation import coco_ground_truth
+
+    class TwoInstances(Dataset):
+        def load_mask(self, image_id):
+            masks = np.zeros([16, 16, 2], bool)
+            masks[2:6, 2:6, 0] = True
+            masks[8:14, 8:14, 1] = True
+            return masks, np.array([2, -1], np.int32)
+
+    ds = TwoInstances()
+    ds.add_class("toy", 5, "a")
+    ds.add_class("toy", 9, "b")
+    ds.add_image("toy", image_id=40, path=None)
+    ds.prepare()
+    anns = coco_ground_truth(ds).dataset["annotations"]
+    assert [(a["category_id"], a["iscrowd"]) for a in anns] == [(9, 0), (5, 1)]
+    assert [a["image_id"] for a in anns] == [40, 40]
