@@ -27,7 +27,7 @@ image ids and the class id -> category id table of any prepared Dataset
     write_coco_results("results.json", detections, image_ids, category_ids)
     # pycocotools: COCOeval(coco_gt, coco_gt.loadRes("results.json"), "segm")
 
-``mrcnn.evaluation.evaluate_coco`` (``mrcnn evaluate``) builds its results
+``mrcnn.modeling.evaluation.evaluate_coco`` (``mrcnn evaluate``) builds its results
 with ``to_coco_results``: a written file scores the same AP.
 """
 

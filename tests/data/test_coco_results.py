@@ -248,9 +248,9 @@ def test_results_file_scores_the_ap_of_mrcnn_evaluate(coco_tiny, tmp_path):
     import keras
     from conftest import make_detecting, make_tiny_config, shared_path
     from mrcnn.app.jobs import evaluate_coco_dataset
-    from mrcnn.evaluation import COCO_STAT_NAMES
-    from mrcnn.maskrcnn import MaskRCNN
-    from mrcnn.weights import save_weights
+    from mrcnn.modeling.evaluation import COCO_STAT_NAMES
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
+    from mrcnn.modeling.weights import save_weights
     ds, gt, _ = coco_tiny
     ids = list(ds.image_ids[:3])
     config = make_tiny_config(NUM_CLASSES=81, IMAGES_PER_GPU=1, IMAGE_MIN_DIM=64,
@@ -298,7 +298,7 @@ def test_results_file_scores_the_ap_of_evaluate_coco(coco_tiny, tmp_path):
     """Detections scoring neither 0 nor 1 (ground truth, one class swapped):
     the written file's COCOeval equals evaluation.evaluate_coco (what
     ``mrcnn evaluate`` runs), segm and bbox."""
-    from mrcnn.evaluation import evaluate_coco
+    from mrcnn.modeling.evaluation import evaluate_coco
     ds, gt, _ = coco_tiny
     ids = list(ds.image_ids[:12])
     model = _GroundTruthModel(ds, swap=(1, 3))

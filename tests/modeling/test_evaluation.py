@@ -262,7 +262,7 @@ def test_coco_ground_truth_keeps_crowds_as_crowds():
     """A negative class id (a crowd) becomes iscrowd 1 of its class's
     category, not the category of class id -1 (the last class)."""
     from mrcnn.core.dataset import Dataset
-    from mrcnn.evaluation import coco_ground_truth
+    from mrcnn.modeling.evaluation import coco_ground_truth
 
     class TwoInstances(Dataset):
         def load_mask(self, image_id):
