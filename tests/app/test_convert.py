@@ -1,23 +1,18 @@
 """``mrcnn convert`` (in-process CLI), format discovery of
 ``--dataset DIR`` with ``--format`` and its errors, and ``mrcnn train``
 for two steps on each format."""
-import glob
 import os
 
 import numpy as np
 import pytest
 
-from conftest import make_tiny_config, shared_path
+from conftest import make_tiny_config
+from formats_helpers import (assert_same, first_records, reference,
+                             synthetic_records)
 from mrcnn.app import datasets
 from mrcnn.app.errors import UserError
 from mrcnn.cli import main as cli_main
 from mrcnn.data import formats
-
-import sys
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "data",
-                                "formats"))
-from formats_helpers import (assert_same, first_records,  # noqa: E402
-                             reference, synthetic_records)
 
 READERS = {"via": formats.ViaDataset, "via2": formats.Via2Dataset,
            "labelme": formats.LabelMeDataset, "cvat": formats.CvatDataset,
@@ -117,24 +112,39 @@ TRAIN_FORMATS = ("via", "via2", "labelme", "cvat", "masks", "coco")
 
 
 @pytest.fixture(scope="module")
-def tiny_config_path(tmp_path_factory):
-    config = make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=3,
-                              IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64,
-                              VALIDATION_STEPS=1)
-    path = tmp_path_factory.mktemp("cfg") / "tiny.json"
-    path.write_text(config.to_json())
-    return str(path)
+def shared_model(tmp_path_factory):
+    """The tiny 64 px training model of tests/test_training.py, two steps
+    an epoch, built once for every format."""
+    from mrcnn.maskrcnn import MaskRCNN
+    config = make_tiny_config(
+        IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64, IMAGES_PER_GPU=1, NUM_CLASSES=3,
+        STEPS_PER_EPOCH=2, VALIDATION_STEPS=0, TRAIN_ROIS_PER_IMAGE=16,
+        POST_NMS_ROIS_TRAINING=64, PRE_NMS_LIMIT=256,
+        RPN_TRAIN_ANCHORS_PER_IMAGE=32, FPN_CLASSIF_FC_LAYERS_SIZE=64,
+        TOP_DOWN_PYRAMID_SIZE=64, MINI_MASK_SHAPE=(16, 16),
+        MAX_GT_INSTANCES=4)
+    return MaskRCNN("training", config, str(tmp_path_factory.mktemp("logs")))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", TRAIN_FORMATS)
-def test_train_two_steps_on_each_format(tmp_path, fmt, tiny_config_path):
+def test_train_two_steps_on_each_format(tmp_path, fmt, shared_model,
+                                        capsys):
+    """What `mrcnn train --dataset DIR` loads (the format found by
+    itself; `mrcnn check-dataset` passes it) trains two steps."""
+    from mrcnn.data.pipeline import check_first_sample
     records = synthetic_records(tmp_path, n=2)
     _write(fmt, iter(records), tmp_path / "d", ["BG", "a", "b"])
-    args = ["train", "--dataset", str(tmp_path / "d"), "--weights", "none",
-            "--config-json", tiny_config_path, "--epochs", "1", "--steps",
-            "2", "--logs", str(tmp_path / "logs")]
-    if fmt == "via":
-        args += ["--class-attribute", "class"]
-    assert cli_main(args) == 0
-    assert glob.glob(str(tmp_path / "logs" / "*" / "mask_rcnn_*_0001.h5"))
+    extra = ["--class-attribute", "class"] if fmt == "via" else []
+    assert cli_main(["check-dataset", "--dataset", str(tmp_path / "d")] +
+                    extra) == 0, capsys.readouterr().out
+    assert "2 images, 2 classes (a, b)" in capsys.readouterr().out
+    dataset = datasets.load_dataset(str(tmp_path / "d"), "train",
+                                    class_attribute="class" if fmt == "via"
+                                    else None, file_subset="train")
+    check_first_sample(dataset, shared_model.config)
+    epoch = shared_model.epoch
+    history = shared_model.train(dataset, dataset, learning_rate=0.01,
+                                 epochs=epoch + 1, layers="heads")
+    assert shared_model.epoch == epoch + 1
+    assert np.isfinite(history.history["loss"]).all()
