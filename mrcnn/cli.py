@@ -7,8 +7,9 @@ Sub-commands:
     detect    images or folders -> annotated PNGs + detections.json (RLE masks)
     splash    background effects on images or videos (splash, blur, cutout,
               replace)
-    train     train on a COCO-JSON or VIA-JSON dataset folder
-    evaluate  COCO metrics (pycocotools) on a COCO or VIA dataset
+    train     train on a dataset folder (COCO, VIA, VIA 2, LabelMe, CVAT,
+              mask PNGs: docs/FORMATS.md)
+    evaluate  COCO metrics (pycocotools) on a dataset of those formats
     weights   inspect or convert a weight file
     serve     HTTP API and web page ([serve] extra)
     export    SavedModel (TF Serving), .keras or OpenVINO

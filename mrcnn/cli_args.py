@@ -56,7 +56,8 @@ def _add_dataset_options(p, subset_help):
     p.add_argument("--subset", default="train",
                    help=subset_help + " (default: %(default)s)")
     p.add_argument("--images", metavar="DIR",
-                   help="image folder for a single .json --dataset")
+                   help="image folder for a single .json --dataset (CVAT: "
+                        "the folder image names are relative to)")
     p.add_argument("--class-attribute", metavar="KEY",
                    help="VIA: region attribute naming each region's class "
                         "(default: one class, named after the dataset folder)")
@@ -184,8 +185,11 @@ def build_parser():
         description="Train on a dataset folder: COCO layout "
                     "(DIR/annotations/instances_<subset><year>.json + "
                     "DIR/<subset><year>/) or VIA layout "
-                    "(DIR/<subset>/via_region_data.json + images), or a "
-                    "single COCO/VIA .json file with --images. Checkpoints "
+                    "(DIR/<subset>/via_region_data.json + images), a "
+                    "VIA 2 project, LabelMe, CVAT XML or mask PNGs in "
+                    "DIR/<subset>/ (found by themselves; docs/FORMATS.md), "
+                    "or a single COCO/VIA .json or CVAT .xml file with "
+                    "--images. Checkpoints "
                     "and config.json (with the class names) go to "
                     "--logs/<name><date>/ (Matterport's layout), where "
                     "--weights last finds them.")
