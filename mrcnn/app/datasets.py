@@ -1,7 +1,8 @@
 """Dataset discovery: a dataset in a folder, or one annotation file.
 
 Layouts:
-    COCO     DIR/annotations/instances_<subset><year>.json + DIR/<subset><year>/
+    COCO     DIR/annotations/instances_<subset><year>.json +
+             DIR/<subset><year>/
     folders  DIR/<subset>/ holding one of the formats of
              mrcnn.data.formats (tried in this order): VIA
              (via_region_data.json + images; one class named after DIR

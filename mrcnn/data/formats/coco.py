@@ -69,8 +69,9 @@ def write_coco(records, output, class_names, subset="train",
     for n, record in enumerate(records, start=1):
         name = record["file_name"]
         copy_record_image(record, os.path.join(output, subset, name))
-        image_id = record["id"] if isinstance(record["id"], (int, np.integer)) \
-            and not isinstance(record["id"], bool) else n
+        given = record["id"]
+        image_id = given if isinstance(given, (int, np.integer)) and \
+            not isinstance(given, bool) else n
         images.append({"id": int(image_id), "file_name": name,
                        "height": record["height"], "width": record["width"]})
         for i, instance in enumerate(record["instances"](), start=1):

@@ -187,8 +187,9 @@ class CvatDataset(AnnotationDataset):
         xml_path = os.path.join(folder, xml_name) if xml_name else \
             find_cvat_xml(folder)
         if xml_path is None or not os.path.isfile(xml_path):
-            raise FileNotFoundError("CVAT annotation file not found: {}".format(
-                xml_path or os.path.join(folder, "annotations.xml")))
+            raise FileNotFoundError(
+                "CVAT annotation file not found: {}".format(
+                    xml_path or os.path.join(folder, "annotations.xml")))
         try:
             root = ET.parse(xml_path).getroot()
         except ET.ParseError as e:

@@ -117,8 +117,8 @@ def shape_part(shape):
         return None, why
     if kind == "polygon":
         if len(xy) < 3:
-            return None, "polygon has {} point(s); a polygon needs >= 3".format(
-                len(xy))
+            return None, "polygon has {} point(s); a polygon needs >= " \
+                "3".format(len(xy))
         return ("polygon", xy), None
     if len(xy) != 2:
         return None, "{} needs 2 points, got {}".format(kind, len(xy))
@@ -335,8 +335,8 @@ def write_labelme(records, output, class_names):
         copy_record_image(record, os.path.join(output, image_name))
         shapes = []
         for i, instance in enumerate(record["instances"](), start=1):
-            found = instance_shapes(instance, class_names[instance["class_id"]],
-                                    i)
+            label = class_names[instance["class_id"]]
+            found = instance_shapes(instance, label, i)
             if not found:
                 notes.append("{}: instance {}: empty mask, not written".format(
                     image_name, i))

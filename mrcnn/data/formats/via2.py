@@ -103,7 +103,8 @@ def project_class_attribute(path):
     except ValueError as e:
         raise ViaFormatError("VIA project {} is not valid JSON: {}".format(
             path, e)) from e
-    attributes = data.get("_via_attributes") if isinstance(data, dict) else None
+    attributes = data.get("_via_attributes") if isinstance(data, dict) \
+        else None
     region = attributes.get("region") if isinstance(attributes, dict) else None
     if not isinstance(region, dict) or len(region) != 1:
         return None, None

@@ -60,11 +60,14 @@ XML = """<?xml version="1.0" encoding="utf-8"?>
     <label><name>car</name></label><label><name>person</name></label>
   </labels></task></meta>
   <image id="0" name="a.png" width="50" height="40">
-    <polygon label="car" occluded="0" points="10.0,5.0;20.0,5.0;20.0,15.0" z_order="0"/>
-    <box label="person" occluded="0" xtl="30" ytl="20" xbr="35" ybr="27" z_order="0">
+    <polygon label="car" occluded="0" points="10.0,5.0;20.0,5.0;20.0,15.0"
+             z_order="0"/>
+    <box label="person" occluded="0" xtl="30" ytl="20" xbr="35" ybr="27"
+         z_order="0">
       <attribute name="iscrowd">true</attribute>
     </box>
-    <mask label="car" rle="1, 2, 3, 2" left="40" top="30" width="4" height="2" z_order="0"/>
+    <mask label="car" rle="1, 2, 3, 2" left="40" top="30" width="4"
+          height="2" z_order="0"/>
     <polygon label="person" points="1,1;4,1;4,4" group_id="3"/>
     <polygon label="person" points="40,1;44,1;44,4" group_id="3"/>
     {bad}

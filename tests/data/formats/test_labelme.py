@@ -3,7 +3,6 @@ coco_tiny, files written as LabelMe documents them, and bad files reported
 with their file and shape index."""
 import base64
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from formats_helpers import (assert_same, first_records, reasons, reference,
                              synthetic_records, write_image)
 from mrcnn.core.validation import check_dataset
 from mrcnn.data.formats import LabelMeDataset, write_labelme
-from mrcnn.data.formats.labelme import decode_png_b64
+from mrcnn.data.formats.labelme import encode_png_b64
 
 
 def _load(folder, **kwargs):
@@ -63,7 +62,6 @@ def test_documented_shapes_and_embedded_image(tmp_path):
     image = write_image(str(tmp_path / "a.png"), 40, 50)
     bits = np.zeros((3, 4), bool)
     bits[1, 1:3] = True
-    from mrcnn.data.formats.labelme import encode_png_b64
     shapes = [
         _shape("cat", [[10, 5], [20, 5], [20, 15], [10, 15]]),
         _shape("dog", [[30, 20], [34, 26]], "rectangle"),

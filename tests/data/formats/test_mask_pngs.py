@@ -120,8 +120,8 @@ def test_class_map_json_default_and_csv(tmp_path):
     masks, class_ids = got.load_mask(0)
     assert got.class_names == ["BG", "cat", "dog"]
     assert list(class_ids) == [1, -2, 1]
-    np.testing.assert_array_equal(masks, np.stack([ids == k for k in (1, 2, 3)],
-                                                  2))
+    expected = np.stack([ids == k for k in (1, 2, 3)], axis=2)
+    np.testing.assert_array_equal(masks, expected)
     _instance_folder(tmp_path / "c", None, "image,instance,class,iscrowd\n"
                      "a,1,cat,\na,2,dog,1\n*,3,cat,\n")
     got = _load(tmp_path / "c")
