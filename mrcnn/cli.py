@@ -7,11 +7,13 @@ Sub-commands:
     detect    images or folders -> annotated PNGs + detections.json (RLE masks)
     splash    background effects on images or videos (splash, blur, cutout,
               replace)
-    train     train on a COCO-JSON or VIA-JSON dataset folder
-    evaluate  COCO metrics (pycocotools) on a COCO or VIA dataset
+    train     train on a dataset folder (COCO, VIA, VIA 2, LabelMe, CVAT,
+              mask PNGs: docs/FORMATS.md)
+    evaluate  COCO metrics (pycocotools) on a dataset of those formats
     weights   inspect or convert a weight file
     serve     HTTP API and web page ([serve] extra)
     export    SavedModel (TF Serving), .keras or OpenVINO
+    convert   annotations from one format to another (no model)
 
 Errors the user can fix (a missing weights file, an unreadable image, a class
 count mismatch, a bad dataset: every `mrcnn.errors.MrcnnError`) are printed
@@ -23,7 +25,7 @@ and a path error are instant.
 import os
 import sys
 
-from mrcnn.app import preflight
+from mrcnn.app import convert, preflight
 from mrcnn.app.errors import UserError
 from mrcnn.app.files import parse_names
 from mrcnn.cli_args import build_parser  # noqa: F401 - the parser, re-exported
@@ -148,6 +150,15 @@ def cmd_detect(args):
                             len(bad), bad[0][1]))
     model, _, names = _prepare_inference(args)
     skip = {p for p, _ in bad}
+    if args.format:
+        done = jobs.detect_to_format(model, [p for p in paths if p not in
+                                             skip], args.output, names,
+                                     args.format, errors=bad)
+        print("{} detections in {} images. Wrote {} ({})".format(
+            done["detections"], done["images"], done["output"], args.format))
+        for note in done["notes"]:
+            print("mrcnn detect: {}".format(note))
+        return _report_unreadable(done["errors"], len(paths), done["output"])
     done = jobs.detect_to_folder(model, [p for p in paths if p not in skip],
                                  args.output, names,
                                  weights_label=args.weights, errors=bad)
@@ -160,6 +171,31 @@ def cmd_detect(args):
               "under 'errors' in {})".format(len(done["errors"]), len(paths),
                                              done["json"]), file=sys.stderr)
         return 1
+    return 0
+
+
+def _report_unreadable(errors, count, where):
+    for _, message in errors:
+        print("mrcnn detect: error: {}".format(message), file=sys.stderr)
+    if errors:
+        print("mrcnn detect: {} of {} images could not be read (not in "
+              "{})".format(len(errors), count, where), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_convert(args):
+    """convert: annotations SRC (--from) -> DST (--to), no model."""
+    done = convert.convert_dataset(args.src, args.dst, from_fmt=args.from_fmt,
+                                   to_fmt=args.to_fmt, subset=args.subset,
+                                   class_attribute=args.class_attribute,
+                                   images_dir=args.images)
+    print("Converted {} subset(s): {} images, {} instances; {} left out by "
+          "the reader, {} notes".format(
+              len(done), sum(d["images"] for d in done),
+              sum(d["instances"] for d in done),
+              sum(len(d["skipped"]) for d in done),
+              sum(len(d["notes"]) for d in done)))
     return 0
 
 
@@ -258,7 +294,8 @@ def cmd_export(args):
 COMMANDS = {"demo": cmd_demo, "detect": cmd_detect, "splash": cmd_splash,
             "train": cmd_train, "check_dataset": cmd_check_dataset,
             "evaluate": cmd_evaluate, "weights": cmd_weights,
-            "serve": cmd_serve, "export": cmd_export}
+            "serve": cmd_serve, "export": cmd_export,
+            "convert": cmd_convert}
 
 
 if __name__ == "__main__":

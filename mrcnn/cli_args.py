@@ -10,6 +10,11 @@ from mrcnn import __version__
 from mrcnn.app import datasets
 from mrcnn.core.effects import BACKGROUND_EFFECTS
 
+#: mrcnn detect --format (default: PNGs + detections.json).
+DETECT_FORMATS = ("labelme", "cvat", "masks", "coco")
+#: mrcnn convert --to (mrcnn.data.formats.WRITE_FORMATS).
+CONVERT_TO = ("via", "via2", "labelme", "cvat", "masks", "coco")
+
 
 def _add_model_options(p, default_weights="coco", output_default=None,
                        output_help="output folder", output=True,
@@ -51,7 +56,8 @@ def _add_dataset_options(p, subset_help):
     p.add_argument("--subset", default="train",
                    help=subset_help + " (default: %(default)s)")
     p.add_argument("--images", metavar="DIR",
-                   help="image folder for a single .json --dataset")
+                   help="image folder for a single .json --dataset (CVAT: "
+                        "the folder image names are relative to)")
     p.add_argument("--class-attribute", metavar="KEY",
                    help="VIA: region attribute naming each region's class "
                         "(default: one class, named after the dataset folder)")
@@ -145,6 +151,11 @@ def build_parser():
                    help="also write this effect per input to --output/effects")
     g.add_argument("--background", metavar="IMAGE|R,G,B",
                    help="for --effect replace: an image file or a color")
+    p.add_argument("--format", choices=DETECT_FORMATS, default=None,
+                   help="write the detections as annotations to correct and "
+                        "train on (labelme, cvat, masks: with copies of the "
+                        "images) or as COCO results JSON (coco) instead of "
+                        "PNGs + detections.json (see docs/FORMATS.md)")
     p.set_defaults(handler="detect")
 
     # splash
@@ -174,8 +185,11 @@ def build_parser():
         description="Train on a dataset folder: COCO layout "
                     "(DIR/annotations/instances_<subset><year>.json + "
                     "DIR/<subset><year>/) or VIA layout "
-                    "(DIR/<subset>/via_region_data.json + images), or a "
-                    "single COCO/VIA .json file with --images. Checkpoints "
+                    "(DIR/<subset>/via_region_data.json + images), a "
+                    "VIA 2 project, LabelMe, CVAT XML or mask PNGs in "
+                    "DIR/<subset>/ (found by themselves; docs/FORMATS.md), "
+                    "or a single COCO/VIA .json or CVAT .xml file with "
+                    "--images. Checkpoints "
                     "and config.json (with the class names) go to "
                     "--logs/<name><date>/ (Matterport's layout), where "
                     "--weights last finds them.")
@@ -334,6 +348,28 @@ def build_parser():
                    help="openvino int8: images to calibrate the "
                         "quantisation on (up to 300 are used)")
     p.set_defaults(handler="export", batch_size=1)
+    # convert
+    p = sub.add_parser(
+        "convert", help="convert annotations between formats (no model)",
+        description="Read the annotations of SRC (a dataset folder or one "
+                    "annotation file) and write them in another format to "
+                    "DST, one sub-folder per subset, with copies of the "
+                    "images. What the reader leaves out and what the "
+                    "target format cannot express are printed. Formats: "
+                    "see docs/FORMATS.md.")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("dst", metavar="DST")
+    p.add_argument("--from", dest="from_fmt", choices=datasets.FORMATS,
+                   default="auto", help="(default: %(default)s)")
+    p.add_argument("--to", dest="to_fmt", required=True,
+                   choices=CONVERT_TO)
+    p.add_argument("--subset", default=None,
+                   help="only this subset (default: every one found)")
+    p.add_argument("--images", metavar="DIR",
+                   help="image folder for a single annotation file")
+    p.add_argument("--class-attribute", metavar="KEY",
+                   help="VIA: region attribute naming each region's class")
+    p.set_defaults(handler="convert")
     # Each sub-command's parser, for its usage on a misspelled option.
     parser.subcommand_parsers = dict(sub.choices)
     return parser

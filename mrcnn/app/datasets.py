@@ -1,10 +1,17 @@
-"""Dataset discovery: a COCO or VIA dataset in a folder, or one .json file.
+"""Dataset discovery: a dataset in a folder, or one annotation file.
 
-Layouts (Matterport's samples):
-    COCO  DIR/annotations/instances_<subset><year>.json + DIR/<subset><year>/
-    VIA   DIR/<subset>/via_region_data.json + the images beside it; one
-          class named after DIR unless a class attribute names each region's
-    one file: a COCO or VIA .json, images in --images (default: its folder)
+Layouts:
+    COCO     DIR/annotations/instances_<subset><year>.json +
+             DIR/<subset><year>/
+    folders  DIR/<subset>/ holding one of the formats of
+             mrcnn.data.formats (tried in this order): VIA
+             (via_region_data.json + images; one class named after DIR
+             unless a class attribute names each region's), VIA 2 project,
+             CVAT XML, LabelMe *.json, instance masks. A DIR that holds a
+             format itself (no DIR/<subset>/) is the subset asked for.
+    one file: a COCO or VIA .json or a CVAT .xml, images in --images
+             (default: its folder)
+``--format`` forces one format instead of trying them.
 """
 
 import glob
@@ -12,10 +19,12 @@ import json
 import os
 
 from mrcnn.app.errors import UserError
+from mrcnn.data import formats
 from mrcnn.data.coco import CocoDataset
+from mrcnn.data.formats.cvat import CvatDataset
 from mrcnn.data.via import ViaDataset
 
-FORMATS = ("auto", "coco", "via")
+FORMATS = ("auto", "coco", "via", "via2", "labelme", "cvat", "masks")
 
 
 def folder_class_name(path):
@@ -53,6 +62,13 @@ def find_coco_files(root, subset, images_dir=None):
 
 
 def _load_json_file(json_path, fmt, image_dir, class_attribute):
+    if fmt == "cvat" or (fmt == "auto" and json_path.lower().endswith(
+            ".xml")):
+        dataset = CvatDataset()
+        dataset.load_cvat(os.path.dirname(os.path.abspath(json_path)),
+                          xml_name=os.path.basename(json_path),
+                          images_dir=image_dir)
+        return dataset
     with open(json_path, encoding="utf-8") as f:
         try:
             data = json.load(f)
@@ -105,7 +121,6 @@ def load_dataset(path, subset, fmt="auto", images_dir=None,
     else:
         coco = find_coco_files(path, subset, images_dir) \
             if fmt in ("auto", "coco") else None
-        via_json = os.path.join(path, subset, "via_region_data.json")
         if coco is not None:
             json_path, image_dir = coco
             if not os.path.isdir(image_dir):
@@ -115,18 +130,52 @@ def load_dataset(path, subset, fmt="auto", images_dir=None,
             dataset = CocoDataset()
             dataset.coco = dataset.load_coco_json(json_path, image_dir,
                                                   return_coco=True)
-        elif fmt in ("auto", "via") and os.path.isfile(via_json):
-            dataset = ViaDataset()
-            dataset.load_via(path, subset, class_attribute=class_attribute,
-                             class_name=folder_class_name(path))
-        else:
+        elif fmt == "coco":
             return None
+        else:
+            dataset = _load_folder(path, subset, fmt, images_dir,
+                                   class_attribute, file_subset)
+            if dataset is None:
+                return None
     dataset.prepare()
     return dataset
+
+
+def _load_folder(path, subset, fmt, images_dir, class_attribute,
+                 file_subset):
+    """The dataset of DIR/<subset> (or of DIR itself when it holds a
+    format and has no <subset> folder), or None."""
+    folder = os.path.join(path, subset)
+    if not os.path.isdir(folder):
+        if file_subset is not None and subset != file_subset:
+            return None
+        if formats.detect_folder(path) is None:
+            return None
+        folder = path
+    tried = None if fmt == "auto" else (fmt,)
+    found = formats.detect_folder(folder, tried)
+    if found is None:
+        if fmt == "auto" and folder != path and not os.listdir(folder):
+            return None
+        raise UserError("{}: no {} annotations found; looked for {}".format(
+            folder, "known" if fmt == "auto" else fmt, _layouts(tried)))
+    try:
+        return formats.load_folder(found, folder,
+                                   class_attribute=class_attribute,
+                                   class_name=folder_class_name(path),
+                                   images_dir=images_dir)
+    except formats.AnnotationFormatError as e:
+        raise UserError(str(e))
+
+
+def _layouts(names=None):
+    return "; ".join(text for name, text in formats.FOLDER_LAYOUTS
+                     if names is None or name in names)
 
 
 def missing_subset_message(path, subset):
     """What to tell the user when ``subset`` is not in ``path``."""
     return ("no '{0}' subset found in {1}: expected "
-            "{1}/annotations/instances_{0}<year>.json (COCO) or "
-            "{1}/{0}/via_region_data.json (VIA)".format(subset, path))
+            "{1}/annotations/instances_{0}<year>.json (COCO), or a folder "
+            "{1}/{0}/ (or {1} itself) holding one of: {2}".format(
+                subset, path, _layouts()))

@@ -6,6 +6,8 @@ front end reports; messages along the way go to ``log`` (default: print).
 
     prepare_inference   resolve weights, assemble the Config, build the model
     detect_to_folder    annotated PNGs + detections.json
+    detect_to_format    detections as LabelMe / CVAT / mask PNGs / COCO
+                        results (mrcnn.data.formats)
     splash_to_folder    background effects on images and videos
     train_on_dataset    train on a COCO / VIA dataset, checkpoints per epoch
     evaluate_coco_dataset  pycocotools metrics (COCO or VIA) -> metrics.json
@@ -24,6 +26,8 @@ from mrcnn.app.errors import UserError
 from mrcnn.core.images import parse_rgb
 from mrcnn.core.release import HEAD_LAYERS
 from mrcnn.core.validation import check_dataset
+from mrcnn.data import formats
+from mrcnn.data.coco_results import write_coco_results
 from mrcnn.data.pipeline import check_first_sample
 from mrcnn.app.demo import run_demo  # noqa: F401 - the demo job
 from mrcnn.export import export_model
@@ -103,6 +107,49 @@ def detect_to_folder(model, paths, output, class_names, weights_label=None,
                     for p, m in errors]})
     return {"json": json_path, "images": len(records),
             "detections": sum(len(r["detections"]) for r in records),
+            "errors": errors}
+
+
+def _coco_image_id(path, index):
+    """A COCO image id from a file name ("000000397133.jpg" -> 397133),
+    else index (1-based)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return int(stem) if stem.isdigit() else index
+
+
+def detect_to_format(model, paths, output, class_names, fmt, errors=None):
+    """Detect on image files and write the detections in ``fmt``:
+    "labelme", "cvat", "masks" (mrcnn.data.formats writers: annotations an
+    annotation tool opens, beside copies of the images) or "coco"
+    (output/results.json, mrcnn.data.coco_results; image ids from numeric
+    file names, else 1..N).
+
+    Returns:
+        dict: output (folder or file), images, detections (counts), notes
+        (what the format could not express), errors (unreadable images).
+    """
+    errors = list(errors or [])
+    found = results.detect_files(model, paths, "detect", errors=errors)
+    if fmt == "coco":
+        detections, image_ids = [], []
+        for path, _, result in found:
+            detections.append(result)
+            image_ids.append(_coco_image_id(path, len(image_ids) + 1))
+        dest = os.path.join(output, "results.json")
+        write_coco_results(dest, detections, image_ids, None)
+        return {"output": dest, "images": len(detections),
+                "detections": sum(len(d["class_ids"]) for d in detections),
+                "notes": [], "errors": errors}
+    counted = []
+
+    def pairs():
+        for path, _, result in found:
+            counted.append(len(result["class_ids"]))
+            yield path, result
+    summary = formats.WRITERS[fmt](formats.records_from_detections(pairs()),
+                                   output, class_names)
+    return {"output": output, "images": summary["images"],
+            "detections": sum(counted), "notes": summary["notes"],
             "errors": errors}
 
 

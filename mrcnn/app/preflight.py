@@ -157,6 +157,9 @@ def check_args(args):
         if extra and not args.engine:
             raise UserError("--{} needs --engine local or --engine ray".format(
                 extra[0]))
+        if args.engine and _get(args, "format"):
+            raise UserError("--format writes annotation files; it does not go "
+                            "with --engine (Parquet shards)")
     if command in ("detect", "splash"):
         inputs = args.images if command == "detect" else args.inputs
         if not (command == "detect" and args.engine):
@@ -198,5 +201,9 @@ def check_args(args):
                 raise UserError("weights file not found: {}".format(path))
         if args.action == "convert" and len(args.paths) == 2:
             check_output_file(args.paths[1], "DST", "converted weight file")
+    elif command == "convert":
+        if not os.path.exists(args.src):
+            raise UserError("SRC {}: no such file or folder".format(args.src))
+        check_output_folder(args.dst, option="DST")
     elif command == "demo":
         check_output_folder(args.output)

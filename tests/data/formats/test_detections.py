@@ -1,0 +1,85 @@
+"""Writers from detect() results (dense masks and the BoxMasks that
+`mrcnn detect` holds), and ``mrcnn detect --format labelme|cvat|masks``
+through the in-process CLI: the files read back as datasets with the
+detected masks."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import make_tiny_config, write_detecting_weights
+from formats_helpers import iou, write_image
+from mrcnn.cli import main as cli_main
+from mrcnn.core.masks import BoxMasks
+from mrcnn.data import formats
+
+
+def _result(height=40, width=50):
+    """A detect() dict of two detections, masks as BoxMasks."""
+    raw = np.zeros((2, 8, 8), np.float32)
+    raw[0, 1:7, 1:7] = 1.0
+    raw[1] = 1.0
+    boxes = np.array([[4, 4, 20, 24], [22, 30, 36, 46]])
+    return {"rois": boxes, "class_ids": np.array([2, 1], np.int32),
+            "scores": np.array([0.9, 0.75], np.float32),
+            "masks": BoxMasks(raw, boxes, (height, width))}
+
+
+@pytest.mark.parametrize("fmt", ["labelme", "cvat", "masks"])
+@pytest.mark.parametrize("dense", [False, True])
+def test_writers_take_detect_results(tmp_path, fmt, dense):
+    image = write_image(str(tmp_path / "in" / "photo.jpg"), 40, 50)
+    result = _result()
+    masks = np.asarray(result["masks"])  # [H, W, N] bool
+    if dense:
+        result = dict(result, masks=masks)
+    out = str(tmp_path / "out")
+    summary = formats.WRITERS[fmt](
+        formats.records_from_detections([(image, result)]), out,
+        ["BG", "cat", "dog"])
+    assert summary["images"] == 1 and summary["instances"] == 2
+    got = formats.load_folder(fmt, out)
+    got.prepare()
+    back, class_ids = got.load_mask(0)
+    assert got.class_names == ["BG", "cat", "dog"]
+    assert list(class_ids) == [2, 1]
+    for k in range(2):
+        assert iou(back[:, :, k], masks[:, :, k]) >= 0.98
+    assert os.path.isfile(got.image_info[0]["path"])
+
+
+def test_scores_are_kept_where_the_format_has_a_field(tmp_path):
+    image = write_image(str(tmp_path / "photo.png"), 40, 50)
+    formats.write_labelme(formats.records_from_detections(
+        [(image, _result())]), str(tmp_path / "lm"), ["BG", "cat", "dog"])
+    data = json.loads((tmp_path / "lm" / "photo.json").read_text())
+    assert [s["description"] for s in data["shapes"]] == \
+        ["score=0.9000", "score=0.7500"]
+    formats.write_cvat(formats.records_from_detections(
+        [(image, _result())]), str(tmp_path / "cv"), ["BG", "cat", "dog"])
+    xml = (tmp_path / "cv" / "annotations.xml").read_text()
+    assert '<attribute name="score">0.9000</attribute>' in xml
+
+
+@pytest.mark.slow
+def test_detect_format_through_the_cli(tmp_path, capsys):
+    images = [write_image(str(tmp_path / "in" / "a.png"), 64, 80)]
+    config = make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=2,
+                              IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64,
+                              DETECTION_MIN_CONFIDENCE=0.0)
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(config.to_json())
+    weights = write_detecting_weights(config, str(tmp_path / "tiny.h5"))
+    out = tmp_path / "det"
+    assert cli_main(["detect"] + images + [
+        "--weights", weights, "--config-json", str(cfg), "--class-names",
+        "balloon", "--format", "cvat", "--output", str(out)]) == 0
+    assert "Wrote {} (cvat)".format(out) in capsys.readouterr().out
+    got = formats.load_folder("cvat", str(out))
+    got.prepare()
+    assert got.class_names == ["BG", "balloon"] and got.num_images == 1
+    masks, class_ids = got.load_mask(0)
+    assert len(class_ids) > 0 and masks.shape[:2] == (
+        got.image_info[0]["height"], got.image_info[0]["width"])
+    assert not (out / "detections.json").exists()
