@@ -153,7 +153,8 @@ def cmd_detect(args):
     if args.format:
         done = jobs.detect_to_format(model, [p for p in paths if p not in
                                              skip], args.output, names,
-                                     args.format, errors=bad)
+                                     args.format, errors=bad,
+                                     coco_annotations=args.coco_annotations)
         print("{} detections in {} images. Wrote {} ({})".format(
             done["detections"], done["images"], done["output"], args.format))
         for note in done["notes"]:

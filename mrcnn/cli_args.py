@@ -156,6 +156,13 @@ def build_parser():
                         "train on (labelme, cvat, masks: with copies of the "
                         "images) or as COCO results JSON (coco) instead of "
                         "PNGs + detections.json (see docs/FORMATS.md)")
+    p.add_argument("--coco-annotations", metavar="JSON",
+                   help="with --format coco: the COCO ground truth the images "
+                        "come from; image and category ids are taken from it "
+                        "(by file name and class name) so COCOeval scores "
+                        "the results against it (default: ids from numeric "
+                        "file names, COCO's category ids for the COCO "
+                        "classes)")
     p.set_defaults(handler="detect")
 
     # splash

@@ -17,6 +17,7 @@ front end reports; messages along the way go to ``log`` (default: print).
     run_demo            the demo (mrcnn.app.demo)
 """
 
+import json
 import os
 
 from mrcnn.modeling import evaluation
@@ -24,7 +25,7 @@ from mrcnn.app import splash
 from mrcnn.app import datasets, files, model_setup, results, weights_spec
 from mrcnn.app.errors import UserError
 from mrcnn.core.images import parse_rgb
-from mrcnn.core.release import HEAD_LAYERS
+from mrcnn.core.release import COCO_CATEGORY_IDS, COCO_CLASS_NAMES, HEAD_LAYERS
 from mrcnn.core.validation import check_dataset
 from mrcnn.data import formats
 from mrcnn.data.coco_results import write_coco_results
@@ -117,29 +118,83 @@ def _coco_image_id(path, index):
     return int(stem) if stem.isdigit() else index
 
 
-def detect_to_format(model, paths, output, class_names, fmt, errors=None):
+def coco_ids(paths, class_names, annotations=None):
+    """COCO image and category ids for detections on image files.
+
+    With ``annotations`` (a COCO ground-truth .json), each image is found
+    by file name in its "images" and each class by name in its
+    "categories", so COCOeval can score the results against that file;
+    without it, image ids come from numeric file names (else 1..N) and
+    category ids are COCO's own for the COCO class names
+    (core.release.COCO_CATEGORY_IDS), else the class ids.
+
+    Returns:
+        (image_ids [len(paths)] ints, category_ids [NUM_CLASSES], index 0
+        None). Raises UserError naming an image or class not in the file.
+    """
+    if annotations is None:
+        image_ids = [_coco_image_id(p, i + 1) for i, p in enumerate(paths)]
+        if list(class_names) == list(COCO_CLASS_NAMES):
+            return image_ids, list(COCO_CATEGORY_IDS)
+        return image_ids, None
+    try:
+        with open(annotations) as f:
+            gt = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserError("{}: cannot read it as JSON ({})".format(
+            annotations, e))
+    try:
+        by_file = {os.path.basename(im["file_name"]): im["id"]
+                   for im in gt["images"]}
+        by_name = {c["name"]: c["id"] for c in gt["categories"]}
+    except (KeyError, TypeError) as e:
+        raise UserError("{}: not a COCO annotation file (images[].file_name "
+                        "/ id and categories[].name / id needed: {})".format(
+                            annotations, e))
+    image_ids = []
+    for p in paths:
+        name = os.path.basename(p)
+        if name not in by_file:
+            raise UserError("{}: no image named {!r} in {}".format(
+                p, name, annotations))
+        image_ids.append(by_file[name])
+    missing = [n for n in class_names[1:] if n not in by_name]
+    if missing:
+        raise UserError("{}: no category named {} (the model's classes: "
+                        "config.json CLASS_NAMES or --class-names)".format(
+                            annotations, ", ".join(map(repr, missing))))
+    return image_ids, [None] + [by_name[n] for n in class_names[1:]]
+
+
+def detect_to_format(model, paths, output, class_names, fmt, errors=None,
+                     coco_annotations=None):
     """Detect on image files and write the detections in ``fmt``:
     "labelme", "cvat", "masks" (mrcnn.data.formats writers: annotations an
     annotation tool opens, beside copies of the images) or "coco"
-    (output/results.json, mrcnn.data.coco_results; image ids from numeric
-    file names, else 1..N).
+    (output/results.json, mrcnn.data.coco_results; ids from coco_ids, with
+    ``coco_annotations`` the ground truth to map them to).
 
     Returns:
         dict: output (folder or file), images, detections (counts), notes
         (what the format could not express), errors (unreadable images).
     """
     errors = list(errors or [])
-    found = results.detect_files(model, paths, "detect", errors=errors)
     if fmt == "coco":
+        # Ids first: a file or class missing from the annotations fails
+        # before any detection runs.
+        ids, category_ids = coco_ids(paths, class_names, coco_annotations)
+        id_of = dict(zip(paths, ids))
         detections, image_ids = [], []
-        for path, _, result in found:
+        for path, _, result in results.detect_files(model, paths, "detect",
+                                                    errors=errors):
             detections.append(result)
-            image_ids.append(_coco_image_id(path, len(image_ids) + 1))
+            image_ids.append(id_of[path])
         dest = os.path.join(output, "results.json")
-        write_coco_results(dest, detections, image_ids, None)
+        write_coco_results(dest, detections, image_ids, category_ids)
         return {"output": dest, "images": len(detections),
                 "detections": sum(len(d["class_ids"]) for d in detections),
                 "notes": [], "errors": errors}
+    found = results.detect_files(model, paths, "detect", errors=errors)
     counted = []
 
     def pairs():

@@ -160,6 +160,11 @@ def check_args(args):
         if args.engine and _get(args, "format"):
             raise UserError("--format writes annotation files; it does not go "
                             "with --engine (Parquet shards)")
+        if _get(args, "coco_annotations") is not None:
+            if _get(args, "format") != "coco":
+                raise UserError("--coco-annotations maps ids for --format "
+                                "coco; add --format coco")
+            check_input_file(args.coco_annotations, "--coco-annotations")
     if command in ("detect", "splash"):
         inputs = args.images if command == "detect" else args.inputs
         if not (command == "detect" and args.engine):

@@ -34,6 +34,12 @@ COCO_CLASS_NAMES = [
     "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
     "hair drier", "toothbrush"]
 
+# COCO's category id of each of those classes (COCO numbers its 80 classes
+# 1..90 with gaps): what COCO results files and COCOeval expect.
+COCO_CATEGORY_IDS = [None] + [
+    i for i in range(1, 91)
+    if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
+
 
 def default_class_names(num_classes):
     """Class names of a model nobody named: the COCO names for an 81-class
