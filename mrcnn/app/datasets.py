@@ -50,11 +50,17 @@ def find_coco_files(root, subset, images_dir=None):
         root: dataset folder or a single instances .json file.
         subset: "train", "val", ... (the year is found from the file name).
         images_dir: image folder, overriding the layout's.
+
+    Besides COCO's own layout, CVAT's "COCO 1.0" export
+    (annotations/instances_default.json + images/) is the "train" subset.
     """
     if os.path.isfile(root):
         return root, images_dir or os.path.dirname(os.path.abspath(root))
     found = sorted(glob.glob(os.path.join(
         root, "annotations", "instances_{}*.json".format(subset))))
+    cvat = os.path.join(root, "annotations", "instances_default.json")
+    if not found and subset == "train" and os.path.isfile(cvat):
+        return cvat, images_dir or os.path.join(root, "images")
     if not found:
         return None
     year = os.path.basename(found[0])[len("instances_" + subset):-5]
