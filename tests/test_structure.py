@@ -367,3 +367,37 @@ def test_pending_box_shift_copies_are_still_there():
         assert _box_shifts(ast.parse(open(mods[name]).read())), \
             "{} has no box-shift copy left: drop it from BOX_SHIFT_PENDING " \
             "({})".format(name, reason)
+
+
+#: MaskRCNN's state (docs/ARCHITECTURE.md, "State"): written in
+#: mrcnn/modeling/mask_rcnn.py only (checkpoints and training go through
+#: MaskRCNN.record_run_state).
+MODEL_STATE = {"epoch", "log_dir", "checkpoint_path", "keras_model", "trainer",
+               "data_wait", "model_dir", "last_load_report"}
+
+
+def _state_writes(tree):
+    """Line numbers of ``x.<state> = ...`` with x not ``self``."""
+    lines = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+        for t in targets:
+            if isinstance(t, ast.Attribute) and t.attr in MODEL_STATE and \
+                    not (isinstance(t.value, ast.Name) and t.value.id == "self"):
+                lines.append(t.lineno)
+    return lines
+
+
+def test_model_state_is_written_by_the_model_only():
+    writes = ["{}:{}".format(os.path.relpath(path, REPO_ROOT), line)
+              for name, path in sorted(_modules().items())
+              if name != "mrcnn.modeling.mask_rcnn"
+              for line in _state_writes(ast.parse(open(path).read()))]
+    assert not writes, "model state written outside MaskRCNN:\n" + "\n".join(writes)
+
+
+def test_the_state_checker_sees_a_planted_write():
+    tree = ast.parse("model.epoch = 3\nself.epoch = 1\n"
+                     "self.maskrcnn.log_dir += 'x'\nepoch = 2\n")
+    assert _state_writes(tree) == [1, 3]

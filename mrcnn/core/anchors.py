@@ -160,3 +160,13 @@ def anchors_for_shape(config, image_shape, normalized=True):
         config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE, image_shape,
         feature_shapes=compute_backbone_shapes(config, image_shape),
         normalized=normalized)
+
+
+def anchor_cache_len():
+    """How many image shapes' anchors the cache holds now."""
+    return _pyramid_anchors.cache_info().currsize
+
+
+def clear_anchor_cache():
+    """Empty the anchor cache (its arrays stay valid for their holders)."""
+    _pyramid_anchors.cache_clear()

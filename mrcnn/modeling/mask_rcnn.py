@@ -359,8 +359,27 @@ class MaskRCNN(object):
 
     def set_log_dir(self, model_path=None):
         """Set self.log_dir, checkpoint_path and epoch; see
-        mrcnn.modeling.checkpoints.set_log_dir."""
-        return checkpoints.set_log_dir(self, model_path)
+        mrcnn.modeling.checkpoints.run_paths."""
+        self.record_run_state(**checkpoints.run_paths(self, model_path))
+
+    def record_run_state(self, epoch=None, log_dir=None, checkpoint_path=None,
+                         trainer=None, data_wait=None):
+        """The one writer of the run state that training and checkpoints
+        change (mrcnn.modeling.checkpoints.record_run_state calls it);
+        arguments left None are kept.
+
+        Args:
+            epoch: the next epoch index to train. log_dir, checkpoint_path:
+                the run directory and checkpoint pattern. trainer: the
+                compiled TrainingModel. data_wait: per-epoch input-wait
+                shares of the last train().
+        """
+        values = dict(epoch=epoch, log_dir=log_dir,
+                      checkpoint_path=checkpoint_path, trainer=trainer,
+                      data_wait=data_wait)
+        for key, value in values.items():
+            if value is not None:
+                setattr(self, key, value)
 
     def get_imagenet_weights(self):
         """Path of the Keras ResNet ImageNet notop file; see
