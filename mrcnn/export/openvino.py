@@ -495,6 +495,9 @@ class OpenVINODetector(object):
         requested_precision: what was asked for,
         precision: what runs ("bf16" falls back to "f32" where the device
             lacks it).
+        pipeline: the host pipeline (mrcnn.modeling.detector.Detector,
+            MaskRCNN.detect's) with this detector's compiled models as
+            its engine.
 
     Build one with `from_maskrcnn(model)` or `load(folder)`.
     """
@@ -693,8 +696,9 @@ def quantize_int8(detector, calibration_images, subset_size=300):
         molded, meta, _ = infer.mold_image_one(image, detector.config)
         return {INPUT_NAMES[0]: molded[None].astype(np.float32),
                 INPUT_NAMES[1]: meta[None].astype(np.float32),
-                INPUT_NAMES[2]: anchors_for_shape(detector.config,
-                                                  molded.shape)[None]}
+                # A copy: the cached anchors are read-only.
+                INPUT_NAMES[2]: np.array(anchors_for_shape(detector.config,
+                                                           molded.shape)[None])}
 
     quantized = nncf.quantize(detector.ov_model, nncf.Dataset(images, sample),
                               subset_size=min(subset_size, len(images)))
