@@ -108,7 +108,7 @@ def trainable_layers(keras_model):
 
 
 def run_graph(keras_model, config, images, outputs, anchors,
-              image_metas=None):
+              image_metas=None, mold_inputs=None):
     """Run an inference graph up to the given symbolic tensors
     (MaskRCNN.run_graph has the details).
 
@@ -121,6 +121,9 @@ def run_graph(keras_model, config, images, outputs, anchors,
         anchors: function molded shape -> float32 [A, 4] normalized
             anchors (MaskRCNN.get_anchors).
         image_metas: optional [N, META] metas of the molded `images`.
+        mold_inputs: function images -> (molded_images, image_metas,
+            windows) (MaskRCNN.mold_inputs); default
+            mrcnn.modeling.inference.mold_inputs with `config`.
     Returns:
         OrderedDict name -> numpy array.
     """
@@ -131,7 +134,10 @@ def run_graph(keras_model, config, images, outputs, anchors,
     sub_model = keras.Model(keras_model.inputs, list(outputs.values()))
     if image_metas is None:
         images = infer.check_images(images, config.IMAGE_CHANNEL_COUNT)
-        molded_images, image_metas, _ = infer.mold_inputs(images, config)
+        if mold_inputs is None:
+            molded_images, image_metas, _ = infer.mold_inputs(images, config)
+        else:
+            molded_images, image_metas, _ = mold_inputs(images)
     else:
         molded_images, image_metas = infer.check_molded(
             images, image_metas, config, "run_graph")

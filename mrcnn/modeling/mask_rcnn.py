@@ -1,9 +1,13 @@
 """`MaskRCNN`: Matterport's model object on Keras 3.
 
-Building the graph lives in `mrcnn.nn.graph`, host-side molding/unmolding
-in `mrcnn.modeling.inference`, weight files in `mrcnn.modeling.weights`, run directories and
-checkpoints in `mrcnn.modeling.checkpoints`, training in `mrcnn.modeling.training`. This class
-ties them together with Matterport's API.
+The class holds the model's state and delegates the work: building the
+graph to `mrcnn.nn.graph`, inference to the host pipeline
+`mrcnn.modeling.detector.Detector` (steps in `mrcnn.modeling.inference`),
+graph inspection to `mrcnn.modeling.inspection`, weight files to
+`mrcnn.modeling.weights`, run directories and checkpoints to
+`mrcnn.modeling.checkpoints`, training to `mrcnn.modeling.training`.
+Those modules change the run state through `record_run_state`; exports
+(`mrcnn.export`, the floor above) are reached only from `export()`.
 """
 
 import tensorflow as tf
@@ -311,7 +315,8 @@ class MaskRCNN(object):
                 "training model also needs the ground-truth inputs)")
         return inspection.run_graph(self.keras_model, self.config, images,
                                     outputs, self.get_anchors,
-                                    image_metas=image_metas)
+                                    image_metas=image_metas,
+                                    mold_inputs=self.mold_inputs)
 
     # ------------------------------------------------ export (mrcnn.export)
     def export(self, path, format="saved_model", class_names=None,

@@ -96,14 +96,42 @@ def test_detector_names_the_bad_image():
                          np.zeros((64, 64, 4), np.uint8)])
 
 
+def _zeros_ov_model(config):
+    """An OpenVINO model with the inference model's inputs and the outputs
+    detect() reads (zeros: no detections), built from opset ops in a
+    second, so that the OpenVINODetector runs a real compiled model
+    without converting a network."""
+    ov = pytest.importorskip("openvino")
+    import openvino.opset13 as ops
+    from mrcnn.core.outputs import DETECT_OUTPUTS, INFERENCE_INPUTS
+    image, meta, anchors = [
+        ops.parameter(ov.PartialShape(shape), ov.Type.f32, name=name)
+        for name, shape in zip(INFERENCE_INPUTS, (
+            [-1, -1, -1, 3], [-1, config.IMAGE_META_SIZE], [-1, -1, 4]))]
+    for p, name in zip((image, meta, anchors), INFERENCE_INPUTS):
+        p.output(0).get_tensor().set_names({name})
+    batch = ops.gather(ops.shape_of(image), ops.constant([0]), ops.constant(0))
+    rows = config.DETECTION_MAX_INSTANCES
+    outputs = []
+    for name, tail in zip(DETECT_OUTPUTS, ([rows, 6], [rows] + list(
+            config.MASK_SHAPE) + [config.NUM_CLASSES])):
+        out = ops.broadcast(ops.constant(np.zeros([1] + tail, np.float32)),
+                            ops.concat([batch, ops.constant(tail, np.int64)], 0))
+        out.output(0).get_tensor().set_names({name})
+        outputs.append(out)
+    return ov.Model(outputs, [image, meta, anchors], "zeros")
+
+
 def test_openvino_and_maskrcnn_share_the_host_pipeline(tmp_path):
     """Same molded inputs, metas and anchors (the very cached array) reach
-    both engines for the same images."""
-    pytest.importorskip("openvino")
-    from mrcnn.export.openvino import OpenVINODetector
+    both engines for the same images; each engine's compiled model or
+    graph is the only difference."""
     from mrcnn.modeling.mask_rcnn import MaskRCNN
-    model = MaskRCNN("inference", _config(), str(tmp_path))
-    detector = OpenVINODetector.from_maskrcnn(model)
+    config = _config()
+    ov_model = _zeros_ov_model(config)
+    from mrcnn.export.openvino import OpenVINODetector
+    model = MaskRCNN("inference", config, str(tmp_path))
+    detector = OpenVINODetector(ov_model, config)
     assert isinstance(model.detector, Detector)
     assert isinstance(detector.pipeline, Detector)
     keras_run = model._run_graph_batch = Recorder(model._run_graph_batch)
@@ -115,10 +143,11 @@ def test_openvino_and_maskrcnn_share_the_host_pipeline(tmp_path):
     for (m1, meta1, a1), (m2, meta2, a2) in zip(keras_run.calls, ov_run.calls):
         np.testing.assert_array_equal(m1, m2)
         np.testing.assert_array_equal(meta1, meta2)
-        cached = anchors_for_shape(model.config, m1.shape[1:3])
+        cached = anchors_for_shape(config, m1.shape[1:3])
         assert np.shares_memory(a1, cached) and np.shares_memory(a2, cached)
-    assert model.get_anchors((64, 128)) is \
-        detector.pipeline.anchors((64, 128, 3))
-    for e, g in zip(expected, got):
-        assert g["masks"].shape == e["masks"].shape
-        np.testing.assert_array_equal(g["class_ids"], e["class_ids"])
+    assert model.get_anchors((64, 128)) is detector.pipeline.anchors((64, 128, 3))
+    # One compiled model per molded shape, sized by those anchors.
+    assert len(detector._compiled) == 3
+    for e, g, (h, w) in zip(expected, got, SIZES):
+        assert e["masks"].shape[:2] == g["masks"].shape[:2] == (h, w)
+        assert len(g["class_ids"]) == 0   # the zeros model detects nothing
