@@ -45,6 +45,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from mrcnn.config import Config  # noqa: E402
+from mrcnn.core.anchors import anchor_cache_len  # noqa: E402
 
 SIZES = [(128, 128), (100, 150), (150, 100), (192, 192), (120, 190),
          (190, 120), (170, 130), (96, 128)]
@@ -163,7 +164,7 @@ def soak_detect(calls, warmup, seed=0, log=print):
     functions["end"] = registered_functions()
     return {"rss": rss, "traces": traces, "functions": functions,
             "s_per_call": float(np.median(times)),
-            "anchor_shapes": len(model._anchor_cache)}
+            "anchor_shapes": anchor_cache_len()}
 
 
 def soak_train(calls, seed=0, log=print):

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
+from mrcnn.core.anchors import anchors_for_shape
 from mrcnn.core.boxes import extract_bboxes
 from mrcnn.core.errors import MrcnnError
 from mrcnn.core.image_meta import compose_image_meta, mold_image
@@ -193,11 +193,9 @@ def _load_image_gt(dataset, config, image_id, augment=False,
 
 
 def training_anchors(config):
-    """[A, (y1, x1, y2, x2)] pixel anchors of config.IMAGE_SHAPE."""
-    backbone_shapes = compute_backbone_shapes(config, config.IMAGE_SHAPE)
-    return generate_pyramid_anchors(
-        config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS, backbone_shapes,
-        config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE)
+    """Read-only float64 [A, (y1, x1, y2, x2)] pixel anchors of
+    config.IMAGE_SHAPE (core.anchors.anchors_for_shape, cached)."""
+    return anchors_for_shape(config, config.IMAGE_SHAPE, normalized=False)
 
 
 def _truncate(class_ids, boxes, masks, limit, where, rng):

@@ -5,11 +5,12 @@ What runs where
 The whole inference graph runs in OpenVINO: backbone, FPN, RPN, the
 ProposalLayer (top-k, box deltas, NMS per image), PyramidROIAlign, the
 classifier and mask heads, the DetectionLayer (per-class NMS) and the
-padding of the masks. The host keeps what `MaskRCNN.detect` does on the
-host (`mrcnn.modeling.inference`): input checks, molding (resize, pad, mean pixel,
-image meta), the anchors of each molded shape, and unmolding (boxes and
-masks back to the original image's pixels). So an `OpenVINODetector`
-returns exactly the dicts `MaskRCNN.detect` returns.
+padding of the masks. The host runs `MaskRCNN.detect`'s own pipeline
+(`mrcnn.modeling.detector.Detector`, with this compiled model as its
+engine): input checks, molding (resize, pad, mean pixel, image meta), the
+anchors of each molded shape (`mrcnn.core.anchors.anchors_for_shape`), and
+unmolding (boxes and masks back to the original image's pixels). So an
+`OpenVINODetector` returns exactly the dicts `MaskRCNN.detect` returns.
 
 Conversion (OpenVINO 2026.4, TensorFlow frontend, from a tf.function over
 the Keras model): every op converts. `tf.nn.top_k` -> TopK-11 (stable, as
@@ -91,11 +92,11 @@ import openvino.opset13 as ops
 import tensorflow as tf
 
 import mrcnn
-from mrcnn.modeling import inference as infer
 from mrcnn.config import Config
-from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
+from mrcnn.core.anchors import anchors_for_shape
 from mrcnn.core.atomic import atomic_dir
-from mrcnn.core.boxes import norm_boxes
+from mrcnn.modeling import inference as infer
+from mrcnn.modeling.detector import Detector
 from mrcnn.core.outputs import (DETECT_OUTPUTS, INFERENCE_INPUTS,
                                 INFERENCE_OUTPUTS)
 from mrcnn.core.release import default_class_names
@@ -475,19 +476,6 @@ def bf16_supported(device="CPU", core=None):
 
 
 # ------------------------------------------------------------- detector
-def _normalized_anchors(config, image_shape):
-    """Anchors of a molded shape, as MaskRCNN.get_anchors computes them.
-
-    Returns:
-        float32 [A, (y1, x1, y2, x2)] normalized.
-    """
-    backbone_shapes = compute_backbone_shapes(config, image_shape)
-    anchors = generate_pyramid_anchors(
-        config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS, backbone_shapes,
-        config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE)
-    return norm_boxes(anchors, tuple(image_shape[:2])).astype(np.float32)
-
-
 class OpenVINODetector(object):
     """Mask R-CNN inference on OpenVINO with `MaskRCNN.detect`'s API.
 
@@ -507,6 +495,9 @@ class OpenVINODetector(object):
         requested_precision: what was asked for,
         precision: what runs ("bf16" falls back to "f32" where the device
             lacks it).
+        pipeline: the host pipeline (mrcnn.modeling.detector.Detector,
+            MaskRCNN.detect's) with this detector's compiled models as
+            its engine.
 
     Build one with `from_maskrcnn(model)` or `load(folder)`.
     """
@@ -533,8 +524,9 @@ class OpenVINODetector(object):
                              "= {}".format(len(self.class_names),
                                            config.NUM_CLASSES))
         self._compiled = {}
-        self._anchors = {}
         self._run_model = None
+        # The host pipeline MaskRCNN.detect runs, over this engine.
+        self.pipeline = Detector(config, self._run_compiled)
 
     @classmethod
     def from_maskrcnn(cls, model, precision="f32", class_names=None,
@@ -610,7 +602,7 @@ class OpenVINODetector(object):
             while len(self._compiled) >= COMPILED_CACHE_SIZE:
                 self._compiled.pop(next(iter(self._compiled)))
             model = self._model_to_run().clone()
-            anchors = self._anchors_for(shape[1:3])
+            anchors = self.pipeline.anchors(shape[1:3])
             model.reshape({
                 INPUT_NAMES[0]: list(shape),
                 INPUT_NAMES[1]: [shape[0], self.config.IMAGE_META_SIZE],
@@ -631,13 +623,16 @@ class OpenVINODetector(object):
                                                   box_math_ops(self.ov_model))
         return self._run_model
 
-    def _anchors_for(self, image_shape):
-        key = tuple(int(s) for s in image_shape[:2])
-        if key not in self._anchors:
-            while len(self._anchors) >= COMPILED_CACHE_SIZE:
-                self._anchors.pop(next(iter(self._anchors)))
-            self._anchors[key] = _normalized_anchors(self.config, key)
-        return self._anchors[key]
+    def _run_compiled(self, molded_images, image_metas, anchors):
+        """The engine of `pipeline`: the compiled model of this batch's
+        shape on molded images [B, H, W, C], metas [B, META] and anchors
+        [B, A, 4]; returns detections [B, D, 6], mrcnn_mask [B, D, 28, 28,
+        NC] numpy."""
+        molded_images = np.ascontiguousarray(molded_images, np.float32)
+        compiled = self._compiled_for(tuple(molded_images.shape))
+        out = compiled([molded_images, np.asarray(image_metas, np.float32),
+                        np.ascontiguousarray(anchors, np.float32)])
+        return out[OUTPUT_NAMES[0]], out[OUTPUT_NAMES[1]]
 
     def run_molded(self, molded_images, image_metas):
         """Run the network on one batch of molded images.
@@ -649,53 +644,25 @@ class OpenVINODetector(object):
             detections [B, D, 6] and mrcnn_mask [B, D, 28, 28, NC], numpy,
             as MaskRCNN's graph returns them.
         """
-        molded_images = np.ascontiguousarray(molded_images, np.float32)
-        anchors = self._anchors_for(molded_images.shape[1:3])
-        # [A, 4] -> [B, A, 4]
-        anchors = np.ascontiguousarray(np.broadcast_to(
-            anchors, (molded_images.shape[0],) + anchors.shape))
-        compiled = self._compiled_for(tuple(molded_images.shape))
-        out = compiled([molded_images,
-                        np.asarray(image_metas, np.float32), anchors])
-        return out[OUTPUT_NAMES[0]], out[OUTPUT_NAMES[1]]
+        return self.pipeline.run_molded(
+            np.asarray(molded_images, np.float32), image_metas)
 
-    def detect(self, images, verbose=0):
-        """Detect instances, as `MaskRCNN.detect` (same input rule).
+    def detect(self, images, verbose=0, masks="full"):
+        """Detect instances, as `MaskRCNN.detect` (the same host pipeline,
+        mrcnn.modeling.detector.Detector, and input rule).
 
         Args:
             images: list of [H, W, C] images (or an array [N, H, W, C]),
                 any count; run in batches of up to config.BATCH_SIZE
                 images of one molded shape.
             verbose: 1 prints the inputs' statistics.
+            masks: "full" or "boxes" (as MaskRCNN.detect).
         Returns:
             list, one dict per image, in input order: rois int32
             [N, (y1, x1, y2, x2)] original-image pixels, class_ids int32
             [N], scores float32 [N], masks bool [H, W, N].
         """
-        images = infer.check_images(images, self.config.IMAGE_CHANNEL_COUNT)
-        if verbose:
-            infer.log("Processing {} images".format(len(images)))
-            for image in images:
-                infer.log("image", image)
-        molded = [infer.mold_image_one(image, self.config) for image in images]
-        batches = infer.group_by_shape([m[0].shape for m in molded],
-                                       self.config.BATCH_SIZE)
-        results = [None] * len(images)
-        for batch in batches:
-            molded_images = np.stack([molded[i][0] for i in batch])
-            image_metas = np.stack([molded[i][1] for i in batch])
-            if verbose:
-                infer.log("molded_images", molded_images)
-                infer.log("image_metas", image_metas)
-            detections, mrcnn_mask = self.run_molded(molded_images,
-                                                     image_metas)
-            for j, i in enumerate(batch):
-                rois, class_ids, scores, masks = infer.unmold_detections(
-                    detections[j], mrcnn_mask[j], images[i].shape,
-                    molded_images[j].shape, molded[i][2])
-                results[i] = {"rois": rois, "class_ids": class_ids,
-                              "scores": scores, "masks": masks}
-        return results
+        return self.pipeline.detect(images, verbose=verbose, masks=masks)
 
 
 def is_quantized(ov_model):
@@ -729,7 +696,9 @@ def quantize_int8(detector, calibration_images, subset_size=300):
         molded, meta, _ = infer.mold_image_one(image, detector.config)
         return {INPUT_NAMES[0]: molded[None].astype(np.float32),
                 INPUT_NAMES[1]: meta[None].astype(np.float32),
-                INPUT_NAMES[2]: detector._anchors_for(molded.shape)[None]}
+                # A copy: the cached anchors are read-only.
+                INPUT_NAMES[2]: np.array(anchors_for_shape(detector.config,
+                                                           molded.shape)[None])}
 
     quantized = nncf.quantize(detector.ov_model, nncf.Dataset(images, sample),
                               subset_size=min(subset_size, len(images)))

@@ -54,19 +54,20 @@ def _config_name(model, required=True):
     return str(name).lower()
 
 
-def set_log_dir(model, model_path=None):
-    """Set the run directory, checkpoint pattern and starting epoch.
+def run_paths(model, model_path=None):
+    """The run directory, checkpoint pattern and starting epoch of a run.
 
     Args:
-        model: MaskRCNN instance (``config``, ``model_dir``); gets
-            ``epoch``, ``log_dir`` and ``checkpoint_path``.
+        model: MaskRCNN instance (read: ``config``, ``model_dir``, ``mode``).
         model_path: path of the weights just loaded, or None for a new run.
             A checkpoint named ``.../<name>YYYYMMDDTHHMM/mask_rcnn_<name>_NNNN.h5``
             reuses that date (so the run continues in the same directory)
-            and sets ``model.epoch = NNNN``: training continues with the
-            next epoch.
+            and starts at epoch NNNN: training continues with the next
+            epoch.
+    Returns:
+        dict epoch (int), log_dir, checkpoint_path (with ``{epoch:04d}``).
     """
-    model.epoch = 0
+    epoch = 0
     now = datetime.datetime.now()
     if model_path:
         m = re.match(CHECKPOINT_REGEX, os.fspath(model_path))
@@ -76,15 +77,37 @@ def set_log_dir(model, model_path=None):
                                     int(m.group(5)))
             # Files are numbered from 1: _0007 was written after epoch
             # index 6, so training resumes at index 7.
-            model.epoch = int(m.group(6))
+            epoch = int(m.group(6))
             if getattr(model, "mode", "training") == "training":
                 # Only where it is true: an inference model never trains.
-                print("Re-starting from epoch %d" % model.epoch)
+                print("Re-starting from epoch %d" % epoch)
     name = _config_name(model, required=False)
-    model.log_dir = os.path.join(model.model_dir,
-                                 "{}{:%Y%m%dT%H%M}".format(name, now))
-    model.checkpoint_path = os.path.join(
-        model.log_dir, "mask_rcnn_{}_{{epoch:04d}}.h5".format(name))
+    log_dir = os.path.join(model.model_dir, "{}{:%Y%m%dT%H%M}".format(name, now))
+    return dict(epoch=epoch, log_dir=log_dir,
+                checkpoint_path=os.path.join(
+                    log_dir, "mask_rcnn_{}_{{epoch:04d}}.h5".format(name)))
+
+
+def record_run_state(model, **values):
+    """Give the model new run state (epoch, log_dir, checkpoint_path,
+    trainer, data_wait) through its own method.
+
+    A MaskRCNN writes its state in ``MaskRCNN.record_run_state``; any other
+    object holding ``config`` and ``model_dir`` (a bare namespace, as in
+    the tests) gets the values as attributes.
+    """
+    record = getattr(model, "record_run_state", None)
+    if record is not None:
+        record(**values)
+    else:
+        for key, value in values.items():
+            setattr(model, key, value)
+
+
+def set_log_dir(model, model_path=None):
+    """Set the run directory, checkpoint pattern and starting epoch
+    (`run_paths`) on ``model`` (``epoch``, ``log_dir``, ``checkpoint_path``)."""
+    record_run_state(model, **run_paths(model, model_path))
 
 
 # A temp file of an atomic save (mrcnn.modeling.weights._atomic_target) of a
@@ -324,7 +347,8 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.saved.append(path)
         # The model's epoch count follows what is saved, so a train() that
         # fails later (bad sample, interrupt) still resumes after this one.
-        self.maskrcnn.epoch = max(getattr(self.maskrcnn, "epoch", 0), epoch + 1)
+        record_run_state(self.maskrcnn, epoch=max(
+            getattr(self.maskrcnn, "epoch", 0), epoch + 1))
         if self.verbose:
             print("\nSaved checkpoint {}".format(path))
 

@@ -1,7 +1,8 @@
-"""Host-side inference work: input checks, molding, batching by shape, unmolding.
+"""Host-side inference steps: input checks, molding, batching by shape, unmolding.
 
-`MaskRCNN.detect` = check_images -> mold_image_one (per image) ->
-group_by_shape -> the graph (any batch size) -> unmold_detections.
+`mrcnn.modeling.detector.Detector` composes them (check_images ->
+mold_image_one per image -> group_by_shape -> anchors -> the engine ->
+unmold_detections) for MaskRCNN.detect and the OpenVINO detector.
 Nothing here imports TensorFlow.
 """
 
@@ -241,3 +242,43 @@ def unmold_detections(detections, mrcnn_mask, original_image_shape,
     for i in range(boxes.shape[0]):
         paste_mask(full_masks[:, :, i], masks[i], boxes[i])
     return boxes.astype(np.int32), class_ids, scores, full_masks
+
+
+def check_molded(molded_images, image_metas, config, caller):
+    """Molded images and their metas as float32 [N, h, w, C] and [N, META].
+
+    Args:
+        molded_images: [N, h, w, C] (or a list of N [h, w, C]) numbers.
+        image_metas: [N, META] (or one [META] row).
+        config: Config (IMAGE_CHANNEL_COUNT, IMAGE_META_SIZE).
+        caller: the public function's name, for the error message.
+    Raises:
+        ValueError naming the caller and the problem (rank, channel
+        count, batch sizes, meta length, non-finite values).
+    """
+    try:
+        molded_images = np.asarray(molded_images, np.float32)
+        image_metas = np.asarray(image_metas, np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError("{}: molded images and image metas must be numeric "
+                         "arrays of one shape each ({})".format(caller, e)) from None
+    if image_metas.ndim == 1:
+        image_metas = image_metas[np.newaxis]
+    channels = config.IMAGE_CHANNEL_COUNT
+    if molded_images.ndim != 4 or molded_images.shape[-1] != channels or \
+            image_metas.ndim != 2 or len(molded_images) != len(image_metas):
+        raise ValueError(
+            "{}: expected molded images [N, h, w, {}] and image_metas "
+            "[N, META]; got {} and {}".format(caller, channels,
+                                               molded_images.shape,
+                                               image_metas.shape))
+    if image_metas.shape[1] != config.IMAGE_META_SIZE:
+        raise ValueError(
+            "{}: image_metas have {} values per image; this config's "
+            "metas have IMAGE_META_SIZE = {} (1 + 3 + 3 + 4 + 1 + "
+            "NUM_CLASSES)".format(caller, image_metas.shape[1],
+                                  config.IMAGE_META_SIZE))
+    if not np.isfinite(molded_images).all():
+        raise ValueError("{}: the molded images hold NaN or inf "
+                         "values".format(caller))
+    return molded_images, image_metas

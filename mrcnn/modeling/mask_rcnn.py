@@ -1,39 +1,29 @@
 """`MaskRCNN`: Matterport's model object on Keras 3.
 
-Building the graph lives in `mrcnn.nn.graph`, host-side molding/unmolding
-in `mrcnn.modeling.inference`, weight files in `mrcnn.modeling.weights`, run directories and
-checkpoints in `mrcnn.modeling.checkpoints`, training in `mrcnn.modeling.training`. This class
-ties them together with Matterport's API.
+The class holds the model's state and delegates the work: building the
+graph to `mrcnn.nn.graph`, inference to the host pipeline
+`mrcnn.modeling.detector.Detector` (steps in `mrcnn.modeling.inference`),
+graph inspection to `mrcnn.modeling.inspection`, weight files to
+`mrcnn.modeling.weights`, run directories and checkpoints to
+`mrcnn.modeling.checkpoints`, training to `mrcnn.modeling.training`.
+Those modules change the run state through `record_run_state`; exports
+(`mrcnn.export`, the floor above) are reached only from `export()`.
 """
 
-import re
-from collections import OrderedDict
-
-import keras
-import numpy as np
 import tensorflow as tf
 
-from mrcnn.modeling import checkpoints
-from mrcnn.modeling import training
-from mrcnn.modeling import inference as infer
-from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
-from mrcnn.core.boxes import norm_boxes
+from mrcnn.core.anchors import anchors_for_shape
 from mrcnn.core.outputs import INFERENCE_OUTPUTS
-from mrcnn.core.progress import tqdm
+from mrcnn.modeling import checkpoints
+from mrcnn.modeling import inference as infer
+from mrcnn.modeling import inspection
+from mrcnn.modeling import training
+from mrcnn.modeling.detector import Detector
 from mrcnn.modeling.distribute import get_strategy
-from mrcnn.export import export_model
-from mrcnn.modeling.inference import log
-from mrcnn.nn import tf_ops
-from mrcnn.nn.graph import (DetectionBoxes, PadRois, build_inference_model,
-                            build_training_model)
-from mrcnn.nn.proposal import (INTERMEDIATE_OPS, ProposalIntermediate,
-                               ProposalLayer)
 from mrcnn.modeling.weights.download import get_imagenet_weights
 from mrcnn.modeling.weights.keras_model import MatterportKerasModel
-
-
-#: Molded shapes whose anchors MaskRCNN keeps (oldest dropped first).
-ANCHOR_CACHE_SIZE = 32
+from mrcnn.nn import tf_ops
+from mrcnn.nn.graph import build_inference_model, build_training_model
 
 # Matterport's notebooks apply TF ops to layer outputs
 # (``tf.identity(keras_model.get_layer("input_image").output)``); this lets
@@ -64,7 +54,8 @@ class MaskRCNN(object):
         self.config = config
         self.model_dir = model_dir
         self.epoch = 0
-        self._anchor_cache = {}
+        self._anchor_shape = None
+        self._intermediates = {}
         self._predict_fn = None
         self.last_load_report = None
         self.set_log_dir()
@@ -92,24 +83,24 @@ class MaskRCNN(object):
         Args:
             image_shape: [h, w(, C)] of the molded image.
         Returns:
-            float32 [A, (y1, x1, y2, x2)] normalized. ``self.anchors`` keeps
-            the pixel anchors of the last new shape, as Matterport. The
-            cache holds the last ANCHOR_CACHE_SIZE shapes.
+            read-only float32 [A, (y1, x1, y2, x2)] normalized
+            (mrcnn.core.anchors.anchors_for_shape: one cache of
+            ANCHOR_CACHE_SIZE shapes for every model and engine).
+            ``self.anchors`` then gives the pixel anchors of this shape,
+            as Matterport's.
         """
-        key = tuple(int(s) for s in image_shape[:2])
-        if key not in self._anchor_cache:
-            # Bounded: with IMAGE_RESIZE_MODE "none" every new image size is
-            # a new shape (1024x1024 anchors take ~4 MB).
-            while len(self._anchor_cache) >= ANCHOR_CACHE_SIZE:
-                self._anchor_cache.pop(next(iter(self._anchor_cache)))
-            backbone_shapes = compute_backbone_shapes(self.config, image_shape)
-            anchors = generate_pyramid_anchors(
-                self.config.RPN_ANCHOR_SCALES, self.config.RPN_ANCHOR_RATIOS,
-                backbone_shapes, self.config.BACKBONE_STRIDES,
-                self.config.RPN_ANCHOR_STRIDE)
-            self.anchors = anchors
-            self._anchor_cache[key] = norm_boxes(anchors, key).astype(np.float32)
-        return self._anchor_cache[key]
+        self._anchor_shape = tuple(int(s) for s in image_shape[:2])
+        return anchors_for_shape(self.config, image_shape)
+
+    @property
+    def anchors(self):
+        """float64 [A, (y1, x1, y2, x2)] pixel anchors of the molded shape
+        last given to get_anchors() (detect() and run_graph() call it)."""
+        if self._anchor_shape is None:
+            raise AttributeError("MaskRCNN.anchors: no anchors yet; call "
+                                 "get_anchors(image_shape) first")
+        return anchors_for_shape(self.config, self._anchor_shape,
+                                 normalized=False)
 
     # ------------------------------------------------------------- inference
     def mold_inputs(self, images):
@@ -133,11 +124,12 @@ class MaskRCNN(object):
                                        original_image_shape, image_shape,
                                        window)
 
-    def _run_inference(self, molded_images, image_metas):
-        """Run the inference graph on one batch.
+    def _run_graph_batch(self, molded_images, image_metas, anchors):
+        """The Keras engine of `detector`: the inference graph on one batch.
 
         Args:
             molded_images: [B, h, w, C] float32. image_metas: [B, META].
+            anchors: [B, A, 4] float32 normalized.
         Returns:
             detections [B, D, 6] and mrcnn_mask [B, D, 28, 28, NC] numpy.
         """
@@ -157,37 +149,29 @@ class MaskRCNN(object):
             # One trace for every batch size and image shape.
             self._predict_fn = tf.function(run, input_signature=signature,
                                            reduce_retracing=True)
-        anchors = self.get_anchors(molded_images.shape[1:3])
-        # [A, 4] -> [B, A, 4]
-        anchors = np.broadcast_to(anchors, (molded_images.shape[0],) + anchors.shape)
         detections, masks = self._predict_fn(
             tf.constant(molded_images, tf.float32),
             tf.constant(image_metas, tf.float32),
             tf.constant(anchors, tf.float32))
         return detections.numpy(), masks.numpy()
 
+    @property
+    def detector(self):
+        """The host pipeline (mrcnn.modeling.detector.Detector) over this
+        model's graph: what detect() and detect_molded() run."""
+        return Detector(self.config, self._run_graph_batch,
+                        anchors=self.get_anchors)
+
+    def _run_inference(self, molded_images, image_metas):
+        """The graph on one molded batch with its anchors: detections
+        [B, D, 6] and mrcnn_mask [B, D, 28, 28, NC] numpy."""
+        return self.detector.run_molded(molded_images, image_metas)
+
     def _detect_batch(self, molded_images, image_metas, original_shapes,
                       windows, masks="full"):
-        """Run one batch and unmold each image's detections.
-
-        Args:
-            molded_images: [B, h, w, C] float32; image_metas: [B, META].
-            original_shapes: B shapes (H, W[, C]) of the original images.
-            windows: [B, (y1, x1, y2, x2)] pixels of the molded images.
-            masks: "full" or "boxes" (see detect()).
-        Returns:
-            list of B result dicts (see detect()).
-        """
-        detections, mrcnn_mask = self._run_inference(molded_images,
-                                                     image_metas)
-        results = []
-        for j in range(len(molded_images)):
-            rois, class_ids, scores, full_masks = infer.unmold_detections(
-                detections[j], mrcnn_mask[j], original_shapes[j],
-                molded_images[j].shape, windows[j], masks=masks)
-            results.append({"rois": rois, "class_ids": class_ids,
-                            "scores": scores, "masks": full_masks})
-        return results
+        """One batch, unmolded (Detector.detect_batch)."""
+        return self.detector.detect_batch(molded_images, image_metas,
+                                          original_shapes, windows, masks=masks)
 
     def detect(self, images, verbose=0, masks="full"):
         """Detect instances in any number of images of any sizes.
@@ -239,31 +223,7 @@ class MaskRCNN(object):
         if self.mode != "inference":
             raise ValueError("detect() needs a model created in "
                              "'inference' mode (this one is {!r})".format(self.mode))
-        images = infer.check_images(images, self.config.IMAGE_CHANNEL_COUNT)
-        if verbose:
-            log("Processing {} images".format(len(images)))
-            for image in images:
-                log("image", image)
-        molded = [infer.mold_image_one(image, self.config) for image in images]
-        batches = infer.group_by_shape([m[0].shape for m in molded],
-                                       self.config.BATCH_SIZE)
-        results = [None] * len(images)
-        iterator = batches
-        if verbose and len(batches) > 1:
-            iterator = tqdm(batches, desc="detect", unit="batch")
-        for batch in iterator:
-            molded_images = np.stack([molded[i][0] for i in batch])
-            image_metas = np.stack([molded[i][1] for i in batch])
-            if verbose:
-                log("molded_images", molded_images)
-                log("image_metas", image_metas)
-                log("anchors", self.get_anchors(molded_images.shape[1:3]))
-            batch_results = self._detect_batch(
-                molded_images, image_metas, [images[i].shape for i in batch],
-                [molded[i][2] for i in batch], masks=masks)
-            for i, result in zip(batch, batch_results):
-                results[i] = result
-        return results
+        return self.detector.detect(images, verbose=verbose, masks=masks)
 
     def detect_molded(self, molded_images, image_metas, verbose=0):
         """Detect on images already molded (e.g. from load_image_gt + mold_image).
@@ -285,60 +245,15 @@ class MaskRCNN(object):
         """
         if self.mode != "inference":
             raise ValueError("detect_molded() needs an 'inference' model")
-        molded_images, image_metas = self._check_molded(
-            molded_images, image_metas, "detect_molded")
-        if verbose:
-            log("Processing {} images".format(len(molded_images)))
-            for image in molded_images:
-                log("image", image)
-            log("anchors", self.get_anchors(molded_images.shape[1:3]))
-        h, w = molded_images.shape[1:3]
-        results = []
-        bs = self.config.BATCH_SIZE
-        for start in range(0, len(molded_images), bs):
-            batch = molded_images[start:start + bs]
-            # Matterport: unmold with the molded image as the "original"
-            # and the whole of it as the window.
-            results.extend(self._detect_batch(
-                batch, image_metas[start:start + bs],
-                [batch.shape[1:]] * len(batch), [[0, 0, h, w]] * len(batch)))
-        return results
+        return self.detector.detect_molded(molded_images, image_metas,
+                                           verbose=verbose)
 
     def _check_molded(self, molded_images, image_metas, caller):
-        """Molded images and their metas as float32 [N, h, w, C] and [N, META].
+        """See mrcnn.modeling.inference.check_molded."""
+        return infer.check_molded(molded_images, image_metas, self.config,
+                                  caller)
 
-        Raises:
-            ValueError naming the caller and the problem (rank, channel
-            count, batch sizes, meta length, non-finite values).
-        """
-        try:
-            molded_images = np.asarray(molded_images, np.float32)
-            image_metas = np.asarray(image_metas, np.float64)
-        except (TypeError, ValueError) as e:
-            raise ValueError("{}: molded images and image metas must be numeric "
-                             "arrays of one shape each ({})".format(caller, e)) from None
-        if image_metas.ndim == 1:
-            image_metas = image_metas[np.newaxis]
-        channels = self.config.IMAGE_CHANNEL_COUNT
-        if molded_images.ndim != 4 or molded_images.shape[-1] != channels or \
-                image_metas.ndim != 2 or len(molded_images) != len(image_metas):
-            raise ValueError(
-                "{}: expected molded images [N, h, w, {}] and image_metas "
-                "[N, META]; got {} and {}".format(caller, channels,
-                                                   molded_images.shape,
-                                                   image_metas.shape))
-        if image_metas.shape[1] != self.config.IMAGE_META_SIZE:
-            raise ValueError(
-                "{}: image_metas have {} values per image; this config's "
-                "metas have IMAGE_META_SIZE = {} (1 + 3 + 3 + 4 + 1 + "
-                "NUM_CLASSES)".format(caller, image_metas.shape[1],
-                                      self.config.IMAGE_META_SIZE))
-        if not np.isfinite(molded_images).all():
-            raise ValueError("{}: the molded images hold NaN or inf "
-                             "values".format(caller))
-        return molded_images, image_metas
-
-    # ------------------------------------------------------------ inspection
+    # ------------------------------------------ inspection (mrcnn.modeling.inspection)
     def ancestor(self, tensor, name, checked=None):
         """Find an ancestor of a symbolic tensor by name.
 
@@ -360,72 +275,16 @@ class MaskRCNN(object):
                 ``self.keras_model.get_layer("ROI").output``).
             name: the name to look for.
         """
-        checked = checked if checked is not None else set()
-        if isinstance(name, str) and "/" in name:
-            found = self._layer_intermediate(tensor, name)
-            if found is not None:
-                return found
-            name = name.split("/")[0]
-        if isinstance(name, str):
-            name = re.compile(name)
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
-            return None
-        operation, node_index, _ = history
-        node = operation._inbound_nodes[node_index]
-        for parent in node.input_tensors:
-            if id(parent) in checked:
-                continue
-            checked.add(id(parent))
-            parent_op = parent._keras_history[0]
-            if re.fullmatch(name, parent_op.name):
-                return parent
-            found = self.ancestor(parent, name, checked)
-            if found is not None:
-                return found
-        return None
-
-    def _layer_intermediate(self, tensor, name):
-        """"ROI/pre_nms_anchors:0" -> symbolic intermediate, or None."""
-        layer_name, op = name.split("/", 1)
-        key = INTERMEDIATE_OPS.get(op.split(":")[0].split("/")[0])
-        if key is None:
-            return None
-        try:
-            layer = self.keras_model.get_layer(layer_name)
-        except ValueError:
-            return None
-        if not isinstance(layer, ProposalLayer):
-            return None
-        # The layer must be `tensor`'s own layer or one of its ancestors.
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
-            return None
-        if history[0] is not layer and \
-                self.ancestor(tensor, re.escape(layer_name)) is None:
-            return None
-        cache = self.__dict__.setdefault("_intermediates", {})
-        if (layer_name, key) not in cache:
-            inputs = layer._inbound_nodes[0].input_tensors
-            probe = ProposalIntermediate.from_proposal_layer(layer, key)
-            cache[(layer_name, key)] = probe(list(inputs))
-        return cache[(layer_name, key)]
+        return inspection.ancestor(self.keras_model, tensor, name, checked,
+                                   cache=self._intermediates)
 
     def find_trainable_layer(self, layer):
         """The layer holding the weights (the inner layer of a wrapper)."""
-        inner = getattr(layer, "layer", None)
-        if isinstance(layer, keras.layers.Wrapper) and inner is not None:
-            return self.find_trainable_layer(inner)
-        return layer
+        return inspection.find_trainable_layer(layer)
 
     def get_trainable_layers(self):
         """Layers that have weights (wrappers resolved to their inner layer)."""
-        layers = []
-        for layer in self.keras_model.layers:
-            layer = self.find_trainable_layer(layer)
-            if layer.weights:
-                layers.append(layer)
-        return layers
+        return inspection.trainable_layers(self.keras_model)
 
     def run_graph(self, images, outputs, image_metas=None):
         """Run the graph up to the given symbolic tensors.
@@ -454,54 +313,10 @@ class MaskRCNN(object):
                 "run_graph() needs a model created in 'inference' mode (as "
                 "Matterport's, it feeds images, metas and anchors only; the "
                 "training model also needs the ground-truth inputs)")
-        outputs = OrderedDict(outputs)
-        for name, tensor in outputs.items():
-            if tensor is None:
-                raise ValueError("run_graph: output {!r} is None".format(name))
-        sub_model = keras.Model(self.keras_model.inputs, list(outputs.values()))
-        if image_metas is None:
-            images = infer.check_images(images, self.config.IMAGE_CHANNEL_COUNT)
-            molded_images, image_metas, _ = self.mold_inputs(images)
-        else:
-            molded_images, image_metas = self._check_molded(
-                images, image_metas, "run_graph")
-        anchors = self.get_anchors(molded_images.shape[1:3])
-        anchors = np.broadcast_to(anchors, (molded_images.shape[0],) + anchors.shape)
-        values = sub_model([tf.constant(molded_images, tf.float32),
-                            tf.constant(image_metas, tf.float32),
-                            tf.constant(anchors, tf.float32)], training=False)
-        if not isinstance(values, (list, tuple)):
-            values = [values]
-        result = OrderedDict()
-        for (name, tensor), value in zip(outputs.items(), values):
-            value = np.asarray(value)
-            if self._on_trimmed_detections(tensor):
-                value = _pad_rows(value, self.config.DETECTION_MAX_INSTANCES)
-            result[name] = value
-        for name, value in result.items():
-            log(name, value)
-        return result
-
-    def _on_trimmed_detections(self, tensor):
-        """True for a tensor [B, N, ...] computed on the detections trimmed
-        to the batch's longest list (see mrcnn.nn.graph.DetectionBoxes),
-        before PadRois restores DETECTION_MAX_INSTANCES rows."""
-        shape = getattr(tensor, "shape", None)
-        if shape is None or len(shape) < 2 or shape[1] is not None:
-            return False
-        stack, seen = [tensor], set()
-        while stack:
-            history = getattr(stack.pop(), "_keras_history", None)
-            if history is None:
-                continue
-            operation, node_index, _ = history
-            if isinstance(operation, DetectionBoxes):
-                return True
-            if isinstance(operation, PadRois) or id(operation) in seen:
-                continue
-            seen.add(id(operation))
-            stack.extend(operation._inbound_nodes[node_index].input_tensors)
-        return False
+        return inspection.run_graph(self.keras_model, self.config, images,
+                                    outputs, self.get_anchors,
+                                    image_metas=image_metas,
+                                    mold_inputs=self.mold_inputs)
 
     # ------------------------------------------------ export (mrcnn.export)
     def export(self, path, format="saved_model", class_names=None,
@@ -521,6 +336,9 @@ class MaskRCNN(object):
             boxes int32 [N, 4], class_ids int32 [N], scores float32 [N],
             masks uint8 [H, W, N].
         """
+        # Export sits on the floor above the model (it imports the model's
+        # modules); this documented method reaches up on call only.
+        from mrcnn.export import export_model
         return export_model(self, path, format=format, class_names=class_names,
                             fold_bn=fold_bn, **options)
 
@@ -546,8 +364,27 @@ class MaskRCNN(object):
 
     def set_log_dir(self, model_path=None):
         """Set self.log_dir, checkpoint_path and epoch; see
-        mrcnn.modeling.checkpoints.set_log_dir."""
-        return checkpoints.set_log_dir(self, model_path)
+        mrcnn.modeling.checkpoints.run_paths."""
+        self.record_run_state(**checkpoints.run_paths(self, model_path))
+
+    def record_run_state(self, epoch=None, log_dir=None, checkpoint_path=None,
+                         trainer=None, data_wait=None):
+        """The one writer of the run state that training and checkpoints
+        change (mrcnn.modeling.checkpoints.record_run_state calls it);
+        arguments left None are kept.
+
+        Args:
+            epoch: the next epoch index to train. log_dir, checkpoint_path:
+                the run directory and checkpoint pattern. trainer: the
+                compiled TrainingModel. data_wait: per-epoch input-wait
+                shares of the last train().
+        """
+        values = dict(epoch=epoch, log_dir=log_dir,
+                      checkpoint_path=checkpoint_path, trainer=trainer,
+                      data_wait=data_wait)
+        for key, value in values.items():
+            if value is not None:
+                setattr(self, key, value)
 
     def get_imagenet_weights(self):
         """Path of the Keras ResNet ImageNet notop file; see
@@ -573,10 +410,3 @@ class MaskRCNN(object):
         """Compile the training model; see mrcnn.modeling.training.compile."""
         return training.compile(self, learning_rate, momentum)
 
-
-def _pad_rows(value, rows):
-    """[B, n, ...] -> [B, rows, ...] zero-padded (n <= rows)."""
-    if value.ndim < 2 or value.shape[1] >= rows:
-        return value
-    pad = [(0, 0), (0, rows - value.shape[1])] + [(0, 0)] * (value.ndim - 2)
-    return np.pad(value, pad)

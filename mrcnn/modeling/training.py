@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from mrcnn.modeling.checkpoints import (CheckpointCallback, check_log_dir,
-                               checkpoint_bytes, set_log_dir)
+                                        checkpoint_bytes, record_run_state,
+                                        set_log_dir)
 from mrcnn.config import ConfigError
 from mrcnn.core.errors import MrcnnError
 from mrcnn.core.outputs import LOSS_NAMES
@@ -378,7 +379,7 @@ def compile(model, learning_rate, momentum):  # noqa: A001 - Matterport name
         # symbolically from a (replica-averaged) data batch, which cannot
         # average the bool gt_masks under a multi-replica strategy.
         trainer.optimizer.build(trainer.trainable_variables)
-    model.trainer = trainer
+    record_run_state(model, trainer=trainer)
     return trainer
 
 
@@ -729,6 +730,6 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
         if error is None:
             raise
         raise error from None
-    model.epoch = max(model.epoch, epochs)
-    model.data_wait = callbacks[0].history
+    record_run_state(model, epoch=max(model.epoch, epochs),
+                     data_wait=callbacks[0].history)
     return history

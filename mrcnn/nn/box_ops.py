@@ -144,6 +144,27 @@ def overlaps_graph(boxes1, boxes2):
     return batch_overlaps_graph(boxes1, boxes2)
 
 
+#: The one box convention's shift (core/boxes.py): pixel (0, 0, h - 1,
+#: w - 1) is normalized (0, 0, 1, 1) as (box - shift) / scale.
+_NORM_SHIFT = (0.0, 0.0, 1.0, 1.0)
+
+
+def box_scale_shift_graph(height, width, dtype=tf.float32):
+    """Scale and shift of the one box convention for an image size.
+
+    ``norm = (box - shift) / scale``, ``box = norm * scale + shift``.
+
+    Args:
+        height, width: scalars (tensors or numbers), the image size.
+        dtype: of the results (nn/unmolding.py and nn/molding.py use
+            float64, to match the numpy twins bit for bit).
+    Returns:
+        scale [(h - 1, w - 1, h - 1, w - 1)], shift [(0, 0, 1, 1)].
+    """
+    h, w = tf.cast(height, dtype), tf.cast(width, dtype)
+    return tf.stack([h - 1, w - 1, h - 1, w - 1]), tf.constant(_NORM_SHIFT, dtype)
+
+
 def norm_boxes_graph(boxes, shape):
     """Pixel boxes -> normalized boxes.
 
@@ -164,7 +185,7 @@ def norm_boxes_graph(boxes, shape):
     w = shape[..., 1:2]
     # [..., 1] x 4 -> [..., 4]
     scale = tf.concat([h, w, h, w], axis=-1) - 1.0
-    shift = tf.constant([0.0, 0.0, 1.0, 1.0])
+    shift = tf.constant(_NORM_SHIFT)
     return (boxes - shift) / scale
 
 
@@ -184,7 +205,7 @@ def denorm_boxes_graph(boxes, shape):
     w = shape[..., 1:2]
     # [..., 1] x 4 -> [..., 4]
     scale = tf.concat([h, w, h, w], axis=-1) - 1.0
-    shift = tf.constant([0.0, 0.0, 1.0, 1.0])
+    shift = tf.constant(_NORM_SHIFT)
     return tf.cast(tf.round(boxes * scale + shift), tf.int32)
 
 

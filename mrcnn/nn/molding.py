@@ -13,9 +13,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers as KL
 
-from mrcnn.core.anchors import generate_pyramid_anchors
-from mrcnn.core.boxes import norm_boxes
+from mrcnn.core.anchors import pyramid_anchors
 from mrcnn.core.image_meta import META_FIELDS, image_meta_size
+from mrcnn.nn.box_ops import box_scale_shift_graph
 
 RESIZE_MODES_IN_GRAPH = ("square", "pad64", "none")
 
@@ -171,10 +171,7 @@ def pyramid_anchors_graph(scales, ratios, feature_strides, anchor_stride,
         x2 = cx + 0.5 * widths[None]
         levels.append(tf.reshape(tf.stack([y1, x1, y2, x2], axis=-1), [-1, 4]))
     anchors = tf.concat(levels, axis=0)                          # [A, 4] pixels
-    hf = tf.cast(image_height, tf.float64)
-    wf = tf.cast(image_width, tf.float64)
-    scale = tf.stack([hf - 1, wf - 1, hf - 1, wf - 1])
-    shift = tf.constant([0.0, 0.0, 1.0, 1.0], tf.float64)
+    scale, shift = box_scale_shift_graph(image_height, image_width, tf.float64)
     return tf.cast((anchors - shift) / scale, tf.float32)
 
 
@@ -222,14 +219,10 @@ class MoldImage(KL.Layer):
         self._fixed_anchors = None
         if self.resize_mode == "square":
             # Every image molds to [max_dim, max_dim]: the anchors are the
-            # very array detect() computes (MaskRCNN.get_anchors).
-            size = self.max_dim
-            shapes = [[int(np.ceil(size / s)), int(np.ceil(size / s))]
-                      for s in self.feature_strides]
-            pixels = generate_pyramid_anchors(
-                self.anchor_scales, self.anchor_ratios, shapes,
-                self.feature_strides, self.anchor_stride)
-            self._fixed_anchors = norm_boxes(pixels, (size, size))
+            # very array detect() computes (core.anchors.pyramid_anchors).
+            self._fixed_anchors = pyramid_anchors(
+                self.anchor_scales, self.anchor_ratios, self.feature_strides,
+                self.anchor_stride, (self.max_dim, self.max_dim))
 
     def call(self, image):
         image = image[0]

@@ -35,6 +35,12 @@ upgrade renames or stops calling it.
 - ``tensorflow.python.util.tf_export.get_canonical_name_for_symbol``: the
   public name of a TF op (``"identity"``, ``"math.add"``), so a layer
   wrapping it can be saved and rebuilt from its config.
+- ``KerasTensor._keras_history`` and ``Operation._inbound_nodes``: which
+  layer call produced a symbolic tensor, and that call's input tensors.
+  Matterport's inspection API (`MaskRCNN.ancestor`, the TF 1 op names of
+  inspect_model.ipynb, run_graph's padding of trimmed detections) walks
+  the graph backwards; Keras 3 has no public accessor for a tensor's
+  producer (mrcnn.modeling.inspection is its only user).
 """
 
 
@@ -114,3 +120,28 @@ def tf_api_name(op):
     tf.identity, ``"math.add"`` for tf.math.add / tf.add), or None."""
     from tensorflow.python.util import tf_export  # TF is imported by the caller
     return tf_export.get_canonical_name_for_symbol(op)
+
+
+def keras_history(tensor):
+    """(operation, node_index, tensor_index) of the layer call that made a
+    symbolic tensor, or None for a tensor Keras did not make."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    operation, node_index, tensor_index = history
+    return operation, node_index, tensor_index
+
+
+def node_input_tensors(operation, node_index=0):
+    """The input tensors of an operation's `node_index`-th call (its first
+    call by default: the one a functional model's graph holds)."""
+    return list(operation._inbound_nodes[node_index].input_tensors)
+
+
+def producer_inputs(tensor):
+    """The input tensors of the layer call that made `tensor` ([] for an
+    Input or a tensor Keras did not make)."""
+    history = keras_history(tensor)
+    if history is None:
+        return []
+    return node_input_tensors(history[0], history[1])

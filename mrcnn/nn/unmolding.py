@@ -12,14 +12,8 @@ from keras import layers as KL
 
 from mrcnn.core.image_meta import (META_IMAGE_SHAPE, META_ORIGINAL_IMAGE_SHAPE,
                                    META_WINDOW)
+from mrcnn.nn.box_ops import box_scale_shift_graph
 from mrcnn.nn.molding import resize_linear_graph
-
-
-def _norm_scale_shift(height, width):
-    """float64 scale and shift of the one box convention (core/boxes.py)."""
-    h, w = tf.cast(height, tf.float64), tf.cast(width, tf.float64)
-    return (tf.stack([h - 1, w - 1, h - 1, w - 1]),
-            tf.constant([0.0, 0.0, 1.0, 1.0], tf.float64))
 
 
 def paste_masks_graph(masks, boxes, height, width):
@@ -68,7 +62,7 @@ def unmold_detections_graph(detections, mrcnn_mask, image_meta):
         detections: float32 [D, (y1, x1, y2, x2, class_id, score)]
             normalized, zero-padded (the first class_id 0 ends the list).
         mrcnn_mask: float32 [D, m, m, NC] mask probabilities.
-        image_meta: float32 [12 + NC] (original shape, molded shape, window).
+        image_meta: float32 [IMAGE_META_SIZE] (original shape, molded shape, window).
     Returns:
         boxes int32 [N, (y1, x1, y2, x2)] original pixels, class_ids int32
         [N], scores float32 [N], masks uint8 [H, W, N] (0/1).
@@ -88,13 +82,13 @@ def unmold_detections_graph(detections, mrcnn_mask, image_meta):
 
     # Normalized molded-image coords -> normalized window coords -> pixels,
     # with norm_boxes' float32 window as in unmold_detections.
-    scale, shift = _norm_scale_shift(molded[0], molded[1])
+    scale, shift = box_scale_shift_graph(molded[0], molded[1], tf.float64)
     wy1, wx1, wy2, wx2 = tf.unstack(tf.cast(tf.cast(
         (window - shift) / scale, tf.float32), tf.float64))
     wh = tf.cast(tf.cast(wy2, tf.float32) - tf.cast(wy1, tf.float32), tf.float64)
     ww = tf.cast(tf.cast(wx2, tf.float32) - tf.cast(wx1, tf.float32), tf.float64)
     boxes = (boxes - tf.stack([wy1, wx1, wy1, wx1])) / tf.stack([wh, ww, wh, ww])
-    scale, shift = _norm_scale_shift(original[0], original[1])
+    scale, shift = box_scale_shift_graph(original[0], original[1], tf.float64)
     boxes = tf.cast(tf.round(boxes * scale + shift), tf.int32)
 
     # Drop boxes of zero area (collapsed by rounding or clipping).
@@ -112,7 +106,7 @@ class UnmoldDetections(KL.Layer):
     """The inference model's detections and masks -> original pixels.
 
     Inputs: [detections [1, D, 6], mrcnn_mask [1, D, m, m, NC],
-        image_meta [1, 12 + NC]] (batch of one image).
+        image_meta [1, IMAGE_META_SIZE]] (batch of one image).
     Outputs: boxes int32 [1, N, 4], class_ids int32 [1, N], scores float32
         [1, N], masks uint8 [1, H, W, N].
     """

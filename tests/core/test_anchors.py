@@ -57,3 +57,62 @@ def test_compute_backbone_shapes_rounds_up_and_callable():
         BACKBONE=staticmethod(backbone),
         COMPUTE_BACKBONE_SHAPE=staticmethod(lambda shape: [[shape[0] // 2, 7]]))
     np.testing.assert_array_equal(compute_backbone_shapes(custom, (64, 64, 3)), [[32, 7]])
+
+
+def test_pyramid_anchors_are_generate_then_norm_boxes_cached_read_only():
+    from mrcnn.core.anchors import anchors_for_shape, pyramid_anchors
+    from mrcnn.core.boxes import norm_boxes
+    config = make_tiny_config()
+    shapes = compute_backbone_shapes(config, (64, 128))
+    pixels = generate_pyramid_anchors(config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
+                                      shapes, config.BACKBONE_STRIDES,
+                                      config.RPN_ANCHOR_STRIDE)
+    normalized = anchors_for_shape(config, (64, 128, 3))
+    assert normalized.dtype == np.float32
+    np.testing.assert_array_equal(normalized, norm_boxes(pixels, (64, 128)))
+    np.testing.assert_array_equal(anchors_for_shape(config, (64, 128), normalized=False),
+                                  pixels)
+    # One cache for every caller: explicit arguments or a config.
+    assert pyramid_anchors(config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
+                           config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE,
+                           (64, 128)) is normalized
+    with pytest.raises(ValueError, match="read-only"):
+        normalized[0, 0] = 1.0
+
+
+def test_anchor_cache_is_bounded_and_keeps_the_newest():
+    from mrcnn.core.anchors import (ANCHOR_CACHE_SIZE, anchor_cache_len,
+                                    anchors_for_shape, clear_anchor_cache)
+    config = make_tiny_config()
+    clear_anchor_cache()
+    oldest = anchors_for_shape(config, (64, 64))
+    for k in range(1, ANCHOR_CACHE_SIZE + 3):
+        newest = anchors_for_shape(config, (64, 64 * (k + 1)))
+    assert anchor_cache_len() == ANCHOR_CACHE_SIZE
+    assert anchors_for_shape(config, (64, 64 * (ANCHOR_CACHE_SIZE + 3))) is newest
+    # The oldest shape was dropped: asked again, it is computed anew.
+    again = anchors_for_shape(config, (64, 64))
+    assert again is not oldest
+    np.testing.assert_array_equal(again, oldest)
+
+
+def test_anchors_for_a_callable_backbone_use_its_feature_shapes():
+    from mrcnn.core.anchors import anchors_for_shape
+    custom = make_tiny_config(
+        BACKBONE=staticmethod(lambda *a, **k: None),
+        COMPUTE_BACKBONE_SHAPE=staticmethod(
+            lambda shape: [[shape[0] // s, shape[1] // s] for s in (4, 8, 16, 32, 64)]))
+    # 64 x 64: levels 16, 8, 4, 2, 1 cells a side, 3 ratios each.
+    assert anchors_for_shape(custom, (64, 64)).shape == (3 * (256 + 64 + 16 + 4 + 1), 4)
+
+
+def test_the_training_anchors_layer_holds_the_same_anchors():
+    """nn/graph.AnchorsLayer still normalizes its own copy (see
+    tests/test_structure.py BOX_SHIFT_PENDING): it must equal the one
+    function's result."""
+    from mrcnn.core.anchors import pyramid_anchors
+    from mrcnn.nn.graph import AnchorsLayer
+    config = make_tiny_config()
+    args = (config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
+            config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE, (96, 128))
+    np.testing.assert_array_equal(AnchorsLayer(*args)._anchors, pyramid_anchors(*args))

@@ -128,3 +128,16 @@ def test_tf_api_name_gives_public_names():
         "tf_export.get_canonical_name_for_symbol changed: update tf_api_name"
     assert private_apis.tf_api_name(tf.add) == "math.add"
     assert private_apis.tf_api_name(tf.cast) == "cast"
+
+
+def test_keras_history_names_the_producing_call_and_its_inputs():
+    inputs = keras.Input((3,), name="x")
+    dense = keras.layers.Dense(2, name="d")
+    out = dense(inputs)
+    operation, node_index, tensor_index = private_apis.keras_history(out)
+    assert operation is dense and tensor_index == 0
+    assert private_apis.node_input_tensors(dense, node_index) == [inputs]
+    assert private_apis.producer_inputs(out) == [inputs]
+    assert private_apis.keras_history(inputs)[0].name == "x"
+    assert private_apis.producer_inputs(inputs) == []
+    assert private_apis.keras_history(np.zeros(2)) is None
