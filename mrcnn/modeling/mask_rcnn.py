@@ -24,8 +24,8 @@ from mrcnn.modeling.distribute import get_strategy
 from mrcnn.export import export_model
 from mrcnn.modeling.inference import log
 from mrcnn.nn import tf_ops
-from mrcnn.nn.graph import (DetectionBoxes, PadRois, build_inference_model,
-                            build_training_model)
+from mrcnn.nn.graph import build_inference_model, build_training_model
+from mrcnn.nn.mask_branch import DetectionBoxes, PadRois
 from mrcnn.nn.proposal import (INTERMEDIATE_OPS, ProposalIntermediate,
                                ProposalLayer)
 from mrcnn.modeling.weights.download import get_imagenet_weights
@@ -484,7 +484,7 @@ class MaskRCNN(object):
 
     def _on_trimmed_detections(self, tensor):
         """True for a tensor [B, N, ...] computed on the detections trimmed
-        to the batch's longest list (see mrcnn.nn.graph.DetectionBoxes),
+        to the batch's longest list (see mrcnn.nn.mask_branch.DetectionBoxes),
         before PadRois restores DETECTION_MAX_INSTANCES rows."""
         shape = getattr(tensor, "shape", None)
         if shape is None or len(shape) < 2 or shape[1] is not None:

@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from conftest import make_tiny_config, shared_spec
 from mrcnn.config import Config
-from mrcnn.nn.graph import (AnchorsLayer, build_inference_model,
-                            build_training_model)
+from mrcnn.nn.graph import build_inference_model, build_training_model
+from mrcnn.nn.training_inputs import AnchorsLayer
 
 
 def _weight_groups(model):
