@@ -265,26 +265,6 @@ def test_mask_head_runs_on_the_batch_positives_with_the_same_loss_and_gradients(
                                    err_msg=getattr(v, "path", "features"))
 
 
-def test_detection_boxes_trim_to_longest_valid_list_and_pad_back():
-    from mrcnn.nn.graph import DetectionBoxes, PadRois
-    det = np.zeros((2, 5, 6), np.float32)
-    det[0, :2] = [[0.1, 0.1, 0.4, 0.4, 3, 0.9], [0.2, 0.2, 0.5, 0.5, 1, 0.8]]
-    det[1, :1] = [[0.3, 0.3, 0.6, 0.6, 2, 0.7]]
-    boxes = DetectionBoxes()(det).numpy()
-    assert boxes.shape == (2, 2, 4)
-    np.testing.assert_array_equal(boxes, det[:, :2, :4])
-    # No detection anywhere: one (padding) column so the mask head has a shape.
-    assert DetectionBoxes()(np.zeros((3, 5, 6), np.float32)).shape == (3, 1, 4)
-
-    x = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3) + 1
-    pad = PadRois(5)
-    y = pad(x).numpy()
-    assert y.shape == (2, 5, 3)
-    np.testing.assert_array_equal(y[:, :2], x)
-    assert np.all(y[:, 2:] == 0)
-    assert PadRois.from_config(pad.get_config()).count == 5
-
-
 def test_inference_mask_output_is_padded_to_detection_max_instances(tiny_config):
     model = build_inference_model(tiny_config)
     out = model.get_layer("mrcnn_mask_padded").output
