@@ -8,7 +8,6 @@ import tensorflow as tf
 from conftest import make_tiny_config, shared_spec
 from mrcnn.config import Config
 from mrcnn.nn.graph import build_inference_model, build_training_model
-from mrcnn.nn.training_inputs import AnchorsLayer
 
 
 def _weight_groups(model):
@@ -160,20 +159,6 @@ def test_mixed_bfloat16_training_and_policy_restored():
     for o in outs:
         assert o.dtype == tf.float32 or o.dtype == tf.int32
     assert all(np.isfinite(o.numpy()) for o in outs[-5:])
-
-
-def test_anchors_layer_matches_numpy_and_round_trips():
-    from mrcnn.core.anchors import generate_pyramid_anchors
-    from mrcnn.core.boxes import norm_boxes
-    layer = AnchorsLayer([8, 16], [0.5, 1, 2], [4, 8], 1, [32, 32, 3])
-    out = layer(np.zeros((3, 32, 32, 3), np.float32)).numpy()
-    ref = norm_boxes(generate_pyramid_anchors([8, 16], [0.5, 1, 2], [[8, 8], [4, 4]],
-                                              [4, 8], 1), (32, 32))
-    assert out.shape == (3, ref.shape[0], 4)
-    np.testing.assert_allclose(out[2], ref, rtol=1e-5, atol=1e-6)
-    clone = AnchorsLayer.from_config(layer.get_config())
-    np.testing.assert_array_equal(clone._anchors, layer._anchors)
-    assert clone.name == "anchors" and not clone.weights
 
 
 def test_mask_head_on_positive_slots_gives_the_full_mask_loss(tiny_config):
