@@ -127,12 +127,12 @@ def build_training_model(config, model_class=MaskRCNNModel):
         feature_maps, rpn = _backbone_and_rpn(config, input_image)
         rpn_rois = _proposals(config, rpn, _training_anchors(config, input_image),
                               config.POST_NMS_ROIS_TRAINING)
-        # RoIs to sample from: the proposals, or input_roi [B, R', 4] pixels
+        # RoIs to sample from: the proposals, or input_roi (the last input)
         if config.USE_RPN_ROIS:
             target_rois = rpn_rois
         else:
             target_rois = NormBoxesLayer(name="norm_input_roi")(
-                [inputs[7], input_image])
+                [inputs[-1], input_image])
         rois, target_class_ids, target_bbox, target_mask = _detection_targets(
             config, target_rois, input_gt_class_ids, input_gt_boxes,
             input_gt_masks, input_image)
@@ -146,10 +146,9 @@ def build_training_model(config, model_class=MaskRCNNModel):
             mask_head=_mask_head(config), train_bn=config.TRAIN_BN)
         output_rois = KL.Identity(name="output_rois", dtype="float32")(rois)
 
-        losses = _losses(
-            input_image_meta, input_rpn_match, input_rpn_bbox, rpn,
-            (target_class_ids, target_bbox), box,
-            (mask_targets, mask_class_ids, mrcnn_mask))
+        losses = _losses(input_image_meta, input_rpn_match, input_rpn_bbox, rpn,
+                         target_class_ids, target_bbox, box,
+                         mask_targets, mask_class_ids, mrcnn_mask)
         outputs = dict(rpn, **box, **losses, mrcnn_mask=mrcnn_mask,
                        rpn_rois=rpn_rois, output_rois=output_rois)
         return model_class(inputs, [outputs[n] for n in TRAINING_OUTPUTS],
@@ -281,17 +280,19 @@ def _detections(config, rois, box, image_meta):
             [rois, box["mrcnn_class"], box["mrcnn_bbox"], image_meta])
 
 
-def _losses(image_meta, rpn_match, rpn_bbox_targets, rpn, box_targets, box,
-            mask):
+def _losses(image_meta, rpn_match, rpn_bbox_targets, rpn, target_class_ids,
+            target_bbox, box, mask_targets, mask_class_ids, mrcnn_mask):
     """The five losses (float32 scalars), as a dict by loss name.
 
     Args:
-        image_meta, rpn_match, rpn_bbox_targets: the training inputs.
-        rpn: _backbone_and_rpn's dict; box: _box_head's dict.
-        box_targets: (target_class_ids [B, R], target_bbox [B, R, 4]).
-        mask: (mask_targets, mask_class_ids, mrcnn_mask) of the P slots.
+        image_meta, rpn_match, rpn_bbox_targets: the training inputs
+            input_image_meta, input_rpn_match, input_rpn_bbox.
+        rpn: _backbone_and_rpn's dict.
+        target_class_ids [B, R], target_bbox [B, R, 4]: _detection_targets'.
+        box: _box_head's dict.
+        mask_targets [B, P, 28, 28], mask_class_ids [B, P], mrcnn_mask
+            [B, P, 28, 28, NC]: training_mask_branch's.
     """
-    target_class_ids, target_bbox = box_targets
     active_class_ids = ActiveClassIds(name="active_class_ids")(image_meta)
     return dict(
         rpn_class_loss=RpnClassLoss(name="rpn_class_loss")(
@@ -302,7 +303,8 @@ def _losses(image_meta, rpn_match, rpn_bbox_targets, rpn, box_targets, box,
             [target_class_ids, box["mrcnn_class_logits"], active_class_ids]),
         mrcnn_bbox_loss=MrcnnBboxLoss(name="mrcnn_bbox_loss")(
             [target_bbox, target_class_ids, box["mrcnn_bbox"]]),
-        mrcnn_mask_loss=MrcnnMaskLoss(name="mrcnn_mask_loss")(list(mask)))
+        mrcnn_mask_loss=MrcnnMaskLoss(name="mrcnn_mask_loss")(
+            [mask_targets, mask_class_ids, mrcnn_mask]))
 
 
 # ------------------------------------------------------------ helpers
