@@ -226,11 +226,6 @@ META_SLICES = {(1, 4), (4, 7), (7, 11), (12, None)}
 #: The two homes of the box convention's shift (numpy, TF).
 BOX_SHIFT_HOMES = {"mrcnn.core.boxes", "mrcnn.nn.box_ops"}
 #: Known copies another branch removes, with the reason (empty when none).
-BOX_SHIFT_PENDING = {
-    "mrcnn.nn.graph": "AnchorsLayer normalizes its anchors itself; it can "
-                      "call core.anchors.pyramid_anchors (issue 27, the "
-                      "graph.py split)",
-}
 
 
 def _is_box_shift(node):
@@ -282,7 +277,7 @@ def _second_copies(mods):
         tree = ast.parse(open(path).read())
         docs = _docstrings(tree)
         where = "{}:{}: ".format(os.path.relpath(path, REPO_ROOT), "{}")
-        if name not in BOX_SHIFT_HOMES and name not in BOX_SHIFT_PENDING:
+        if name not in BOX_SHIFT_HOMES:
             found += [where.format(line) + "box shift [0, 0, 1, 1]: normalize "
                       "with core/boxes.py or nn/box_ops.py"
                       for line in _box_shifts(tree)]
@@ -358,22 +353,6 @@ def test_declared_name_families_are_consistent():
     assert outputs.TRAINING_OUTPUTS[:len(outputs.RPN_OUTPUTS)] == \
         outputs.RPN_OUTPUTS
     assert outputs.TRAINING_INPUTS[:2] == outputs.INFERENCE_INPUTS[:2]
-
-
-def test_pending_box_shift_copies_are_still_there():
-    """An allowance in BOX_SHIFT_PENDING ends with its copy: remove it then."""
-    mods = _modules()
-    for name, reason in BOX_SHIFT_PENDING.items():
-        assert _box_shifts(ast.parse(open(mods[name]).read())), \
-            "{} has no box-shift copy left: drop it from BOX_SHIFT_PENDING " \
-            "({})".format(name, reason)
-
-
-#: MaskRCNN's state (docs/ARCHITECTURE.md, "State"): written in
-#: mrcnn/modeling/mask_rcnn.py only (checkpoints and training go through
-#: MaskRCNN.record_run_state).
-MODEL_STATE = {"epoch", "log_dir", "checkpoint_path", "keras_model", "trainer",
-               "data_wait", "model_dir", "last_load_report"}
 
 
 def _state_writes(tree):

@@ -22,7 +22,7 @@ import tensorflow as tf
 from mrcnn.modeling import inference as infer
 from mrcnn.modeling.inference import log
 from mrcnn.nn import private_apis
-from mrcnn.nn.graph import DetectionBoxes, PadRois
+from mrcnn.nn.mask_branch import DetectionBoxes, PadRois
 from mrcnn.nn.proposal import (INTERMEDIATE_OPS, ProposalIntermediate,
                                ProposalLayer)
 
@@ -163,7 +163,7 @@ def run_graph(keras_model, config, images, outputs, anchors,
 
 def on_trimmed_detections(tensor):
     """True for a tensor [B, N, ...] computed on the detections trimmed to
-    the batch's longest list (see mrcnn.nn.graph.DetectionBoxes), before
+    the batch's longest list (see mrcnn.nn.mask_branch.DetectionBoxes), before
     PadRois restores DETECTION_MAX_INSTANCES rows."""
     shape = getattr(tensor, "shape", None)
     if shape is None or len(shape) < 2 or shape[1] is not None:

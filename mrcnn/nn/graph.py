@@ -6,7 +6,15 @@ N = RoIs per image (POST_NMS_ROIS_INFERENCE, or TRAIN_ROIS_PER_IMAGE in
 training), D = DETECTION_MAX_INSTANCES, NC = NUM_CLASSES, G =
 MAX_GT_INSTANCES, META = IMAGE_META_SIZE.
 
-Inference model (Mask R-CNN fig. 1 read left to right):
+Both builders read like Mask R-CNN's fig. 1, left to right: backbone + FPN
+and the RPN (`_backbone_and_rpn`), proposals (`_proposals`), then in
+training the RoI sampling and its targets (`_detection_targets`), the box
+head (`_box_head`), in inference the detections (`_detections`), the mask
+branch (`mrcnn.nn.mask_branch`) and in training the five losses
+(`_losses`). Each stage function reads its arguments from the Config and
+calls the stage's module; layer names are Matterport's.
+
+Inference model:
     inputs  input_image [B, H, W, C] float32 (mean-subtracted),
             input_image_meta [B, META],
             input_anchors [B, A, (y1, x1, y2, x2)] normalized
@@ -24,335 +32,25 @@ import inspect
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers as KL
 
-from mrcnn.core.anchors import compute_backbone_shapes, generate_pyramid_anchors
-from mrcnn.core.image_meta import META_ACTIVE_CLASS_IDS
+from mrcnn.core.anchors import compute_backbone_shapes
 from mrcnn.core.outputs import (
     INFERENCE_OUTPUTS, INPUT_ANCHORS, INPUT_GT_BOXES, INPUT_GT_CLASS_IDS,
     INPUT_GT_MASKS, INPUT_IMAGE, INPUT_IMAGE_META, INPUT_ROI, INPUT_RPN_BBOX,
-    INPUT_RPN_MATCH, LOSS_NAMES, RPN_OUTPUTS, TRAINING_OUTPUTS)
+    INPUT_RPN_MATCH, RPN_OUTPUTS, TRAINING_OUTPUTS)
 from mrcnn.nn.backbone import backbone_graph
-from mrcnn.nn.box_ops import norm_boxes_graph
 from mrcnn.nn.detection import DetectionLayer
 from mrcnn.nn.detection_target import DetectionTargetLayer
 from mrcnn.nn.heads import fpn_classifier_graph, fpn_mask_head
+from mrcnn.nn.keras_model import MaskRCNNModel
 from mrcnn.nn.losses import (MrcnnBboxLoss, MrcnnClassLoss, MrcnnMaskLoss,
                              RpnBboxLoss, RpnClassLoss)
+from mrcnn.nn.mask_branch import (inference_mask_branch, positive_slot_count,
+                                  training_mask_branch)
 from mrcnn.nn.proposal import ProposalLayer
-from mrcnn.nn.roi_align import PyramidROIAlign
 from mrcnn.nn.rpn import build_rpn_model
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class MaskRCNNModel(keras.Model):
-    """The functional Mask R-CNN keras.Model.
-
-    Built like any functional model (``MaskRCNNModel(inputs, outputs,
-    name=...)``). The one difference from keras.Model: ``metrics_names`` of
-    a training model lists ``loss`` and the five loss names, as Matterport's
-    compile() left it. Reading and writing Matterport's ``.h5`` files with
-    ``save_weights`` / ``load_weights`` is added above this floor, by
-    `mrcnn.modeling.weights.keras_model.MatterportKerasModel`.
-    """
-
-    @property
-    def metrics_names(self):
-        names = list(self.output_names)
-        losses = [n for n in LOSS_NAMES if n in names]
-        if losses:
-            return ["loss"] + losses
-        return super().metrics_names
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class AnchorsLayer(KL.Layer):
-    """The pyramid anchors of a fixed image shape, tiled over the batch.
-
-    Replaces Matterport's ``Lambda(lambda x: tf.Variable(anchors))``: the
-    anchors are a constant computed from explicit arguments.
-
-    Args:
-        scales: one anchor side in pixels per level (RPN_ANCHOR_SCALES).
-        ratios: width/height ratios (RPN_ANCHOR_RATIOS).
-        feature_strides: stride of each level (BACKBONE_STRIDES).
-        anchor_stride: RPN_ANCHOR_STRIDE.
-        image_shape: (H, W[, C]) of the molded training images.
-        feature_shapes: optional [levels, (h, w)]; default
-            ceil(image size / stride) per level.
-
-    Input: input_image [B, H, W, C] (only its batch size is used).
-    Output: float32 [B, A, (y1, x1, y2, x2)] normalized anchors.
-    """
-
-    def __init__(self, scales, ratios, feature_strides, anchor_stride,
-                 image_shape, feature_shapes=None, name="anchors", **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(name=name, **kwargs)
-        self.scales = [float(s) for s in np.atleast_1d(scales)]
-        self.ratios = [float(r) for r in np.atleast_1d(ratios)]
-        self.feature_strides = [int(s) for s in feature_strides]
-        self.anchor_stride = int(anchor_stride)
-        self.image_shape = [int(s) for s in image_shape]
-        if feature_shapes is None:
-            feature_shapes = [[int(np.ceil(self.image_shape[0] / s)),
-                               int(np.ceil(self.image_shape[1] / s))]
-                              for s in self.feature_strides]
-        self.feature_shapes = [[int(h), int(w)] for h, w in feature_shapes]
-        anchors = generate_pyramid_anchors(self.scales, self.ratios,
-                                           self.feature_shapes,
-                                           self.feature_strides,
-                                           self.anchor_stride)
-        h, w = self.image_shape[:2]
-        scale = np.array([h - 1, w - 1, h - 1, w - 1], np.float64)
-        shift = np.array([0, 0, 1, 1], np.float64)
-        self._anchors = ((anchors - shift) / scale).astype(np.float32)  # [A, 4]
-
-    def call(self, input_image):
-        anchors = tf.constant(self._anchors)
-        batch = tf.shape(input_image)[0]
-        # [A, 4] -> [B, A, 4]
-        return tf.tile(anchors[tf.newaxis], [batch, 1, 1])
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self._anchors.shape[0], 4)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(scales=self.scales, ratios=self.ratios,
-                      feature_strides=self.feature_strides,
-                      anchor_stride=self.anchor_stride,
-                      image_shape=self.image_shape,
-                      feature_shapes=self.feature_shapes)
-        return config
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class NormBoxesLayer(KL.Layer):
-    """Pixel boxes -> normalized boxes, using the image tensor's own size.
-
-    Inputs: [boxes [B, G, (y1, x1, y2, x2)] pixels, image [B, H, W, C]].
-    Output: float32 [B, G, (y1, x1, y2, x2)] normalized.
-    """
-
-    def __init__(self, name=None, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(name=name, **kwargs)
-
-    def call(self, inputs):
-        boxes, image = inputs
-        return norm_boxes_graph(boxes, tf.shape(image)[1:3])
-
-    def compute_output_shape(self, input_shapes):
-        return tuple(input_shapes[0])
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class ActiveClassIds(KL.Layer):
-    """The active_class_ids field of image meta rows.
-
-    Input: image_meta [B, META]. Output: float32 [B, NC].
-    """
-
-    def __init__(self, name=None, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(name=name, **kwargs)
-
-    def call(self, image_meta):
-        return tf.cast(image_meta, tf.float32)[:, META_ACTIVE_CLASS_IDS]
-
-    def compute_output_shape(self, input_shape):
-        fixed = META_ACTIVE_CLASS_IDS.start
-        return (input_shape[0], None if input_shape[1] is None
-                else input_shape[1] - fixed)
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class LeadingRois(KL.Layer):
-    """The first `count` rows of per-RoI tensors (the positive RoI slots).
-
-    DetectionTargetLayer puts an image's positive RoIs first and keeps at
-    most int(TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO) of them, so the
-    first `count` rows hold every positive. The mask loss only looks at
-    positives (Mask R-CNN sec. 3, L_mask "defined only on positive RoIs"),
-    so running the mask head on these rows alone gives the same loss and
-    gradients for about a third of the mask head's cost in training.
-
-    Inputs: a list of tensors [B, T, ...]. Outputs: the same list [B, count, ...].
-    """
-
-    def __init__(self, count, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.count = int(count)
-
-    def call(self, inputs):
-        return [x[:, :self.count] for x in inputs]
-
-    def compute_output_shape(self, input_shapes):
-        return [(s[0], self.count) + tuple(s[2:]) for s in input_shapes]
-
-    def get_config(self):
-        config = super().get_config()
-        config["count"] = self.count
-        return config
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class GatherPositives(KL.Layer):
-    """The positive RoIs of the whole batch as one list (training).
-
-    An image has 0 to P positive RoIs, first in its slots; the mask loss
-    looks at nothing else. Packing the batch's positives into one list
-    before the mask head's convolutions skips the negative and padding
-    slots (22 % of the P slots after training on the shapes benchmark,
-    half at the start) with the same loss and gradients. One zero row is
-    appended so the list is never empty.
-
-    Inputs: features [B, P, ...], class_ids [B, P] (> 0: positive).
-    Output: [1, M + 1, ...], the M positives in (image, slot) order, then
-        a row of zeros.
-    """
-
-    def call(self, inputs):
-        x, class_ids = inputs
-        where = tf.where(class_ids > 0)            # [M, 2] (image, slot)
-        rows = tf.gather_nd(x, where)              # [M, ...]
-        return tf.concat([rows, tf.zeros_like(x[:1, 0])], axis=0)[None]
-
-    def compute_output_shape(self, input_shapes):
-        return (1, None) + tuple(input_shapes[0][2:])
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class ScatterPositives(KL.Layer):
-    """Puts GatherPositives' rows back in their (image, slot), zeros elsewhere.
-
-    Inputs: rows [1, M + 1, ...], class_ids [B, P] (> 0: positive).
-    Output: [B, P, ...].
-    """
-
-    def call(self, inputs):
-        rows, class_ids = inputs
-        where = tf.where(class_ids > 0)            # [M, 2]
-        shape = tf.concat([tf.shape(class_ids, out_type=tf.int64),
-                           tf.shape(rows, out_type=tf.int64)[2:]], axis=0)
-        return tf.scatter_nd(where, rows[0, :tf.shape(where)[0]], shape)
-
-    def compute_output_shape(self, input_shapes):
-        return tuple(input_shapes[1][:2]) + tuple(input_shapes[0][2:])
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class DetectionBoxes(KL.Layer):
-    """Boxes of the detections, trimmed to the longest valid list in the batch.
-
-    DetectionLayer sorts each image's detections first and zero-pads the
-    rest, so columns past the batch's largest detection count hold only
-    padding; the mask head skips them (with real weights an image has far
-    fewer than DETECTION_MAX_INSTANCES detections).
-
-    Input: detections [B, D, (y1, x1, y2, x2, class_id, score)].
-    Output: float32 [B, N, (y1, x1, y2, x2)] normalized, 1 <= N <= D.
-    """
-
-    def __init__(self, name=None, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(name=name, **kwargs)
-
-    def call(self, detections):
-        counts = tf.reduce_sum(tf.cast(detections[..., 4] > 0, tf.int32), axis=1)  # [B]
-        n = tf.maximum(tf.reduce_max(counts), 1)
-        return detections[:, :n, :4]  # [B, D, 6] -> [B, N, 4]
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], None, 4)
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class PadRois(KL.Layer):
-    """Zero-pad the RoI axis of a tensor to a fixed length.
-
-    Input: [B, N, ...] with N <= count. Output: [B, count, ...].
-    """
-
-    def __init__(self, count, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.count = int(count)
-
-    def call(self, inputs):
-        pad = self.count - tf.shape(inputs)[1]
-        paddings = tf.concat([[[0, 0], [0, pad]],
-                              tf.zeros([len(inputs.shape) - 2, 2], tf.int32)], axis=0)
-        out = tf.pad(inputs, paddings)
-        return tf.ensure_shape(out, (None, self.count) + tuple(inputs.shape[2:]))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.count) + tuple(input_shape[2:])
-
-    def get_config(self):
-        config = super().get_config()
-        config["count"] = self.count
-        return config
-
-
-@contextlib.contextmanager
-def dtype_policy_scope(policy_name):
-    """Build layers under a Keras dtype policy, restoring the global one after.
-
-    Args:
-        policy_name: None/"float32", "mixed_bfloat16" or "mixed_float16".
-    """
-    previous = keras.config.dtype_policy()
-    if policy_name:
-        keras.config.set_dtype_policy(policy_name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def _backbone_and_rpn(config, input_image):
-    """Shared front of both graphs.
-
-    Returns:
-        mrcnn_feature_maps: [P2, P3, P4, P5].
-        rpn_class_logits [B, A, 2], rpn_class [B, A, 2],
-        rpn_bbox [B, A, (dy, dx, log(dh), log(dw))], all float32.
-    """
-    P2, P3, P4, P5, P6 = backbone_graph(
-        input_image, _config_callable(config, "BACKBONE"),
-        train_bn=config.TRAIN_BN,
-        pyramid_size=config.TOP_DOWN_PYRAMID_SIZE)
-    rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE,
-                          len(config.RPN_ANCHOR_RATIOS),
-                          config.TOP_DOWN_PYRAMID_SIZE)
-    # One RPN, shared over the levels: per level [logits, probs, bbox].
-    level_outputs = [rpn([p]) for p in (P2, P3, P4, P5, P6)]
-    # Concatenate each output over levels: [B, sum_i(h_i*w_i*A), ...]
-    rpn_class_logits, rpn_class, rpn_bbox = [
-        KL.Concatenate(axis=1, dtype="float32", name=n)(list(o))
-        for o, n in zip(zip(*level_outputs), RPN_OUTPUTS)]
-    return [P2, P3, P4, P5], rpn_class_logits, rpn_class, rpn_bbox
-
-
-def _config_callable(config, attr):
-    """config.<attr>, a function set as a plain class attribute included
-    (Python binds those to the instance; Matterport asked for staticmethod)."""
-    value = getattr(config, attr, None)
-    if inspect.ismethod(value) and value.__self__ is config:
-        return value.__func__
-    return value
-
-
-def _mask_head(config):
-    """The mask head's convolutions: config.MASK_HEAD or fpn_mask_head.
-
-    A MASK_HEAD callable ``f(roi_features, num_classes, train_bn)`` maps
-    RoIAlign features [B, N, MASK_POOL_SIZE, MASK_POOL_SIZE, D] to float32
-    per-class mask probabilities [B, N, MASK_SHAPE[0], MASK_SHAPE[1], NC].
-    """
-    return _config_callable(config, "MASK_HEAD") or fpn_mask_head
+from mrcnn.nn.training_inputs import ActiveClassIds, AnchorsLayer, NormBoxesLayer
 
 
 def build_inference_model(config, model_class=MaskRCNNModel):
@@ -367,55 +65,28 @@ def build_inference_model(config, model_class=MaskRCNNModel):
         mrcnn.core.outputs.INFERENCE_OUTPUTS.
     """
     with dtype_policy_scope(getattr(config, "MIXED_PRECISION", None)):
-        input_image = KL.Input(shape=[None, None, config.IMAGE_CHANNEL_COUNT],
-                               name=INPUT_IMAGE)
-        input_image_meta = KL.Input(shape=[config.IMAGE_META_SIZE],
-                                    name=INPUT_IMAGE_META)
-        input_anchors = KL.Input(shape=[None, 4], name=INPUT_ANCHORS)
+        inputs = _image_inputs(config) + [
+            KL.Input(shape=[None, 4], name=INPUT_ANCHORS)]
+        input_image, input_image_meta, input_anchors = inputs
 
-        mrcnn_feature_maps, rpn_class_logits, rpn_class, rpn_bbox = \
-            _backbone_and_rpn(config, input_image)
-
+        feature_maps, rpn = _backbone_and_rpn(config, input_image)
         # [B, N, (y1, x1, y2, x2)] normalized, zero-padded
-        rpn_rois = ProposalLayer(
-            config.POST_NMS_ROIS_INFERENCE, config.RPN_NMS_THRESHOLD,
-            rpn_bbox_std_dev=np.asarray(config.RPN_BBOX_STD_DEV, np.float32),
-            pre_nms_limit=config.PRE_NMS_LIMIT,
-            name="ROI")([rpn_class, rpn_bbox, input_anchors])
-
-        mrcnn_class_logits, mrcnn_class, mrcnn_bbox = fpn_classifier_graph(
-            rpn_rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE,
-            config.NUM_CLASSES, train_bn=config.TRAIN_BN,
-            fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
-
+        rpn_rois = _proposals(config, rpn, input_anchors,
+                              config.POST_NMS_ROIS_INFERENCE)
+        box = _box_head(config, rpn_rois, feature_maps, input_image_meta)
         # [B, D, (y1, x1, y2, x2, class_id, score)] normalized
-        detections = DetectionLayer(
-            config.DETECTION_MAX_INSTANCES, config.DETECTION_MIN_CONFIDENCE,
-            config.DETECTION_NMS_THRESHOLD,
-            np.asarray(config.BBOX_STD_DEV, np.float32),
-            name="mrcnn_detection")(
-                [rpn_rois, mrcnn_class, mrcnn_bbox, input_image_meta])
+        detections = _detections(config, rpn_rois, box, input_image_meta)
+        # Masks of the final detections only (Mask R-CNN sec. 3.1,
+        # inference): [B, D, 28, 28, NC]
+        mrcnn_mask = inference_mask_branch(
+            detections, feature_maps, input_image_meta, config.MASK_POOL_SIZE,
+            config.DETECTION_MAX_INSTANCES, config.NUM_CLASSES,
+            mask_head=_mask_head(config), train_bn=config.TRAIN_BN)
 
-        # Masks of the final detections only (Mask R-CNN sec. 3.1, inference),
-        # computed for the N valid columns and zero-padded back to D:
-        # [B, N, 4] -> [B, N, 28, 28, NC] -> [B, D, 28, 28, NC]
-        detection_boxes = DetectionBoxes(name="detection_boxes")(detections)
-        mask_features = PyramidROIAlign(
-            [config.MASK_POOL_SIZE, config.MASK_POOL_SIZE],
-            name="roi_align_mask")(
-                [detection_boxes, input_image_meta] + mrcnn_feature_maps)
-        mrcnn_mask = _mask_head(config)(mask_features, config.NUM_CLASSES,
-                                        train_bn=config.TRAIN_BN)
-        mrcnn_mask = PadRois(config.DETECTION_MAX_INSTANCES,
-                             name="mrcnn_mask_padded", dtype="float32")(mrcnn_mask)
-
-        outputs = dict(detections=detections, mrcnn_class=mrcnn_class,
-                       mrcnn_bbox=mrcnn_bbox, mrcnn_mask=mrcnn_mask,
-                       rpn_rois=rpn_rois, rpn_class=rpn_class,
-                       rpn_bbox=rpn_bbox)
-        return model_class(
-            [input_image, input_image_meta, input_anchors],
-            [outputs[name] for name in INFERENCE_OUTPUTS], name="mask_rcnn")
+        outputs = dict(rpn, **box, detections=detections,
+                       mrcnn_mask=mrcnn_mask, rpn_rois=rpn_rois)
+        return model_class(inputs, [outputs[n] for n in INFERENCE_OUTPUTS],
+                           name="mask_rcnn")
 
 
 def build_training_model(config, model_class=MaskRCNNModel):
@@ -448,117 +119,225 @@ def build_training_model(config, model_class=MaskRCNNModel):
         mrcnn.core.outputs.TRAINING_OUTPUTS.
     """
     config.validate(training=True)
-    image_shape = [int(s) for s in config.IMAGE_SHAPE]
     with dtype_policy_scope(getattr(config, "MIXED_PRECISION", None)):
-        input_image = KL.Input(shape=[None, None, config.IMAGE_CHANNEL_COUNT],
-                               name=INPUT_IMAGE)
-        input_image_meta = KL.Input(shape=[config.IMAGE_META_SIZE],
-                                    name=INPUT_IMAGE_META)
-        # RPN targets
-        input_rpn_match = KL.Input(shape=[None, 1], name=INPUT_RPN_MATCH,
-                                   dtype="int32")
-        input_rpn_bbox = KL.Input(shape=[None, 4], name=INPUT_RPN_BBOX,
-                                  dtype="float32")
-        # Ground truth
-        input_gt_class_ids = KL.Input(shape=[None], name=INPUT_GT_CLASS_IDS,
-                                      dtype="int32")
-        input_gt_boxes = KL.Input(shape=[None, 4], name=INPUT_GT_BOXES,
-                                  dtype="float32")
-        if config.USE_MINI_MASK:
-            mask_hw = list(config.MINI_MASK_SHAPE)
-        else:
-            mask_hw = image_shape[:2]
-        input_gt_masks = KL.Input(shape=mask_hw + [None], name=INPUT_GT_MASKS,
-                                  dtype="bool")
-        # [B, G, 4] pixels -> normalized
-        gt_boxes = NormBoxesLayer(name="norm_gt_boxes")(
-            [input_gt_boxes, input_image])
+        inputs = _image_inputs(config) + _target_inputs(config)
+        input_image, input_image_meta, input_rpn_match, input_rpn_bbox, \
+            input_gt_class_ids, input_gt_boxes, input_gt_masks = inputs[:7]
 
-        mrcnn_feature_maps, rpn_class_logits, rpn_class, rpn_bbox = \
-            _backbone_and_rpn(config, input_image)
-
-        anchors = AnchorsLayer(
-            config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
-            config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE, image_shape,
-            feature_shapes=compute_backbone_shapes(config, image_shape).tolist(),
-            name="anchors")(input_image)
-
-        rpn_rois = ProposalLayer(
-            config.POST_NMS_ROIS_TRAINING, config.RPN_NMS_THRESHOLD,
-            rpn_bbox_std_dev=np.asarray(config.RPN_BBOX_STD_DEV, np.float32),
-            pre_nms_limit=config.PRE_NMS_LIMIT,
-            name="ROI")([rpn_class, rpn_bbox, anchors])
-
-        extra_inputs = []
+        feature_maps, rpn = _backbone_and_rpn(config, input_image)
+        rpn_rois = _proposals(config, rpn, _training_anchors(config, input_image),
+                              config.POST_NMS_ROIS_TRAINING)
+        # RoIs to sample from: the proposals, or input_roi (the last input)
         if config.USE_RPN_ROIS:
             target_rois = rpn_rois
         else:
-            input_rois = KL.Input(shape=[config.POST_NMS_ROIS_TRAINING, 4],
-                                  name=INPUT_ROI, dtype="int32")
-            extra_inputs = [input_rois]
             target_rois = NormBoxesLayer(name="norm_input_roi")(
-                [input_rois, input_image])
-
-        active_class_ids = ActiveClassIds(name="active_class_ids")(
-            input_image_meta)
-
-        # Sample RoIs and build their targets (Mask R-CNN sec. 3.1, training).
-        # rois [B, R, 4] normalized, target_class_ids [B, R],
-        # target_bbox [B, R, 4], target_mask [B, R, 28, 28]
-        rois, target_class_ids, target_bbox, target_mask = DetectionTargetLayer(
-            config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO,
-            np.asarray(config.BBOX_STD_DEV, np.float32),
-            list(config.MASK_SHAPE), config.USE_MINI_MASK,
-            name="proposal_targets")(
-                [target_rois, input_gt_class_ids, gt_boxes, input_gt_masks])
-
-        mrcnn_class_logits, mrcnn_class, mrcnn_bbox = fpn_classifier_graph(
-            rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE,
-            config.NUM_CLASSES, train_bn=config.TRAIN_BN,
-            fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
-        # The mask branch runs on the positive slots only (see LeadingRois):
-        # [B, T, ...] -> [B, P, ...], P = int(T * ROI_POSITIVE_RATIO).
-        positive_slots = max(1, int(config.TRAIN_ROIS_PER_IMAGE *
-                                    config.ROI_POSITIVE_RATIO))
-        mask_rois, mask_target_class_ids, mask_targets = LeadingRois(
-            positive_slots, name="positive_rois")(
-                [rois, target_class_ids, target_mask])
-        # ... and its convolutions on the batch's positives only:
-        # [B, P, 14, 14, D] -> [1, M + 1, 14, 14, D] -> [B, P, 28, 28, NC]
-        mask_features = PyramidROIAlign(
-            [config.MASK_POOL_SIZE, config.MASK_POOL_SIZE],
-            name="roi_align_mask")(
-                [mask_rois, input_image_meta] + mrcnn_feature_maps)
-        positives = GatherPositives(name="gather_positives")(
-            [mask_features, mask_target_class_ids])
-        mrcnn_mask = ScatterPositives(name="scatter_positives",
-                                      dtype="float32")(
-            [_mask_head(config)(positives, config.NUM_CLASSES,
-                                train_bn=config.TRAIN_BN),
-             mask_target_class_ids])
-
+                [inputs[-1], input_image])
+        rois, target_class_ids, target_bbox, target_mask = _detection_targets(
+            config, target_rois, input_gt_class_ids, input_gt_boxes,
+            input_gt_masks, input_image)
+        box = _box_head(config, rois, feature_maps, input_image_meta)
+        # The mask branch on the batch's positive RoIs only: [B, P, 28, 28, NC]
+        mask_class_ids, mask_targets, mrcnn_mask = training_mask_branch(
+            rois, target_class_ids, target_mask, feature_maps, input_image_meta,
+            positive_slot_count(config.TRAIN_ROIS_PER_IMAGE,
+                                config.ROI_POSITIVE_RATIO),
+            config.MASK_POOL_SIZE, config.NUM_CLASSES,
+            mask_head=_mask_head(config), train_bn=config.TRAIN_BN)
         output_rois = KL.Identity(name="output_rois", dtype="float32")(rois)
 
-        rpn_class_loss = RpnClassLoss(name="rpn_class_loss")(
-            [input_rpn_match, rpn_class_logits])
-        rpn_bbox_loss = RpnBboxLoss(name="rpn_bbox_loss")(
-            [input_rpn_bbox, input_rpn_match, rpn_bbox])
-        class_loss = MrcnnClassLoss(name="mrcnn_class_loss")(
-            [target_class_ids, mrcnn_class_logits, active_class_ids])
-        bbox_loss = MrcnnBboxLoss(name="mrcnn_bbox_loss")(
-            [target_bbox, target_class_ids, mrcnn_bbox])
-        mask_loss = MrcnnMaskLoss(name="mrcnn_mask_loss")(
-            [mask_targets, mask_target_class_ids, mrcnn_mask])
-
-        inputs = [input_image, input_image_meta, input_rpn_match,
-                  input_rpn_bbox, input_gt_class_ids, input_gt_boxes,
-                  input_gt_masks] + extra_inputs
-        outputs = dict(rpn_class_logits=rpn_class_logits, rpn_class=rpn_class,
-                       rpn_bbox=rpn_bbox, mrcnn_class_logits=mrcnn_class_logits,
-                       mrcnn_class=mrcnn_class, mrcnn_bbox=mrcnn_bbox,
-                       mrcnn_mask=mrcnn_mask, rpn_rois=rpn_rois,
-                       output_rois=output_rois, rpn_class_loss=rpn_class_loss,
-                       rpn_bbox_loss=rpn_bbox_loss, mrcnn_class_loss=class_loss,
-                       mrcnn_bbox_loss=bbox_loss, mrcnn_mask_loss=mask_loss)
+        losses = _losses(input_image_meta, input_rpn_match, input_rpn_bbox, rpn,
+                         target_class_ids, target_bbox, box,
+                         mask_targets, mask_class_ids, mrcnn_mask)
+        outputs = dict(rpn, **box, **losses, mrcnn_mask=mrcnn_mask,
+                       rpn_rois=rpn_rois, output_rois=output_rois)
         return model_class(inputs, [outputs[n] for n in TRAINING_OUTPUTS],
                            name="mask_rcnn")
+
+
+# ------------------------------------------------------------ the stages
+def _image_inputs(config):
+    """[input_image [B, H, W, C] float32, input_image_meta [B, META]]."""
+    return [KL.Input(shape=[None, None, config.IMAGE_CHANNEL_COUNT],
+                     name=INPUT_IMAGE),
+            KL.Input(shape=[config.IMAGE_META_SIZE], name=INPUT_IMAGE_META)]
+
+
+def _target_inputs(config):
+    """The training inputs after the image's, in Matterport's order.
+
+    Returns:
+        [input_rpn_match, input_rpn_bbox, input_gt_class_ids,
+        input_gt_boxes, input_gt_masks] (+ [input_roi] when USE_RPN_ROIS
+        is False); shapes in build_training_model.
+    """
+    if config.USE_MINI_MASK:
+        mask_hw = list(config.MINI_MASK_SHAPE)
+    else:
+        mask_hw = [int(s) for s in config.IMAGE_SHAPE[:2]]
+    inputs = [
+        # RPN targets
+        KL.Input(shape=[None, 1], name=INPUT_RPN_MATCH, dtype="int32"),
+        KL.Input(shape=[None, 4], name=INPUT_RPN_BBOX, dtype="float32"),
+        # Ground truth
+        KL.Input(shape=[None], name=INPUT_GT_CLASS_IDS, dtype="int32"),
+        KL.Input(shape=[None, 4], name=INPUT_GT_BOXES, dtype="float32"),
+        KL.Input(shape=mask_hw + [None], name=INPUT_GT_MASKS, dtype="bool")]
+    if not config.USE_RPN_ROIS:
+        inputs.append(KL.Input(shape=[config.POST_NMS_ROIS_TRAINING, 4],
+                               name=INPUT_ROI, dtype="int32"))
+    return inputs
+
+
+def _backbone_and_rpn(config, input_image):
+    """Backbone + FPN (FPN sec. 3) and the RPN on P2..P6 (FPN sec. 4.1).
+
+    Returns:
+        feature_maps: [P2, P3, P4, P5], each [B, h_i, w_i, TOP_DOWN_PYRAMID_SIZE].
+        rpn: dict rpn_class_logits [B, A, 2], rpn_class [B, A, 2],
+            rpn_bbox [B, A, (dy, dx, log(dh), log(dw))], all float32.
+    """
+    P2, P3, P4, P5, P6 = backbone_graph(
+        input_image, _config_callable(config, "BACKBONE"),
+        train_bn=config.TRAIN_BN,
+        pyramid_size=config.TOP_DOWN_PYRAMID_SIZE)
+    rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE,
+                          len(config.RPN_ANCHOR_RATIOS),
+                          config.TOP_DOWN_PYRAMID_SIZE)
+    # One RPN, shared over the levels: per level [logits, probs, bbox].
+    level_outputs = [rpn([p]) for p in (P2, P3, P4, P5, P6)]
+    # Concatenate each output over levels: [B, sum_i(h_i*w_i*A), ...]
+    return [P2, P3, P4, P5], {
+        n: KL.Concatenate(axis=1, dtype="float32", name=n)(list(o))
+        for o, n in zip(zip(*level_outputs), RPN_OUTPUTS)}
+
+
+def _training_anchors(config, input_image):
+    """The anchors of the fixed training shape: [B, A, (y1, x1, y2, x2)]
+    normalized (inference takes them as input_anchors)."""
+    image_shape = [int(s) for s in config.IMAGE_SHAPE]
+    return AnchorsLayer(
+        config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
+        config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE, image_shape,
+        feature_shapes=compute_backbone_shapes(config, image_shape).tolist(),
+        name="anchors")(input_image)
+
+
+def _proposals(config, rpn, anchors, count):
+    """RPN scores and deltas -> [B, count, (y1, x1, y2, x2)] normalized,
+    zero-padded proposals (layer "ROI")."""
+    return ProposalLayer(
+        count, config.RPN_NMS_THRESHOLD,
+        rpn_bbox_std_dev=np.asarray(config.RPN_BBOX_STD_DEV, np.float32),
+        pre_nms_limit=config.PRE_NMS_LIMIT,
+        name="ROI")([rpn["rpn_class"], rpn["rpn_bbox"], anchors])
+
+
+def _detection_targets(config, target_rois, gt_class_ids, gt_boxes, gt_masks,
+                       input_image):
+    """Sample RoIs and build their targets (Mask R-CNN sec. 3.1, training).
+
+    Args:
+        target_rois: [B, R', (y1, x1, y2, x2)] normalized.
+        gt_class_ids, gt_boxes (pixels), gt_masks: the ground-truth inputs.
+        input_image: [B, H, W, C], whose size normalizes gt_boxes.
+    Returns:
+        rois [B, R, 4] normalized (positives first), target_class_ids
+        [B, R] int32, target_bbox [B, R, 4], target_mask [B, R, 28, 28].
+    """
+    # [B, G, 4] pixels -> normalized
+    gt_boxes = NormBoxesLayer(name="norm_gt_boxes")([gt_boxes, input_image])
+    return DetectionTargetLayer(
+        config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO,
+        np.asarray(config.BBOX_STD_DEV, np.float32),
+        list(config.MASK_SHAPE), config.USE_MINI_MASK,
+        name="proposal_targets")([target_rois, gt_class_ids, gt_boxes, gt_masks])
+
+
+def _box_head(config, rois, feature_maps, image_meta):
+    """Classifier and box regressor on the RoIs (Mask R-CNN sec. 3).
+
+    Returns:
+        dict mrcnn_class_logits [B, N, NC], mrcnn_class [B, N, NC],
+        mrcnn_bbox [B, N, NC, (dy, dx, log(dh), log(dw))].
+    """
+    logits, probs, deltas = fpn_classifier_graph(
+        rois, feature_maps, image_meta, config.POOL_SIZE,
+        config.NUM_CLASSES, train_bn=config.TRAIN_BN,
+        fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
+    return dict(mrcnn_class_logits=logits, mrcnn_class=probs,
+                mrcnn_bbox=deltas)
+
+
+def _detections(config, rois, box, image_meta):
+    """The box head's refined, NMS-filtered boxes (layer "mrcnn_detection"):
+    [B, D, (y1, x1, y2, x2, class_id, score)] normalized, zero-padded."""
+    return DetectionLayer(
+        config.DETECTION_MAX_INSTANCES, config.DETECTION_MIN_CONFIDENCE,
+        config.DETECTION_NMS_THRESHOLD,
+        np.asarray(config.BBOX_STD_DEV, np.float32),
+        name="mrcnn_detection")(
+            [rois, box["mrcnn_class"], box["mrcnn_bbox"], image_meta])
+
+
+def _losses(image_meta, rpn_match, rpn_bbox_targets, rpn, target_class_ids,
+            target_bbox, box, mask_targets, mask_class_ids, mrcnn_mask):
+    """The five losses (float32 scalars), as a dict by loss name.
+
+    Args:
+        image_meta, rpn_match, rpn_bbox_targets: the training inputs
+            input_image_meta, input_rpn_match, input_rpn_bbox.
+        rpn: _backbone_and_rpn's dict.
+        target_class_ids [B, R], target_bbox [B, R, 4]: _detection_targets'.
+        box: _box_head's dict.
+        mask_targets [B, P, 28, 28], mask_class_ids [B, P], mrcnn_mask
+            [B, P, 28, 28, NC]: training_mask_branch's.
+    """
+    active_class_ids = ActiveClassIds(name="active_class_ids")(image_meta)
+    return dict(
+        rpn_class_loss=RpnClassLoss(name="rpn_class_loss")(
+            [rpn_match, rpn["rpn_class_logits"]]),
+        rpn_bbox_loss=RpnBboxLoss(name="rpn_bbox_loss")(
+            [rpn_bbox_targets, rpn_match, rpn["rpn_bbox"]]),
+        mrcnn_class_loss=MrcnnClassLoss(name="mrcnn_class_loss")(
+            [target_class_ids, box["mrcnn_class_logits"], active_class_ids]),
+        mrcnn_bbox_loss=MrcnnBboxLoss(name="mrcnn_bbox_loss")(
+            [target_bbox, target_class_ids, box["mrcnn_bbox"]]),
+        mrcnn_mask_loss=MrcnnMaskLoss(name="mrcnn_mask_loss")(
+            [mask_targets, mask_class_ids, mrcnn_mask]))
+
+
+# ------------------------------------------------------------ helpers
+@contextlib.contextmanager
+def dtype_policy_scope(policy_name):
+    """Build layers under a Keras dtype policy, restoring the global one after.
+
+    Args:
+        policy_name: None/"float32", "mixed_bfloat16" or "mixed_float16".
+    """
+    previous = keras.config.dtype_policy()
+    if policy_name:
+        keras.config.set_dtype_policy(policy_name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _config_callable(config, attr):
+    """config.<attr>, a function set as a plain class attribute included
+    (Python binds those to the instance; Matterport asked for staticmethod)."""
+    value = getattr(config, attr, None)
+    if inspect.ismethod(value) and value.__self__ is config:
+        return value.__func__
+    return value
+
+
+def _mask_head(config):
+    """The mask head's convolutions: config.MASK_HEAD or fpn_mask_head.
+
+    A MASK_HEAD callable ``f(roi_features, num_classes, train_bn)`` maps
+    RoIAlign features [B, N, MASK_POOL_SIZE, MASK_POOL_SIZE, D] to float32
+    per-class mask probabilities [B, N, MASK_SHAPE[0], MASK_SHAPE[1], NC].
+    """
+    return _config_callable(config, "MASK_HEAD") or fpn_mask_head

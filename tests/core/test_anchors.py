@@ -111,7 +111,7 @@ def test_the_training_anchors_layer_holds_the_same_anchors():
     tests/test_structure.py BOX_SHIFT_PENDING): it must equal the one
     function's result."""
     from mrcnn.core.anchors import pyramid_anchors
-    from mrcnn.nn.graph import AnchorsLayer
+    from mrcnn.nn.training_inputs import AnchorsLayer
     config = make_tiny_config()
     args = (config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
             config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE, (96, 128))

@@ -7,8 +7,7 @@ import tensorflow as tf
 
 from conftest import make_tiny_config, shared_spec
 from mrcnn.config import Config
-from mrcnn.nn.graph import (AnchorsLayer, build_inference_model,
-                            build_training_model)
+from mrcnn.nn.graph import build_inference_model, build_training_model
 
 
 def _weight_groups(model):
@@ -162,20 +161,6 @@ def test_mixed_bfloat16_training_and_policy_restored():
     assert all(np.isfinite(o.numpy()) for o in outs[-5:])
 
 
-def test_anchors_layer_matches_numpy_and_round_trips():
-    from mrcnn.core.anchors import generate_pyramid_anchors
-    from mrcnn.core.boxes import norm_boxes
-    layer = AnchorsLayer([8, 16], [0.5, 1, 2], [4, 8], 1, [32, 32, 3])
-    out = layer(np.zeros((3, 32, 32, 3), np.float32)).numpy()
-    ref = norm_boxes(generate_pyramid_anchors([8, 16], [0.5, 1, 2], [[8, 8], [4, 4]],
-                                              [4, 8], 1), (32, 32))
-    assert out.shape == (3, ref.shape[0], 4)
-    np.testing.assert_allclose(out[2], ref, rtol=1e-5, atol=1e-6)
-    clone = AnchorsLayer.from_config(layer.get_config())
-    np.testing.assert_array_equal(clone._anchors, layer._anchors)
-    assert clone.name == "anchors" and not clone.weights
-
-
 def test_mask_head_on_positive_slots_gives_the_full_mask_loss(tiny_config):
     """The training mask branch sees only the leading positive RoI slots;
     the mask loss must equal the loss over all T RoIs (negatives and padding
@@ -263,26 +248,6 @@ def test_mask_head_runs_on_the_batch_positives_with_the_same_loss_and_gradients(
         np.testing.assert_allclose(tf.convert_to_tensor(g).numpy(), r,
                                    rtol=1e-4, atol=1e-6 * np.abs(r).max(),
                                    err_msg=getattr(v, "path", "features"))
-
-
-def test_detection_boxes_trim_to_longest_valid_list_and_pad_back():
-    from mrcnn.nn.graph import DetectionBoxes, PadRois
-    det = np.zeros((2, 5, 6), np.float32)
-    det[0, :2] = [[0.1, 0.1, 0.4, 0.4, 3, 0.9], [0.2, 0.2, 0.5, 0.5, 1, 0.8]]
-    det[1, :1] = [[0.3, 0.3, 0.6, 0.6, 2, 0.7]]
-    boxes = DetectionBoxes()(det).numpy()
-    assert boxes.shape == (2, 2, 4)
-    np.testing.assert_array_equal(boxes, det[:, :2, :4])
-    # No detection anywhere: one (padding) column so the mask head has a shape.
-    assert DetectionBoxes()(np.zeros((3, 5, 6), np.float32)).shape == (3, 1, 4)
-
-    x = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3) + 1
-    pad = PadRois(5)
-    y = pad(x).numpy()
-    assert y.shape == (2, 5, 3)
-    np.testing.assert_array_equal(y[:, :2], x)
-    assert np.all(y[:, 2:] == 0)
-    assert PadRois.from_config(pad.get_config()).count == 5
 
 
 def test_inference_mask_output_is_padded_to_detection_max_instances(tiny_config):

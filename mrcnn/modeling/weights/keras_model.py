@@ -13,7 +13,7 @@ import os
 
 import keras
 
-from mrcnn.nn.graph import MaskRCNNModel
+from mrcnn.nn.keras_model import MaskRCNNModel
 from mrcnn.modeling.weights.h5layout import save_weights
 from mrcnn.modeling.weights.loading import load_weights_into
 
