@@ -803,7 +803,10 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     ]
     # Evaluation, then TensorBoard (which logs its eval_* values), then the
     # epoch checkpoint; one inference model serves both.
-    mirror = InferenceMirror(model)
+    mirror = model.__dict__.get("_inference_mirror")
+    if mirror is None:
+        mirror = model.__dict__["_inference_mirror"] = InferenceMirror(model)
+    mirror.synced_epoch = None   # the weights may have changed since
     if eval_every:
         callbacks.append(EvaluationCallback(
             model, val_dataset, eval_every, images=eval_images,
