@@ -347,7 +347,14 @@ class TensorBoardLogger(keras.callbacks.Callback):
                     tf.summary.scalar("eval/" + key[len("eval_"):], value)
             if self.image_ids and self.mirror is not None and \
                     self.dataset is not None:
-                self._write_images(epoch)
+                try:
+                    self._write_images(epoch)
+                except Exception as e:  # noqa: BLE001 - pictures only
+                    # A picture must not end a long training: say why once
+                    # and draw no more.
+                    warnings.warn("TensorBoard validation images turned off: "
+                                  "{}: {}".format(type(e).__name__, e))
+                    self.image_ids = []
         for writer in self.writers.values():
             writer.flush()
 
