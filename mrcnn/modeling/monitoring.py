@@ -188,6 +188,8 @@ def draw_detections(image, detections, alpha=0.5, thickness=2):
 # ---------------------------------------------------------------- TensorBoard
 def _scalar(value):
     """A log value as a float, or None when it is no single number."""
+    if value is None:
+        return None
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -300,10 +302,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
 
     def _learning_rate(self):
         optimizer = getattr(self.model, "optimizer", None)
-        rate = getattr(optimizer, "learning_rate", None)
-        if rate is None:
-            return None
-        return float(np.asarray(rate))
+        return _scalar(getattr(optimizer, "learning_rate", None))
 
     def _write_steps(self, step, logs):
         with self._writer("train").as_default(step=step):

@@ -275,3 +275,21 @@ def test_gradient_norm_is_the_clipping_steps_norm(strategy):
     assert float(norm) == pytest.approx(5.0)
     np.testing.assert_allclose(v.numpy(), [1.0 - 0.6, 1.0], rtol=1e-6)
     np.testing.assert_allclose(w.numpy(), [2.0 - 0.8], rtol=1e-6)
+
+
+def test_draw_detections_tints_masks_and_outlines_boxes():
+    from mrcnn.modeling.monitoring import draw_detections
+    image = np.zeros((20, 20, 3), np.uint8)
+    masks = np.zeros((20, 20, 1), bool)
+    masks[4:8, 4:8, 0] = True
+    r = {"rois": np.array([[2, 2, 12, 12]]), "class_ids": np.array([1]),
+         "masks": masks}
+    out = draw_detections(image, r, alpha=0.5, thickness=1)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert not image.any()                       # the input is unchanged
+    edge = out[2, 6]
+    assert edge.any() and (out[11, 6] == edge).all() and \
+        (out[6, 2] == edge).all() and (out[6, 11] == edge).all()
+    np.testing.assert_array_equal(out[5, 5], (edge * 0.5).astype(np.uint8))
+    assert not out[9, 9].any() and not out[15, 15].any()   # inside / outside
+    assert not out[12, 6].any()                  # y2 is exclusive
