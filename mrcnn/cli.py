@@ -223,7 +223,8 @@ def cmd_train(args):
         images_dir=args.images, class_attribute=args.class_attribute,
         name=args.name, epochs=args.epochs, steps=args.steps,
         layers=args.layers, learning_rate=args.learning_rate,
-        batch_size=args.batch_size, **_model_options(args))
+        batch_size=args.batch_size, eval_every=args.eval_every,
+        eval_images=args.eval_images, **_model_options(args))
     print("Checkpoints are in {}".format(model.log_dir))
     return 0
 

@@ -219,6 +219,14 @@ def build_parser():
                    metavar="LR", help="default: the config's 0.001")
     p.add_argument("--batch-size", type=int, default=None, metavar="B",
                    help="images per GPU (IMAGES_PER_GPU)")
+    p.add_argument("--eval-every", type=int, default=None, metavar="K",
+                   help="every K epochs, compute mAP@0.5 and COCO AP on "
+                        "validation images (TensorBoard, the epoch log) and "
+                        "keep the best weights as mask_rcnn_<name>_best.h5 "
+                        "(default: no evaluation)")
+    p.add_argument("--eval-images", type=int, default=None, metavar="N",
+                   help="evaluate on the first N validation images "
+                        "(default: all)")
     _add_model_options(p, output=False,
                        logs_help="folder of training runs: checkpoints go to "
                                  "DIR/<name><date>/, and --weights last "

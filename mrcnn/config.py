@@ -31,6 +31,11 @@ class Config(object):
     """Base configuration class. Subclass it and override what differs.
 
     Attribute names and defaults are those of Matterport's ``mrcnn.config``.
+    Extensions (at the end of the attributes) include ``LOG_EVERY_N_STEPS``
+    (10: TensorBoard step scalars, losses / grad norm / learning rate /
+    data wait / steps per second, every 10 training steps) and
+    ``LOG_IMAGES`` (3: validation images drawn with their predicted masks
+    into TensorBoard each epoch; 0 for none).
     """
     # Name the configurations. e.g. "coco", "shapes". Used in the names of
     # the log directory and of checkpoint files.
@@ -178,6 +183,15 @@ class Config(object):
     # (GPUs). Losses and box math stay float32.
     MIXED_PRECISION = None
 
+    # TensorBoard (event files in the run directory, logs/<name><date>/):
+    # the losses, gradient norm, learning rate, data-wait share and steps/s
+    # every LOG_EVERY_N_STEPS training steps (the mean over those steps),
+    # and LOG_IMAGES validation images drawn with their predicted masks
+    # every epoch (0: none). train(log_every_n_steps=, log_images=)
+    # override them for one call.
+    LOG_EVERY_N_STEPS = 10
+    LOG_IMAGES = 3
+
     def __init__(self):
         """Set values of computed attributes and validate the whole config."""
         # Effective batch size.
@@ -219,6 +233,11 @@ class Config(object):
             if v is not None and (not _is_int(v) or v < 0):
                 fail(attr, "must be an integer number of pixels >= 0 (or "
                      "None){}".format(_int_hint(v)))
+        for attr, low in (("LOG_EVERY_N_STEPS", 1), ("LOG_IMAGES", 0)):
+            v = getattr(self, attr, low)
+            if not _is_int(v) or v < low:
+                fail(attr, "must be an integer >= {}{}".format(
+                    low, _int_hint(v)))
         for attr in ("STEPS_PER_EPOCH", "VALIDATION_STEPS"):
             v = getattr(self, attr)
             if v is not None and not (_is_real(v) and v >= 0 and

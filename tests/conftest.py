@@ -93,7 +93,10 @@ def make_tiny_config(**overrides):
         POST_NMS_ROIS_INFERENCE=100, DETECTION_MAX_INSTANCES=20,
         RPN_TRAIN_ANCHORS_PER_IMAGE=64, FPN_CLASSIF_FC_LAYERS_SIZE=256,
         MINI_MASK_SHAPE=(28, 28), STEPS_PER_EPOCH=2, VALIDATION_STEPS=1,
-        DETECTION_MIN_CONFIDENCE=0.0)
+        DETECTION_MIN_CONFIDENCE=0.0,
+        # No TensorBoard images: they build an inference copy of the model
+        # in every train() (tests/modeling/test_monitoring.py turns them on).
+        LOG_IMAGES=0)
     attrs.update(overrides)
     return type("TinyConfig", (Config,), attrs)()
 

@@ -565,3 +565,17 @@ def test_train_on_a_truncated_jpeg_is_one_line(tmp_path):
                    "--epochs", "1", "--steps", "1",
                    "--output", str(tmp_path / "logs"))
     _one_line_error(proc, "im0.jpg", "truncated")
+
+
+def test_train_eval_every_options(tmp_path):
+    from mrcnn.cli_args import build_parser
+    args = build_parser().parse_args(
+        ["train", "--dataset", str(tmp_path), "--eval-every", "2",
+         "--eval-images", "5"])
+    assert (args.eval_every, args.eval_images) == (2, 5)
+    args = build_parser().parse_args(["train", "--dataset", str(tmp_path)])
+    assert (args.eval_every, args.eval_images) == (None, None)
+    proc = run_cli("train", "--dataset", str(tmp_path), "--weights", "none",
+                   "--eval-every", "0")
+    assert proc.returncode == 2
+    assert "--eval-every 0: must be >= 1" in proc.stderr

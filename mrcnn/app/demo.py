@@ -182,7 +182,11 @@ def train_demo_model(train_set, val_set, steps, model_dir, seed, quick,
     if done < steps:
         model.train(train_set, val_set, learning_rate=config.LEARNING_RATE,
                     epochs=epochs, layers="all",
-                    custom_callbacks=[schedule] + list(callbacks or []))
+                    custom_callbacks=[schedule] + list(callbacks or []),
+                    # The demo draws its own examples after training; TB
+                    # images would build an inference model inside the
+                    # training time budget.
+                    log_images=0)
     if max_seconds and schedule.steps < steps:
         print("Training time budget of {:.0f} s reached after {} steps "
               "(--minutes to change it).".format(max_seconds, schedule.steps))

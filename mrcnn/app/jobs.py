@@ -321,10 +321,12 @@ def train_on_dataset(dataset, weights="coco", output="logs", subset="train",
                      class_attribute=None, name=None, epochs=30, steps=100,
                      layers=None, learning_rate=None, batch_size=None,
                      config_json=None, num_classes=None, backbone=None,
-                     image_size=None, log=print):
+                     image_size=None, log=print, eval_every=None,
+                     eval_images=None):
     """Train on a COCO / VIA dataset; checkpoints go to output/<run>/
     (output is the folder of training runs, the model_dir; ``--weights
-    last`` looks there too).
+    last`` looks there too). ``eval_every`` / ``eval_images``: evaluation
+    during training and the best checkpoint (MaskRCNN.train's).
 
     Class-specific heads are not loaded when the weights have another class
     count (HEAD_LAYERS). ``layers`` None: see training_layers. The
@@ -383,7 +385,8 @@ def train_on_dataset(dataset, weights="coco", output="logs", subset="train",
                                        model_dir=output, exclude=exclude)
     model.train(train_set, val_set,
                 learning_rate=learning_rate or config.LEARNING_RATE,
-                epochs=epochs, layers=layers)
+                epochs=epochs, layers=layers, eval_every=eval_every,
+                eval_images=eval_images)
     return model
 
 

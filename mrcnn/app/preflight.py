@@ -182,6 +182,11 @@ def check_args(args):
         if command == "train":
             check_output_folder(args.logs, option="--logs/--output",
                                 what="folder of training runs")
+            for option in ("eval_every", "eval_images"):
+                value = _get(args, option)
+                if value is not None and value < 1:
+                    raise UserError("--{} {}: must be >= 1".format(
+                        option.replace("_", "-"), value))
     elif command == "evaluate":
         if not os.path.exists(args.dataset):
             raise UserError("dataset not found: {}".format(args.dataset))

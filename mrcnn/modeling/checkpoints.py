@@ -218,13 +218,25 @@ def check_log_dir(log_dir, needed_bytes=0):
 
 
 def _checkpoints_in(folder):
-    """Sorted checkpoint file names (``mask_rcnn*.h5``) in ``folder``."""
+    """Sorted epoch checkpoint file names (``mask_rcnn*.h5``) in ``folder``;
+    the best checkpoint (``mask_rcnn_<name>_best.h5``) is not one."""
     try:
         files = next(os.walk(folder))[2]
     except StopIteration:
         return []
     return sorted(f for f in files
-                  if f.startswith("mask_rcnn") and f.endswith(".h5"))
+                  if f.startswith("mask_rcnn") and f.endswith(".h5") and
+                  not f.endswith(BEST_SUFFIX))
+
+
+#: End of the best checkpoint's name: mask_rcnn_<name>_best.h5.
+BEST_SUFFIX = "_best.h5"
+
+
+def best_checkpoint_path(log_dir, name):
+    """``<log_dir>/mask_rcnn_<name>_best.h5`` (name: config.NAME, any case)."""
+    return os.path.join(log_dir, "mask_rcnn_{}{}".format(str(name).lower(),
+                                                          BEST_SUFFIX))
 
 
 # A run directory: <name><YYYYMMDDTHHMM>.
@@ -249,6 +261,20 @@ def find_last_checkpoint(model_dir, name=None):
             directory under ...") or no checkpoint in any ("Could not find
             weight files in ...").
     """
+    dir_names = _run_dirs(model_dir, name)
+    for dir_name in reversed(dir_names):
+        folder = os.path.join(model_dir, dir_name)
+        checkpoints = _checkpoints_in(folder)
+        if checkpoints:
+            return os.path.join(folder, checkpoints[-1])
+    raise FileNotFoundError(
+        errno.ENOENT, "Could not find weight files in {}".format(
+            os.path.join(model_dir, dir_names[-1])))
+
+
+def _run_dirs(model_dir, name):
+    """Run directory names under model_dir, oldest first (see
+    find_last_checkpoint); FileNotFoundError when there is none."""
     try:
         dir_names = next(os.walk(model_dir))[1]
     except StopIteration:
@@ -263,14 +289,44 @@ def find_last_checkpoint(model_dir, name=None):
         raise FileNotFoundError(
             errno.ENOENT,
             "Could not find model directory under {}".format(model_dir))
+    return dir_names
+
+
+def find_best_checkpoint(model_dir, name=None):
+    """Path of the best checkpoint (``mask_rcnn_<name>_best.h5``, written by
+    train(eval_every=...)) of the newest run under ``model_dir`` that has
+    one; run directories are chosen as in `find_last_checkpoint`.
+
+    Raises:
+        FileNotFoundError: no run directory, or none holds a best
+            checkpoint.
+    """
+    dir_names = _run_dirs(model_dir, name)
     for dir_name in reversed(dir_names):
         folder = os.path.join(model_dir, dir_name)
-        checkpoints = _checkpoints_in(folder)
-        if checkpoints:
-            return os.path.join(folder, checkpoints[-1])
+        try:
+            files = next(os.walk(folder))[2]
+        except StopIteration:
+            files = []
+        best = sorted(f for f in files if f.startswith("mask_rcnn") and
+                      f.endswith(BEST_SUFFIX))
+        if best:
+            return os.path.join(folder, best[-1])
     raise FileNotFoundError(
-        errno.ENOENT, "Could not find weight files in {}".format(
-            os.path.join(model_dir, dir_names[-1])))
+        errno.ENOENT, "Could not find a best checkpoint (mask_rcnn_<name>"
+        "{}, written by train(..., eval_every=K)) in the runs under "
+        "{}".format(BEST_SUFFIX, model_dir))
+
+
+def find_best(model):
+    """Path of the best checkpoint of the newest run of this config that
+    has one: `find_best_checkpoint` over ``model.model_dir`` for
+    ``config.NAME.lower()``.
+
+    Raises:
+        FileNotFoundError as find_best_checkpoint.
+    """
+    return find_best_checkpoint(model.model_dir, _config_name(model))
 
 
 def find_last(model):

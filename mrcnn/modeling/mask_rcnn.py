@@ -362,6 +362,12 @@ class MaskRCNN(object):
         mrcnn.modeling.checkpoints.find_last."""
         return checkpoints.find_last(self)
 
+    def find_best(self):
+        """Path of the best checkpoint (mask_rcnn_<name>_best.h5, kept by
+        train(..., eval_every=K)) of the newest run that has one; see
+        mrcnn.modeling.checkpoints.find_best."""
+        return checkpoints.find_best(self)
+
     def set_log_dir(self, model_path=None):
         """Set self.log_dir, checkpoint_path and epoch; see
         mrcnn.modeling.checkpoints.run_paths."""
@@ -394,12 +400,18 @@ class MaskRCNN(object):
     # ------------------------------------------ training (mrcnn.modeling.training)
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers,
               augmentation=None, custom_callbacks=None,
-              no_augmentation_sources=None):
+              no_augmentation_sources=None, *, log_every_n_steps=None,
+              log_images=None, eval_every=None, eval_images=None,
+              eval_metric="mAP50"):
         """Train the model; see mrcnn.modeling.training.train."""
         return training.train(self, train_dataset, val_dataset, learning_rate,
                               epochs, layers, augmentation=augmentation,
                               custom_callbacks=custom_callbacks,
-                              no_augmentation_sources=no_augmentation_sources)
+                              no_augmentation_sources=no_augmentation_sources,
+                              log_every_n_steps=log_every_n_steps,
+                              log_images=log_images, eval_every=eval_every,
+                              eval_images=eval_images,
+                              eval_metric=eval_metric)
 
     def set_trainable(self, layer_regex, keras_model=None, indent=0, verbose=1):
         """Set layers whose names match the regex trainable; see mrcnn.modeling.training."""

@@ -15,6 +15,7 @@ gradient-norm clipping:
 import math
 import re
 import sys
+import threading
 import time
 import warnings
 
@@ -33,6 +34,9 @@ from mrcnn.data.pipeline import (DataWaitMonitor, PipelineStatus,
                                   check_first_sample,
                                   make_distributed_dataset)
 from mrcnn.modeling.distribute import get_strategy
+from mrcnn.modeling.monitoring import (EVAL_METRICS, GRAD_NORM, LOSS_METRICS,
+                                       EvaluationCallback, InferenceMirror,
+                                       TensorBoardLogger)
 from mrcnn.nn.private_apis import (ClipGradientsMixin, PrebuiltModelMixin,
                                  in_multi_worker_mode, variable_index)
 
@@ -165,6 +169,8 @@ class TrainingModel(PrebuiltModelMixin, keras.Model):
         self.loss_index = [names.index(n) for n in LOSS_NAMES]
         self.trackers = [keras.metrics.Mean(name="loss")] + \
             [keras.metrics.Mean(name=n) for n in LOSS_NAMES]
+        # Mean global gradient norm (before clipping) of the epoch's steps.
+        self.grad_norm_tracker = keras.metrics.Mean(name=GRAD_NORM)
         self.built = True
 
     def get_config(self):
@@ -173,7 +179,7 @@ class TrainingModel(PrebuiltModelMixin, keras.Model):
 
     @property
     def metrics(self):
-        return list(self.trackers)
+        return list(self.trackers) + [self.grad_norm_tracker]
 
     def call(self, inputs, training=False):
         return self.inner_model(inputs, training=training)
@@ -233,11 +239,17 @@ class TrainingModel(PrebuiltModelMixin, keras.Model):
             total = total + self.weight_decay * tf.add_n(decay_sum)
         return total, grads
 
-    def _update(self, total, losses):
+    def _update(self, total, losses, grad_norm=None):
+        """Update the running means; returns the step's logs: the running
+        means of the epoch so far of "loss" and each of LOSS_NAMES, and of
+        GRAD_NORM when the step gives one (training steps)."""
         self.trackers[0].update_state(total)
         for tracker, loss in zip(self.trackers[1:], losses):
             tracker.update_state(loss)
         results = {t.name: t.result() for t in self.trackers}
+        if grad_norm is not None:
+            self.grad_norm_tracker.update_state(grad_norm)
+            results[GRAD_NORM] = self.grad_norm_tracker.result()
         if _multi_worker(tf.distribute.get_strategy()):
             # Keras 3 reduces step results across workers with
             # strategy.reduce("MEAN", value, axis=0), which fails on scalars
@@ -263,7 +275,15 @@ class TrainingModel(PrebuiltModelMixin, keras.Model):
                                                   grad_scale)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         self.optimizer.apply_gradients(pairs)
-        return self._update(total, losses)
+        return self._update(total, losses, self._gradient_norm())
+
+    def _gradient_norm(self):
+        """The norm the optimizer's clipping step computed for this step
+        (MomentumSGD.gradient_norm; the inner optimizer of a
+        LossScaleOptimizer), or None."""
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        read = getattr(optimizer, "gradient_norm", None)
+        return read() if read is not None else None
 
     def test_step(self, data):
         total, losses = self._forward(data, training=False)
@@ -304,19 +324,53 @@ class MomentumSGD(ClipGradientsMixin, keras.optimizers.SGD):
                 and not tf.distribute.has_strategy())
 
     def clip_gradients(self, grads):
-        """Fused path: remember the global-norm clip factor (applied in
-        update_step) and return the gradients as they are; else None (Keras
-        clips). Called through ClipGradientsMixin."""
+        """Global-norm clipping, with the norm kept for logging.
+
+        The global norm of the gradients before clipping is computed once
+        per step and recorded (`gradient_norm` returns it to the training
+        step, which logs it as ``grad_norm``). Fused path: the clip factor
+        is remembered (update_step folds it into the learning rate) and
+        the gradients are returned as they are; otherwise they are scaled
+        here by the same factor as Keras' clip_by_global_norm. Without
+        GRADIENT_CLIP_NORM the gradients are returned unchanged. Called
+        through ClipGradientsMixin.
+        """
         self._clip_factor = None
-        if self.global_clipnorm and self.global_clipnorm > 0 and \
-                self._fused():
-            norm = tf.linalg.global_norm([g for g in grads if g is not None])
-            clip = tf.cast(self.global_clipnorm, norm.dtype)
-            # Keras' clip_by_global_norm: NaN/Inf norms give NaN factors.
-            self._clip_factor = clip * tf.minimum(1.0 / norm, 1.0 / clip) + \
-                (norm - norm)
+        present = [g for g in grads if g is not None]
+        if not present or self.clipnorm or self.clipvalue:
+            return None
+        norm = tf.linalg.global_norm(present)
+        # Per thread: a MirroredStrategy traces each replica in a thread of
+        # its own, and each replica's step logs its own norm.
+        self._norms[threading.get_ident()] = norm
+        if not (self.global_clipnorm and self.global_clipnorm > 0):
             return grads
-        return None
+        clip = tf.cast(self.global_clipnorm, norm.dtype)
+        # Keras' clip_by_global_norm: NaN/Inf norms give NaN factors.
+        factor = clip * tf.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
+        if self._fused():
+            self._clip_factor = factor
+            return grads
+        return [None if g is None else g * tf.cast(factor, g.dtype)
+                for g in grads]
+
+    @property
+    def _norms(self):
+        norms = self.__dict__.get("_grad_norms")
+        if norms is None:
+            norms = self.__dict__["_grad_norms"] = {}
+        return norms
+
+    def gradient_norm(self):
+        """The global gradient norm (float32 scalar tensor, before clipping)
+        of the step being traced in this thread, or None when this
+        optimizer has not computed one in the current graph (e.g. inside
+        LossScaleOptimizer's finite-gradients branch)."""
+        norm = self._norms.get(threading.get_ident())
+        if norm is None or getattr(norm, "graph", None) is not \
+                tf.compat.v1.get_default_graph():
+            return None
+        return tf.cast(norm, tf.float32)
 
     def update_step(self, gradient, variable, learning_rate):
         if not self._fused() or not isinstance(variable, tf.Variable):
@@ -579,16 +633,15 @@ class WarmupCosineSchedule(keras.callbacks.Callback):
 
 
 # -------------------------------------------------------------------- train
-def _tensorboard_callback(log_dir):
-    """keras TensorBoard callback, or None (one log line) without tensorboard."""
+def _tensorboard_available():
+    """True when tensorboard is installed; else False and one log line."""
     try:
         import tensorboard  # noqa: F401 - optional; only its presence matters
     except ImportError:
         _log("tensorboard is not installed: no TensorBoard logs (pip install "
              "tensorboard)")
-        return None
-    return keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=0,
-                                       write_graph=False)
+        return False
+    return True
 
 
 def _fit_verbose(model):
@@ -636,9 +689,41 @@ def _steps(value, name):
     return steps
 
 
+def _count_arg(value, name, minimum=1, allow_none=True):
+    """train()'s count arguments: None (when allowed) or an int >= minimum."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < minimum:
+        raise ConfigError("train({}={!r}): must be an integer >= {}{}".format(
+            name, value, minimum, " or None" if allow_none else ""))
+    return int(value)
+
+
+def _check_eval_args(eval_every, eval_images, eval_metric, val_dataset,
+                     val_steps):
+    eval_every = _count_arg(eval_every, "eval_every")
+    eval_images = _count_arg(eval_images, "eval_images")
+    if eval_metric not in EVAL_METRICS + LOSS_METRICS:
+        raise ConfigError("train(eval_metric={!r}): choose one of {} (higher "
+                          "is better) or {} (lower is better)".format(
+                              eval_metric, list(EVAL_METRICS),
+                              list(LOSS_METRICS)))
+    if eval_every and val_dataset is None:
+        raise ConfigError("train(eval_every={}): evaluation needs a "
+                          "val_dataset".format(eval_every))
+    if eval_every and eval_metric.startswith("val_") and not val_steps:
+        raise ConfigError("train(eval_metric={!r}) needs validation losses, "
+                          "but config.VALIDATION_STEPS is 0".format(
+                              eval_metric))
+    return eval_every, eval_images
+
+
 def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
           augmentation=None, custom_callbacks=None,
-          no_augmentation_sources=None):
+          no_augmentation_sources=None, *, log_every_n_steps=None,
+          log_images=None, eval_every=None, eval_images=None,
+          eval_metric="mAP50"):
     """Train the model (Matterport's MaskRCNN.train).
 
     Args:
@@ -651,6 +736,20 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
             images only.
         custom_callbacks: Keras callbacks appended to the default ones.
         no_augmentation_sources: dataset sources never augmented.
+    Keyword-only (extensions; see mrcnn.modeling.monitoring):
+        log_every_n_steps: TensorBoard step scalars every N steps (default
+            config.LOG_EVERY_N_STEPS).
+        log_images: validation images drawn with their predicted masks into
+            TensorBoard each epoch (default config.LOG_IMAGES; 0 for none).
+        eval_every: K: every K epochs, mAP@0.5 and COCO AP (bbox, segm) on
+            validation images, logged as eval_* and kept as the best
+            checkpoint mask_rcnn_<name>_best.h5 (model.find_best()).
+            None (default): no evaluation.
+        eval_images: how many validation images (the first N) evaluation
+            uses; None: all of them.
+        eval_metric: the value that picks the best checkpoint: one of
+            monitoring.EVAL_METRICS ("mAP50", "coco_bbox_AP", ...; higher
+            is better) or a loss log name ("val_loss", ...; lower is better).
 
     Returns:
         the keras History of this call.
@@ -666,6 +765,14 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     layer_regex = LAYER_REGEX.get(layers, layers)
     steps = _steps(config.STEPS_PER_EPOCH, "STEPS_PER_EPOCH")
     val_steps = int(config.VALIDATION_STEPS or 0)
+    log_every = _count_arg(
+        getattr(config, "LOG_EVERY_N_STEPS", 10) if log_every_n_steps is None
+        else log_every_n_steps, "log_every_n_steps", allow_none=False)
+    log_images = _count_arg(
+        getattr(config, "LOG_IMAGES", 0) if log_images is None
+        else log_images, "log_images", minimum=0, allow_none=False)
+    eval_every, eval_images = _check_eval_args(
+        eval_every, eval_images, eval_metric, val_dataset, val_steps)
     if not getattr(model, "log_dir", None):
         set_log_dir(model)
     # An unwritable / full log directory fails now, not after an epoch.
@@ -694,11 +801,24 @@ def train(model, train_dataset, val_dataset, learning_rate, epochs, layers,
     callbacks = [
         DataWaitCallback(monitor, status=status, left_out=left_out),
         NaNGuard(checkpoint_hint="newest file in {}".format(model.log_dir)),
-        CheckpointCallback(model, learning_rate=learning_rate),
     ]
-    tensorboard = _tensorboard_callback(model.log_dir)
-    if tensorboard is not None:
-        callbacks.insert(2, tensorboard)
+    # Evaluation, then TensorBoard (which logs its eval_* values), then the
+    # epoch checkpoint; one inference model serves both.
+    mirror = model.__dict__.get("_inference_mirror")
+    if mirror is None:
+        mirror = model.__dict__["_inference_mirror"] = InferenceMirror(model)
+    mirror.synced_epoch = None   # the weights may have changed since
+    if eval_every:
+        callbacks.append(EvaluationCallback(
+            model, val_dataset, eval_every, images=eval_images,
+            metric=eval_metric, mirror=mirror))
+    if _tensorboard_available():
+        image_ids = list(val_dataset.image_ids)[:log_images] \
+            if val_dataset is not None else []
+        callbacks.append(TensorBoardLogger(
+            model.log_dir, every_n_steps=log_every, monitor=monitor,
+            dataset=val_dataset, image_ids=image_ids, mirror=mirror))
+    callbacks.append(CheckpointCallback(model, learning_rate=learning_rate))
     if custom_callbacks:
         callbacks += list(custom_callbacks)
 

@@ -211,3 +211,35 @@ def test_maskrcnn_checkpoint_then_find_last_and_resume(tmp_path):
     for key, value in expected.items():
         np.testing.assert_array_equal(values[key], value, err_msg=str(key))
     assert infer.epoch == 3 and infer.log_dir == trainer.log_dir
+
+
+def test_find_last_ignores_the_best_checkpoint_and_find_best_finds_it(
+        tmp_path):
+    d = str(tmp_path)
+    old = os.path.join(d, "tiny20240101T1200")
+    new = os.path.join(d, "tiny20240305T0800")
+    _touch(os.path.join(old, "mask_rcnn_tiny_0003.h5"))
+    _touch(os.path.join(old, "mask_rcnn_tiny_best.h5"))
+    _touch(os.path.join(new, "mask_rcnn_tiny_0001.h5"))
+    _touch(os.path.join(new, "mask_rcnn_tiny_0002.h5"))
+    model = _model(tmp_path)
+    # "best" sorts after "0002": find_last must still give the epoch file.
+    assert C.find_last(model) == os.path.join(new,
+                                              "mask_rcnn_tiny_0002.h5")
+    # The newest run has no best checkpoint yet: the older run's is used.
+    assert C.find_best(model) == os.path.join(old, "mask_rcnn_tiny_best.h5")
+    _touch(os.path.join(new, "mask_rcnn_tiny_best.h5"))
+    assert C.find_best(model) == os.path.join(new, "mask_rcnn_tiny_best.h5")
+    assert C.find_last(model).endswith("mask_rcnn_tiny_0002.h5")
+    assert C.best_checkpoint_path(new, "TINY") == os.path.join(
+        new, "mask_rcnn_tiny_best.h5")
+
+
+def test_find_best_without_one_says_how_to_get_it(tmp_path):
+    _touch(os.path.join(str(tmp_path), "tiny20240101T1200",
+                        "mask_rcnn_tiny_0001.h5"))
+    with pytest.raises(FileNotFoundError, match="eval_every"):
+        C.find_best(_model(tmp_path))
+    with pytest.raises(FileNotFoundError, match="Could not find model "
+                       "directory"):
+        C.find_best_checkpoint(str(tmp_path / "nothing"), "tiny")
