@@ -355,6 +355,13 @@ def test_declared_name_families_are_consistent():
     assert outputs.TRAINING_INPUTS[:2] == outputs.INFERENCE_INPUTS[:2]
 
 
+#: MaskRCNN's state (docs/ARCHITECTURE.md, "State"): written in
+#: mrcnn/modeling/mask_rcnn.py only (checkpoints and training go through
+#: MaskRCNN.record_run_state).
+MODEL_STATE = {"epoch", "log_dir", "checkpoint_path", "keras_model", "trainer",
+               "data_wait", "model_dir", "last_load_report"}
+
+
 def _state_writes(tree):
     """Line numbers of ``x.<state> = ...`` with x not ``self``."""
     lines = []
