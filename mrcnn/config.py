@@ -178,6 +178,14 @@ class Config(object):
     # (GPUs). Losses and box math stay float32.
     MIXED_PRECISION = None
 
+    # Compile the training step with XLA (Keras' jit_compile=True). The
+    # model is then built with the gather-based bilinear sampler in
+    # PyramidROIAlign and the mask targets (nn/roi_align.py:
+    # crop_and_resize_gather; CropAndResize has no XLA kernel); inference
+    # is not compiled. False: TensorFlow's own kernels, the faster choice
+    # on CPUs (bench/RESULTS.md, "XLA train step"); try True on GPUs.
+    JIT_COMPILE = False
+
     def __init__(self):
         """Set values of computed attributes and validate the whole config."""
         # Effective batch size.
@@ -308,6 +316,9 @@ class Config(object):
                                         "mixed_bfloat16"):
             fail("MIXED_PRECISION", "must be None, 'mixed_float16' or "
                  "'mixed_bfloat16'")
+        if not isinstance(self.JIT_COMPILE, (bool, np.bool_)):
+            fail("JIT_COMPILE", "must be True or False, got {!r}".format(
+                self.JIT_COMPILE))
         return self
 
     # ---------------------------------------------------------------- display

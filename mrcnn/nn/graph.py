@@ -345,6 +345,14 @@ def _config_callable(config, attr):
     return value
 
 
+def roi_sampler(config):
+    """The training graph's bilinear sampler (PyramidROIAlign, mask
+    targets): "gather" when Config.JIT_COMPILE (XLA has no CropAndResize),
+    else "crop_and_resize"."""
+    return "gather" if getattr(config, "JIT_COMPILE", False) else \
+        "crop_and_resize"
+
+
 def _mask_head(config):
     """The mask head's convolutions: config.MASK_HEAD or fpn_mask_head.
 
@@ -487,6 +495,7 @@ def build_training_model(config, model_class=MaskRCNNModel):
             config.POST_NMS_ROIS_TRAINING, config.RPN_NMS_THRESHOLD,
             rpn_bbox_std_dev=np.asarray(config.RPN_BBOX_STD_DEV, np.float32),
             pre_nms_limit=config.PRE_NMS_LIMIT,
+            padded_nms=bool(getattr(config, "JIT_COMPILE", False)),
             name="ROI")([rpn_class, rpn_bbox, anchors])
 
         extra_inputs = []
@@ -509,13 +518,14 @@ def build_training_model(config, model_class=MaskRCNNModel):
             config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO,
             np.asarray(config.BBOX_STD_DEV, np.float32),
             list(config.MASK_SHAPE), config.USE_MINI_MASK,
-            name="proposal_targets")(
+            name="proposal_targets", sampler=roi_sampler(config))(
                 [target_rois, input_gt_class_ids, gt_boxes, input_gt_masks])
 
         mrcnn_class_logits, mrcnn_class, mrcnn_bbox = fpn_classifier_graph(
             rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE,
             config.NUM_CLASSES, train_bn=config.TRAIN_BN,
-            fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
+            fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE,
+            roi_sampler=roi_sampler(config))
         # The mask branch runs on the positive slots only (see LeadingRois):
         # [B, T, ...] -> [B, P, ...], P = int(T * ROI_POSITIVE_RATIO).
         positive_slots = max(1, int(config.TRAIN_ROIS_PER_IMAGE *
@@ -527,7 +537,7 @@ def build_training_model(config, model_class=MaskRCNNModel):
         # [B, P, 14, 14, D] -> [1, M + 1, 14, 14, D] -> [B, P, 28, 28, NC]
         mask_features = PyramidROIAlign(
             [config.MASK_POOL_SIZE, config.MASK_POOL_SIZE],
-            name="roi_align_mask")(
+            name="roi_align_mask", sampler=roi_sampler(config))(
                 [mask_rois, input_image_meta] + mrcnn_feature_maps)
         positives = GatherPositives(name="gather_positives")(
             [mask_features, mask_target_class_ids])
