@@ -31,6 +31,10 @@ class Config(object):
     """Base configuration class. Subclass it and override what differs.
 
     Attribute names and defaults are those of Matterport's ``mrcnn.config``.
+    Extensions beyond Matterport (all optional, listed at the end of the
+    attributes): MIXED_PRECISION (a Keras mixed-precision policy) and
+    JIT_COMPILE (the training step compiled by XLA, with a gather-based
+    RoIAlign; default False, the faster choice on CPUs).
     """
     # Name the configurations. e.g. "coco", "shapes". Used in the names of
     # the log directory and of checkpoint files.
