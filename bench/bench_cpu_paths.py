@@ -9,7 +9,7 @@ x86 CPU, which is how this benchmark stands in for an AVX2-only machine.
 
     nice python bench/bench_cpu_paths.py [--settings default 0 1]
         [--steps 20] [--detect-runs 3] [--what train detect]
-        [--profile train|detect] [--append]
+        [--profile train|detect] [--xla 0 1] [--append]
 
 Per setting: the demo recipe's (mrcnn.app.demo.DemoConfig, float32, batch 4,
 128 px) median process CPU seconds and wall seconds per training step
@@ -20,6 +20,15 @@ included), and R101 1024 px float32 detect() of one image (random weights,
 ``--profile train|detect`` instead records a TensorFlow profiler trace of
 three training steps (or two detect() calls) and prints the ops with the
 most time (summed per op type, and per op name).
+
+``--xla 0 1``: each setting also with the training step compiled by XLA
+(Config.JIT_COMPILE = True: gather RoIAlign sampler, jit_compile=True);
+the demo rows then report the first step's compile time too.
+``--what losses``: the five losses of the pinned tiny model on the pinned
+batch (tests/pinned/record_loss_pins.py: RoI sampling cannot change them)
+before and after one training step, for each --xla value, so XLA and the
+graph without it can be compared exactly (the demo's own steps sample
+RoIs with the op-level RNG, which differs under XLA).
 
 ``--quick``: tiny sizes (a few steps, R50 at 256 px) to check that it runs.
 """
@@ -56,7 +65,7 @@ def cpu_description():
 
 
 # --------------------------------------------------------------- children
-def _train_step_times(steps, quick):
+def _train_step_times(steps, quick, xla=False):
     """Median CPU / wall seconds per demo training step, and the losses."""
     import keras
     from mrcnn.app import demo
@@ -77,13 +86,49 @@ def _train_step_times(steps, quick):
             losses.append(float(logs["loss"]))
 
     with tempfile.TemporaryDirectory(prefix="bench_cpu_") as model_dir:
+        config_class = type("XlaDemoConfig", (demo.DemoConfig,),
+                            {"JIT_COMPILE": bool(xla)})
         demo.train_demo_model(train_set, None, steps, model_dir, 7,
                               quick=quick, precision=None,
+                              config_class=config_class,
                               callbacks=[Timer()])
     skip = min(5, len(cpu) - 1)
     return {"train_cpu_s": float(np.median(cpu[skip:])),
             "train_wall_s": float(np.median(wall[skip:])),
+            "first_step_cpu_s": float(cpu[0]),
+            "first_step_wall_s": float(wall[0]),
             "train_steps": len(cpu), "losses": losses}
+
+
+def _pinned_losses(xla):
+    """The pinned tiny model's five losses on the pinned batch: a forward
+    pass, one training step (lr 0.01), a forward pass again."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "pinned"))
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import tensorflow as tf
+    import record_loss_pins as pins
+    from mrcnn import training
+    from mrcnn.core.outputs import LOSS_NAMES, outputs_by_name
+    config = pins.loss_config()
+    config.JIT_COMPILE = bool(xla)
+    with np.load(pins.BATCH_FILE) as saved:
+        batch = [saved[k] for k in pins.BATCH_KEYS]
+    from record_detect_pins import seeded_weights
+    from mrcnn.maskrcnn import MaskRCNN
+    model = MaskRCNN("training", config, tempfile.mkdtemp())
+    seeded_weights(model.keras_model)
+    forward = tf.function(lambda x: model.keras_model(x, training=True),
+                          jit_compile=bool(xla))
+
+    def named(values):
+        out = outputs_by_name(values, "training")
+        return {n: float(np.asarray(out[n])) for n in LOSS_NAMES}
+
+    before = named(forward(batch))
+    trainer = training.compile(model, 0.01, 0.9)
+    trainer.fit(tf.data.Dataset.from_tensors(tuple(batch)), epochs=1,
+                steps_per_epoch=1, verbose=0)
+    return {"losses_before": before, "losses_after_step": named(forward(batch))}
 
 
 def _detect_model(quick):
@@ -199,14 +244,16 @@ def child(args):
         out.update(_profile(args.profile, args.quick))
     else:
         if "train" in args.what:
-            out.update(_train_step_times(args.steps, args.quick))
+            out.update(_train_step_times(args.steps, args.quick, args.xla_on))
+        if "losses" in args.what:
+            out.update(_pinned_losses(args.xla_on))
         if "detect" in args.what:
             out.update(_detect_times(args.detect_runs, args.quick))
     print("RESULT " + json.dumps(out), flush=True)
 
 
 # ----------------------------------------------------------------- parent
-def run_setting(setting, args):
+def run_setting(setting, args, xla=False):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_ENABLE_ONEDNN_OPTS", None)
     if setting != "default":
@@ -218,12 +265,14 @@ def run_setting(setting, args):
         cmd += ["--profile", args.profile]
     if args.quick:
         cmd.append("--quick")
+    if xla:
+        cmd.append("--xla-on")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
-    raise SystemExit("setting {} failed:\n{}".format(
-        setting, proc.stderr[-3000:]))
+    raise SystemExit("setting {} (xla {}) failed:\n{}".format(
+        setting, xla, proc.stderr[-3000:]))
 
 
 def main():
@@ -233,7 +282,11 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--detect-runs", type=int, default=3)
     parser.add_argument("--what", nargs="+", default=["train", "detect"],
-                        choices=["train", "detect"])
+                        choices=["train", "detect", "losses"])
+    parser.add_argument("--xla", nargs="+", default=["0"], choices=["0", "1"],
+                        help="train step without (0) / with (1) XLA")
+    parser.add_argument("--xla-on", action="store_true",
+                        help=argparse.SUPPRESS)
     parser.add_argument("--profile", choices=["train", "detect"])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--append", action="store_true",
@@ -247,7 +300,12 @@ def main():
         return child(args)
     cpu = cpu_description()
     load = os.getloadavg()[0]
-    results = [run_setting(s, args) for s in args.settings]
+    results = []
+    for setting in args.settings:
+        for xla in args.xla:
+            result = run_setting(setting, args, xla == "1")
+            result["xla"] = xla
+            results.append(result)
     lines = []
     if args.profile:
         for r in results:
@@ -261,15 +319,24 @@ def main():
                     t, tm, n.split("/", 2)[-1][-90:], nm))
             lines.append("")
     else:
-        lines.append("| TF_ENABLE_ONEDNN_OPTS | train CPU-s/step | train "
-                     "wall s/step | detect CPU-s | detect wall s |")
-        lines.append("|---|---|---|---|---|")
+        lines.append("| TF_ENABLE_ONEDNN_OPTS | XLA | train CPU-s/step | "
+                     "train wall s/step | first step CPU-s | detect CPU-s | "
+                     "detect wall s |")
+        lines.append("|---|---|---|---|---|---|---|")
         for r in results:
-            lines.append("| {} | {} | {} | {} | {} |".format(
-                r["tf_onednn"],
+            lines.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+                r["tf_onednn"], r["xla"],
                 *["{:.2f}".format(r[k]) if k in r else "-" for k in
-                  ("train_cpu_s", "train_wall_s", "detect_cpu_s",
-                   "detect_wall_s")]))
+                  ("train_cpu_s", "train_wall_s", "first_step_cpu_s",
+                   "detect_cpu_s", "detect_wall_s")]))
+        for r in results:
+            if "losses_before" in r:
+                lines.append("")
+                lines.append("TF_ENABLE_ONEDNN_OPTS={} XLA {}: pinned losses "
+                             "before {} / after one step {}".format(
+                                 r["tf_onednn"], r["xla"],
+                                 json.dumps(r["losses_before"]),
+                                 json.dumps(r["losses_after_step"])))
     table = "\n".join(lines)
     print(table)
     if args.append:

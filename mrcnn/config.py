@@ -31,7 +31,11 @@ class Config(object):
     """Base configuration class. Subclass it and override what differs.
 
     Attribute names and defaults are those of Matterport's ``mrcnn.config``.
-    Extensions (at the end of the attributes) include ``LOG_EVERY_N_STEPS``
+    Extensions beyond Matterport (all optional, at the end of the
+    attributes) include MIXED_PRECISION (a Keras mixed-precision policy),
+    JIT_COMPILE (the training step compiled by XLA, with a gather-based
+    RoIAlign; default False, the faster choice on CPUs),
+    ``LOG_EVERY_N_STEPS``
     (10: TensorBoard step scalars, losses / grad norm / learning rate /
     data wait / steps per second, every 10 training steps) and
     ``LOG_IMAGES`` (3: validation images drawn with their predicted masks
@@ -183,6 +187,14 @@ class Config(object):
     # (GPUs). Losses and box math stay float32.
     MIXED_PRECISION = None
 
+    # Compile the training step with XLA (Keras' jit_compile=True). The
+    # model is then built with the gather-based bilinear sampler in
+    # PyramidROIAlign and the mask targets (nn/roi_align.py:
+    # crop_and_resize_gather; CropAndResize has no XLA kernel); inference
+    # is not compiled. False: TensorFlow's own kernels, the faster choice
+    # on CPUs (bench/RESULTS.md, "XLA train step"); try True on GPUs.
+    JIT_COMPILE = False
+
     # TensorBoard (event files in the run directory, logs/<name><date>/):
     # the losses, gradient norm, learning rate, data-wait share and steps/s
     # every LOG_EVERY_N_STEPS training steps (the mean over those steps),
@@ -327,6 +339,9 @@ class Config(object):
                                         "mixed_bfloat16"):
             fail("MIXED_PRECISION", "must be None, 'mixed_float16' or "
                  "'mixed_bfloat16'")
+        if not isinstance(self.JIT_COMPILE, (bool, np.bool_)):
+            fail("JIT_COMPILE", "must be True or False, got {!r}".format(
+                self.JIT_COMPILE))
         return self
 
     # ---------------------------------------------------------------- display

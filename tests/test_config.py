@@ -63,6 +63,7 @@ def test_derived_values():
     ({"MEAN_PIXEL": np.array([1.0, 2.0])}, "MEAN_PIXEL"),
     ({"RPN_ANCHOR_SCALES": (8, 16)}, "RPN_ANCHOR_SCALES"),
     ({"LOSS_WEIGHTS": {"rpn_loss": 1.0}}, "LOSS_WEIGHTS"),
+    ({"JIT_COMPILE": "yes"}, "JIT_COMPILE"),
 ])
 def test_validation_names_the_attribute(attrs, name):
     Bad = type("Bad", (ShapesLike,), attrs)

@@ -428,7 +428,9 @@ def compile(model, learning_rate, momentum):  # noqa: A001 - Matterport name
                                 weight_decay=config.WEIGHT_DECAY)
         trainer.compile(
             optimizer=_make_optimizer(config, learning_rate, momentum),
-            jit_compile=False)
+            # XLA only on request: the graph must have been built for it
+            # (Config.JIT_COMPILE selects the gather RoIAlign sampler).
+            jit_compile=bool(getattr(config, "JIT_COMPILE", False)))
         # Build the optimizer now: otherwise fit() builds the model
         # symbolically from a (replica-averaged) data batch, which cannot
         # average the bool gt_masks under a multi-replica strategy.
@@ -446,6 +448,7 @@ def _trainer_key(model, momentum, strategy):
             tuple(id(v) for v in model.keras_model.trainable_variables),
             float(momentum), getattr(config, "GRADIENT_CLIP_NORM", None),
             getattr(config, "MIXED_PRECISION", None),
+            bool(getattr(config, "JIT_COMPILE", False)),
             tuple(sorted((config.LOSS_WEIGHTS or {}).items())),
             float(config.WEIGHT_DECAY))
 

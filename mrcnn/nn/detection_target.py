@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from mrcnn.nn.box_ops import batch_overlaps_graph, box_refinement_graph
+from mrcnn.nn.roi_align import SAMPLERS, check_sampler, crop_and_resize
 
 # A proposal whose IoU with any crowd box reaches this is never a negative.
 _CROWD_IOU = 0.001
@@ -55,6 +56,9 @@ class DetectionTargetLayer(keras.layers.Layer):
         use_mini_mask: whether gt_masks are mini-masks (each mask resized to
             its own box) rather than full-image masks.
         name: layer name ("proposal_targets", as in Matterport).
+        sampler: how the mask targets are cropped: "crop_and_resize"
+            (default) or "gather" (compiles with XLA; see
+            nn.roi_align.crop_and_resize_gather).
 
     Inputs (a list):
         proposals: [B, N, (y1, x1, y2, x2)] normalized, zero-padded rows.
@@ -76,7 +80,8 @@ class DetectionTargetLayer(keras.layers.Layer):
     """
 
     def __init__(self, train_rois_per_image, roi_positive_ratio, bbox_std_dev,
-                 mask_shape, use_mini_mask, name="proposal_targets", **kwargs):
+                 mask_shape, use_mini_mask, name="proposal_targets",
+                 sampler="crop_and_resize", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
         self.train_rois_per_image = int(train_rois_per_image)
@@ -84,6 +89,7 @@ class DetectionTargetLayer(keras.layers.Layer):
         self.bbox_std_dev = [float(s) for s in np.reshape(bbox_std_dev, [-1])]
         self.mask_shape = [int(s) for s in mask_shape]
         self.use_mini_mask = bool(use_mini_mask)
+        self.sampler = check_sampler(sampler, name)
         if self.train_rois_per_image < 1:
             raise ValueError("DetectionTargetLayer '{}': train_rois_per_image must "
                              "be >= 1, got {}".format(name, self.train_rois_per_image))
@@ -104,6 +110,8 @@ class DetectionTargetLayer(keras.layers.Layer):
                       bbox_std_dev=list(self.bbox_std_dev),
                       mask_shape=list(self.mask_shape),
                       use_mini_mask=self.use_mini_mask)
+        if self.sampler != SAMPLERS[0]:
+            config.update(sampler=self.sampler)
         return config
 
     def call(self, inputs):
@@ -226,9 +234,9 @@ class DetectionTargetLayer(keras.layers.Layer):
                               tf.math.divide_no_nan(y2 - gy1, gh),
                               tf.math.divide_no_nan(x2 - gx1, gw)], axis=-1)  # [B, T, 4]
         box_ind = tf.range(batch)[:, None] * num_gt + assignment  # [B, T] into B*G
-        crops = tf.image.crop_and_resize(
+        crops = crop_and_resize(
             masks, tf.reshape(boxes, [-1, 4]), tf.reshape(box_ind, [-1]),
-            self.mask_shape, method="bilinear")  # [B*T, mh, mw, 1]
+            self.mask_shape, self.sampler)  # [B*T, mh, mw, 1]
         # Binarize at 0.5 (a sample exactly half way counts as inside;
         # Matterport's tf.round would send it to 0).
         crops = tf.cast(crops >= 0.5, tf.float32)

@@ -126,7 +126,8 @@ def build_training_model(config, model_class=MaskRCNNModel):
 
         feature_maps, rpn = _backbone_and_rpn(config, input_image)
         rpn_rois = _proposals(config, rpn, _training_anchors(config, input_image),
-                              config.POST_NMS_ROIS_TRAINING)
+                              config.POST_NMS_ROIS_TRAINING,
+                              padded_nms=bool(config.JIT_COMPILE))
         # RoIs to sample from: the proposals, or input_roi (the last input)
         if config.USE_RPN_ROIS:
             target_rois = rpn_rois
@@ -143,7 +144,8 @@ def build_training_model(config, model_class=MaskRCNNModel):
             positive_slot_count(config.TRAIN_ROIS_PER_IMAGE,
                                 config.ROI_POSITIVE_RATIO),
             config.MASK_POOL_SIZE, config.NUM_CLASSES,
-            mask_head=_mask_head(config), train_bn=config.TRAIN_BN)
+            mask_head=_mask_head(config), train_bn=config.TRAIN_BN,
+            sampler=roi_sampler(config))
         output_rois = KL.Identity(name="output_rois", dtype="float32")(rois)
 
         losses = _losses(input_image_meta, input_rpn_match, input_rpn_bbox, rpn,
@@ -223,13 +225,14 @@ def _training_anchors(config, input_image):
         name="anchors")(input_image)
 
 
-def _proposals(config, rpn, anchors, count):
+def _proposals(config, rpn, anchors, count, padded_nms=False):
     """RPN scores and deltas -> [B, count, (y1, x1, y2, x2)] normalized,
-    zero-padded proposals (layer "ROI")."""
+    zero-padded proposals (layer "ROI"); padded_nms: the fixed-size NMS
+    XLA compiles (training with JIT_COMPILE)."""
     return ProposalLayer(
         count, config.RPN_NMS_THRESHOLD,
         rpn_bbox_std_dev=np.asarray(config.RPN_BBOX_STD_DEV, np.float32),
-        pre_nms_limit=config.PRE_NMS_LIMIT,
+        pre_nms_limit=config.PRE_NMS_LIMIT, padded_nms=padded_nms,
         name="ROI")([rpn["rpn_class"], rpn["rpn_bbox"], anchors])
 
 
@@ -251,7 +254,8 @@ def _detection_targets(config, target_rois, gt_class_ids, gt_boxes, gt_masks,
         config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO,
         np.asarray(config.BBOX_STD_DEV, np.float32),
         list(config.MASK_SHAPE), config.USE_MINI_MASK,
-        name="proposal_targets")([target_rois, gt_class_ids, gt_boxes, gt_masks])
+        name="proposal_targets", sampler=roi_sampler(config))(
+            [target_rois, gt_class_ids, gt_boxes, gt_masks])
 
 
 def _box_head(config, rois, feature_maps, image_meta):
@@ -264,7 +268,8 @@ def _box_head(config, rois, feature_maps, image_meta):
     logits, probs, deltas = fpn_classifier_graph(
         rois, feature_maps, image_meta, config.POOL_SIZE,
         config.NUM_CLASSES, train_bn=config.TRAIN_BN,
-        fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
+        fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE,
+        roi_sampler=roi_sampler(config))
     return dict(mrcnn_class_logits=logits, mrcnn_class=probs,
                 mrcnn_bbox=deltas)
 
@@ -331,6 +336,14 @@ def _config_callable(config, attr):
     if inspect.ismethod(value) and value.__self__ is config:
         return value.__func__
     return value
+
+
+def roi_sampler(config):
+    """The training graph's bilinear sampler (PyramidROIAlign, mask
+    targets): "gather" when Config.JIT_COMPILE (XLA has no CropAndResize),
+    else "crop_and_resize"."""
+    return "gather" if getattr(config, "JIT_COMPILE", False) else \
+        "crop_and_resize"
 
 
 def _mask_head(config):

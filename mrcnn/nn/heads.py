@@ -117,7 +117,8 @@ class RoiDistributed(KL.Wrapper):
 
 
 def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
-                         num_classes, train_bn=True, fc_layers_size=1024):
+                         num_classes, train_bn=True, fc_layers_size=1024,
+                         roi_sampler="crop_and_resize"):
     """Classifier and box-regressor head of the feature pyramid.
 
     Args:
@@ -131,6 +132,8 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
         fc_layers_size: F, width of the two "fully connected" layers
             (a PxP and a 1x1 FullyConnectedConv2D: Conv2D weights,
             computed as matrix products).
+        roi_sampler: PyramidROIAlign's sampler, "crop_and_resize" or
+            "gather" (for XLA; see nn/roi_align.py).
 
     Returns:
         mrcnn_class_logits: [B, N, NC] classifier logits (before softmax).
@@ -139,7 +142,8 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
             by BBOX_STD_DEV, one set per class.
     """
     # [B, N, P, P, D]
-    x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")(
+    x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier",
+                        sampler=roi_sampler)(
         [rois, image_meta] + list(feature_maps))
     # Two 1024-wide "FC" layers, Conv2D layers computed as matrix
     # products: [B, N, 1, 1, F]
@@ -173,7 +177,8 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
 
 
 def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size,
-                         num_classes, train_bn=True):
+                         num_classes, train_bn=True,
+                         roi_sampler="crop_and_resize"):
     """Mask head of the feature pyramid (Mask R-CNN fig. 4, right).
 
     Args:
@@ -183,13 +188,16 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size,
         pool_size: side of the RoIAlign output (MASK_POOL_SIZE, 14).
         num_classes: NC.
         train_bn: False freezes the head's BatchNorm layers.
+        roi_sampler: PyramidROIAlign's sampler ("crop_and_resize" or
+            "gather").
 
     Returns:
         [B, N, 2*pool_size, 2*pool_size, NC] per-class mask probabilities
         (sigmoid), 28x28 by default.
     """
     # [B, N, P, P, D]
-    x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")(
+    x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask",
+                        sampler=roi_sampler)(
         [rois, image_meta] + list(feature_maps))
     return fpn_mask_head(x, num_classes, train_bn=train_bn)
 

@@ -177,7 +177,8 @@ class PadRois(KL.Layer):
 
 def training_mask_branch(rois, target_class_ids, target_masks, feature_maps,
                          image_meta, positive_slots, pool_size, num_classes,
-                         mask_head=fpn_mask_head, train_bn=True):
+                         mask_head=fpn_mask_head, train_bn=True,
+                         sampler="crop_and_resize"):
     """The mask branch of the training graph, on the positive RoIs only.
 
     Args:
@@ -192,6 +193,8 @@ def training_mask_branch(rois, target_class_ids, target_masks, feature_maps,
         num_classes: NC.
         mask_head: the head's convolutions (see the module docstring).
         train_bn: passed to mask_head.
+        sampler: PyramidROIAlign's bilinear sampler ("crop_and_resize", or
+            "gather", which XLA compiles).
 
     Returns:
         mask_class_ids: int32 [B, P], the targets' class ids of the P slots.
@@ -205,7 +208,8 @@ def training_mask_branch(rois, target_class_ids, target_masks, feature_maps,
         positive_slots, name="positive_rois")(
             [rois, target_class_ids, target_masks])
     # [B, P, S, S, C]
-    features = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")(
+    features = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask",
+                               sampler=sampler)(
         [mask_rois, image_meta] + list(feature_maps))
     # [B, P, S, S, C] -> [1, M + 1, S, S, C] -> [1, M + 1, mh, mw, NC]
     positives = GatherPositives(name="gather_positives")(

@@ -27,6 +27,10 @@ class ProposalLayer(keras.layers.Layer):
         rpn_bbox_std_dev: [4] std dev the RPN deltas are multiplied by.
         pre_nms_limit: number of top-scoring anchors refined and fed to NMS.
         name: layer name ("ROI", as in Matterport).
+        padded_nms: True runs each image's NMS as NonMaxSuppressionV4
+            padded to P (same proposals; XLA compiles it, the unpadded
+            form does not). The training graph sets it when
+            Config.JIT_COMPILE.
 
     Inputs (a list):
         rpn_probs: [B, A, (bg prob, fg prob)]
@@ -42,9 +46,10 @@ class ProposalLayer(keras.layers.Layer):
     """
 
     def __init__(self, proposal_count, nms_threshold, *, rpn_bbox_std_dev,
-                 pre_nms_limit, name="ROI", **kwargs):
+                 pre_nms_limit, name="ROI", padded_nms=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
+        self.padded_nms = bool(padded_nms)
         self.proposal_count = int(proposal_count)
         self.nms_threshold = float(nms_threshold)
         self.rpn_bbox_std_dev = [float(s) for s in np.reshape(rpn_bbox_std_dev, [-1])]
@@ -66,6 +71,8 @@ class ProposalLayer(keras.layers.Layer):
                       nms_threshold=self.nms_threshold,
                       rpn_bbox_std_dev=list(self.rpn_bbox_std_dev),
                       pre_nms_limit=self.pre_nms_limit)
+        if self.padded_nms:
+            config.update(padded_nms=True)
         return config
 
     def _propose(self, inputs):
@@ -89,7 +96,23 @@ class ProposalLayer(keras.layers.Layer):
         count = self.proposal_count
         threshold = self.nms_threshold
 
+        def padded_nms_one_image(args):
+            # NonMaxSuppressionV4 padded to P rows: the same boxes, in a
+            # fixed shape (the form XLA compiles)
+            boxes, box_scores = args  # [K, 4], [K]
+            keep, valid = tf.raw_ops.NonMaxSuppressionV4(
+                boxes=boxes, scores=box_scores, max_output_size=count,
+                iou_threshold=threshold, score_threshold=float("-inf"),
+                pad_to_max_output_size=True, name="rpn_non_max_suppression")
+            keep = keep[:count]  # [P] int32, valid first
+            real = tf.range(count) < valid  # [P]
+            proposals = tf.where(real[:, None], tf.gather(boxes, keep), 0.0)
+            keep = tf.where(real, keep, -1)
+            return proposals, keep
+
         def nms_one_image(args):
+            if self.padded_nms:
+                return padded_nms_one_image(args)
             boxes, box_scores = args  # [K, 4], [K]
             keep = tf.image.non_max_suppression(
                 boxes, box_scores, count, threshold,

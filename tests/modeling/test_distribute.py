@@ -170,3 +170,58 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
     assert len(w0.files) == len(w1.files) > 100
     for key in w0.files:
         np.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+
+
+@pytest.mark.slow
+def test_jit_compiled_step_under_one_device_mirrored_strategy(tmp_path):
+    """Config.JIT_COMPILE = True under a MirroredStrategy of one (CPU)
+    device: the XLA-compiled training step runs two steps on the pinned
+    batch (tests/pinned); the first step's five losses (computed before
+    its update) equal the pinned ones, recorded without XLA, to 1e-4, the
+    second step's are finite, and the weights change. (One XLA compile of
+    the R50 training step: most of the test's time.)"""
+    import json
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from mrcnn import training
+    pinned = os.path.join(REPO_ROOT, "tests", "pinned")
+    sys.path.insert(0, pinned)
+    try:
+        import record_loss_pins as pins
+        from record_detect_pins import seeded_weights
+    finally:
+        sys.path.remove(pinned)
+    from mrcnn.core.outputs import LOSS_NAMES
+    from mrcnn.maskrcnn import MaskRCNN
+    with open(pins.PINS_FILE) as f:
+        want = json.load(f)
+    with np.load(pins.BATCH_FILE) as saved:
+        batch = tuple(saved[k] for k in pins.BATCH_KEYS)
+    config = pins.loss_config()
+    config.JIT_COMPILE = True
+    steps = []
+
+    class StepLosses(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append({n: float(logs[n]) for n in LOSS_NAMES})
+
+    strategy = tf.distribute.MirroredStrategy(devices=["/cpu:0"])
+    with strategy.scope():
+        model = MaskRCNN("training", config, str(tmp_path))
+        seeded_weights(model.keras_model)
+        assert model.keras_model.get_layer("roi_align_mask").sampler == "gather"
+        before = np.array(model.keras_model.get_layer("fpn_p2").weights[0])
+        trainer = training.compile(model, 0.01, 0.9)
+        assert trainer.jit_compile is True
+        assert trainer.distribute_strategy is strategy
+        trainer.fit(tf.data.Dataset.from_tensors(batch).repeat(), epochs=1,
+                    steps_per_epoch=2, shuffle=False, verbose=0,
+                    callbacks=[StepLosses()])
+    assert len(steps) == 2
+    for name in LOSS_NAMES:
+        assert abs(steps[0][name] - want[name]) <= 1e-4, (name, steps[0], want)
+    assert all(np.isfinite(v) for v in steps[1].values()), steps[1]
+    after = np.array(model.keras_model.get_layer("fpn_p2").weights[0])
+    assert not np.array_equal(before, after)

@@ -119,8 +119,11 @@ def _naive_crop(mask, box, shape):
     return (out >= 0.5).astype(np.float32)
 
 
+@pytest.mark.parametrize("sampler", ["crop_and_resize", "gather"])
 @pytest.mark.parametrize("use_mini_mask", [False, True])
-def test_mask_target_hand_case(use_mini_mask):
+def test_mask_target_hand_case(use_mini_mask, sampler):
+    """Both samplers (the gather one is the training graph's under
+    Config.JIT_COMPILE) crop the same mask targets."""
     # 16 x 16 image, gt box pixels rows/cols 4..11 (y2/x2 exclusive = 12),
     # object = left half of the box (cols 4..7).
     gt_px = np.array([4, 4, 12, 12], np.float32)
@@ -134,7 +137,9 @@ def test_mask_target_hand_case(use_mini_mask):
     roi_b = gt_norm + np.array([0, -1, 0, -1]) / 15.0  # shifted 1 px left, IoU 7/9
     proposals = np.zeros((1, 4, 4), np.float32)
     proposals[0, :2] = [roi_a, roi_b]
-    layer = DetectionTargetLayer(4, 0.5, STD, [4, 4], use_mini_mask)
+    layer = DetectionTargetLayer(4, 0.5, STD, [4, 4], use_mini_mask,
+                                 sampler=sampler)
+    assert DetectionTargetLayer.from_config(layer.get_config()).sampler == sampler
     rois, ids, _, masks = [x.numpy() for x in layer(
         [proposals, np.array([[2, 0]], np.int32),
          np.array([[gt_norm, np.zeros(4)]], np.float32),

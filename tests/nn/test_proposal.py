@@ -153,3 +153,30 @@ def test_saved_model_reloads_without_custom_objects(tmp_path):
     revived = keras.models.load_model(path)
     data = list(_random_inputs(np.random.RandomState(7), 2, 64))
     np.testing.assert_array_equal(revived.predict_on_batch(data), model.predict_on_batch(data))
+
+
+def test_padded_nms_gives_the_same_proposals_and_compiles_with_xla():
+    """padded_nms=True (the training graph under Config.JIT_COMPILE) keeps
+    the same boxes and indices as the default NMS, also with fewer
+    survivors than proposal_count (padding), and compiles with XLA."""
+    import tensorflow as tf
+    rng = np.random.RandomState(4)
+    probs, deltas, anchors = _random_inputs(rng, num_anchors=200)
+    # a cluster of one box: NMS keeps few of these anchors
+    anchors[1, :150] = [0.2, 0.2, 0.6, 0.7]
+    deltas[1, :150] = 0.0
+    kwargs = dict(rpn_bbox_std_dev=RPN_STD, pre_nms_limit=180)
+    plain = ProposalLayer(60, 0.5, **kwargs)
+    padded = ProposalLayer(60, 0.5, padded_nms=True, **kwargs)
+    inputs = [probs, deltas, anchors]
+    want = plain.intermediates(inputs)
+    got = padded.intermediates(inputs)
+    np.testing.assert_array_equal(got["post_nms_anchor_ix"].numpy(),
+                                  want["post_nms_anchor_ix"].numpy())
+    assert np.sum(want["post_nms_anchor_ix"].numpy()[1] >= 0) < 60  # padded
+    np.testing.assert_array_equal(got["proposals"].numpy(), want["proposals"].numpy())
+    compiled = tf.function(lambda *x: padded(list(x)), jit_compile=True)
+    np.testing.assert_allclose(compiled(*inputs).numpy(), want["proposals"].numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert ProposalLayer.from_config(padded.get_config()).padded_nms
+    assert "padded_nms" not in plain.get_config()
