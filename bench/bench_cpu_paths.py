@@ -107,14 +107,14 @@ def _pinned_losses(xla):
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import tensorflow as tf
     import record_loss_pins as pins
-    from mrcnn import training
+    from mrcnn.modeling import training
     from mrcnn.core.outputs import LOSS_NAMES, outputs_by_name
     config = pins.loss_config()
     config.JIT_COMPILE = bool(xla)
     with np.load(pins.BATCH_FILE) as saved:
         batch = [saved[k] for k in pins.BATCH_KEYS]
     from record_detect_pins import seeded_weights
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     model = MaskRCNN("training", config, tempfile.mkdtemp())
     seeded_weights(model.keras_model)
     forward = tf.function(lambda x: model.keras_model(x, training=True),

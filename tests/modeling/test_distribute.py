@@ -185,7 +185,7 @@ def test_jit_compiled_step_under_one_device_mirrored_strategy(tmp_path):
     import keras
     import numpy as np
     import tensorflow as tf
-    from mrcnn import training
+    from mrcnn.modeling import training
     pinned = os.path.join(REPO_ROOT, "tests", "pinned")
     sys.path.insert(0, pinned)
     try:
@@ -194,7 +194,7 @@ def test_jit_compiled_step_under_one_device_mirrored_strategy(tmp_path):
     finally:
         sys.path.remove(pinned)
     from mrcnn.core.outputs import LOSS_NAMES
-    from mrcnn.maskrcnn import MaskRCNN
+    from mrcnn.modeling.mask_rcnn import MaskRCNN
     with open(pins.PINS_FILE) as f:
         want = json.load(f)
     with np.load(pins.BATCH_FILE) as saved:
