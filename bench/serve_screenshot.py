@@ -5,8 +5,8 @@ showing a trained model's result.
     python bench/serve_screenshot.py /tmp/demo/logs/shapes_demo*/mask_rcnn_shapes_demo_0004.h5
 
 Starts `mrcnn serve` on 127.0.0.1 with the checkpoint (and the config.json
-beside it), uploads a held-out shapes image (seed 1003, from the demo's
-evaluation set, scaled 3x so the page shows it large), picks "splash" and
+beside it), uploads a shapes image it did not train on (load_shapes seed
+1003; the demo trains on seed 7), scaled 3x so the page shows it large), picks "splash" and
 a min. score of 0.9, and
 saves the page with its result. Needs the [serve] extra, selenium, Debian's
 chromium and chromium-driver.
