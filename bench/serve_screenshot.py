@@ -6,7 +6,7 @@ showing a trained model's result.
 
 Starts `mrcnn serve` on 127.0.0.1 with the checkpoint (and the config.json
 beside it), uploads a shapes image it did not train on (load_shapes seed
-1003; the demo trains on seed 7), scaled 3x so the page shows it large), picks "splash" and
+1003; the demo trains on seed 7), scaled 3x so the page shows it large, picks "splash" and
 a min. score of 0.9, and
 saves the page with its result. Needs the [serve] extra, selenium, Debian's
 chromium and chromium-driver.
