@@ -72,18 +72,19 @@ def check_tiling(tile, overlap=None):
         ValueError naming the bad value.
     """
     def as_int(value, name):
-        if isinstance(value, (bool, np.bool_)):
-            raise ValueError("{} must be an integer number of pixels, got "
-                             "{!r}".format(name, value))
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:40] + "..."
+        number = float("nan")
         if isinstance(value, str):
             value = value.strip()
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = float("nan")
+        if not isinstance(value, (bool, np.bool_)):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                pass
         if not math.isfinite(number) or number != int(number):
             raise ValueError("{} must be an integer number of pixels, got "
-                             "{!r}".format(name, value))
+                             "{}".format(name, shown))
         return int(number)
 
     tile = as_int(tile, "tile")
