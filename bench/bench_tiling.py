@@ -15,8 +15,10 @@ Usage:
 3. The mosaic's recall (target: >= the single images' minus 0.02), the
    count of detections against the count of objects, and duplicates: a
    detection that is not a match but lies mostly (>= half its pixels)
-   inside an object that another detection already matched (a second
-   copy, or a part cut at a seam). Peak RSS of the process (model
+   inside an object that another detection already matched: of the same
+   class (a second copy, or a part cut at a seam: what the tiling must
+   merge; target 0), or of another class (the model's own second guesses,
+   which single images show too). Peak RSS of the process (model
    included) and CPU / wall time.
 
 Results are appended to bench/RESULTS.md with the command line.
@@ -135,12 +137,13 @@ def score_detections(objects, detections, iou=0.5):
         objects: list of (class_id, (y, x, crop)) true objects.
         detections: list of (class_id, score, (y, x, crop) or None).
     Returns:
-        dict: objects, detections, matched, duplicates, false_positives.
+        dict: objects, detections, matched, duplicates (same class),
+        other_class_duplicates, false_positives, recall.
     """
     windows = np.array([(y, x, y + c.shape[0], x + c.shape[1])
                         for _, (y, x, c) in objects]).reshape(-1, 4)
     matched = np.zeros(len(objects), bool)
-    duplicates = false_positives = 0
+    same_class = other_class = false_positives = 0
     for cid, _, crop in sorted(detections, key=lambda d: -d[1]):
         if crop is None:
             false_positives += 1
@@ -156,16 +159,20 @@ def score_detections(objects, detections, iou=0.5):
             value = inter / float(na + nb - inter)
             if objects[j][0] == cid and not matched[j] and value > best_iou:
                 best, best_iou = j, value
-            if matched[j] and inter >= 0.5 * na:
+            if matched[j] and inter >= 0.5 * na and \
+                    (inside is None or objects[j][0] == cid):
                 inside = j
         if best is not None and best_iou >= iou:
             matched[best] = True
+        elif inside is not None and objects[inside][0] == cid:
+            same_class += 1
         elif inside is not None:
-            duplicates += 1
+            other_class += 1
         else:
             false_positives += 1
     return {"objects": len(objects), "detections": len(detections),
-            "matched": int(matched.sum()), "duplicates": duplicates,
+            "matched": int(matched.sum()), "duplicates": same_class,
+            "other_class_duplicates": other_class,
             "false_positives": false_positives,
             "recall": float(matched.mean()) if len(objects) else 1.0}
 
@@ -229,7 +236,7 @@ def main():
             single_dets.append((objects, result_crops(result)))
     single_cpu = time.process_time() - t0
     single = {"objects": 0, "detections": 0, "matched": 0, "duplicates": 0,
-              "false_positives": 0}
+              "other_class_duplicates": 0, "false_positives": 0}
     for objects, dets in single_dets:
         scored = score_detections(objects, dets)
         for key in single:
@@ -286,14 +293,16 @@ def main():
             config.BATCH_SIZE),
         "",
         "| | objects | detections | matched (mask IoU >= 0.5, class) | "
-        "recall | duplicates | false positives |",
-        "|---|---|---|---|---|---|---|",
+        "recall | duplicates, same class | second detections of another "
+        "class | false positives |",
+        "|---|---|---|---|---|---|---|---|",
         "| single images ({} CPU-s) | {objects} | {detections} | {matched} | "
-        "{recall:.4f} | {duplicates} | {false_positives} |".format(
-            round(single_cpu), **single),
+        "{recall:.4f} | {duplicates} | {other_class_duplicates} | "
+        "{false_positives} |".format(round(single_cpu), **single),
         "| mosaic, tiled ({} CPU-s, {} s wall) | {objects} | {detections} | "
-        "{matched} | {recall:.4f} | {duplicates} | {false_positives} |"
-        .format(round(tiled_cpu), round(tiled_wall), **tiled),
+        "{matched} | {recall:.4f} | {duplicates} | {other_class_duplicates} "
+        "| {false_positives} |".format(round(tiled_cpu), round(tiled_wall),
+                                       **tiled),
         "",
         "Peak RSS of the process: {:.0f} MB before the tiled detect() (TF, "
         "the model, the {:.0f} MB mosaic and the objects' masks), {:.0f} MB "
