@@ -138,12 +138,13 @@ def score_detections(objects, detections, iou=0.5):
         detections: list of (class_id, score, (y, x, crop) or None).
     Returns:
         dict: objects, detections, matched, duplicates (same class),
-        other_class_duplicates, false_positives, recall.
+        duplicated_objects (the object of each), other_class_duplicates,
+        false_positives, recall.
     """
     windows = np.array([(y, x, y + c.shape[0], x + c.shape[1])
                         for _, (y, x, c) in objects]).reshape(-1, 4)
     matched = np.zeros(len(objects), bool)
-    same_class = other_class = false_positives = 0
+    same_class, other_class, false_positives = [], 0, 0
     for cid, _, crop in sorted(detections, key=lambda d: -d[1]):
         if crop is None:
             false_positives += 1
@@ -165,16 +166,45 @@ def score_detections(objects, detections, iou=0.5):
         if best is not None and best_iou >= iou:
             matched[best] = True
         elif inside is not None and objects[inside][0] == cid:
-            same_class += 1
+            same_class.append(int(inside))
         elif inside is not None:
             other_class += 1
         else:
             false_positives += 1
     return {"objects": len(objects), "detections": len(detections),
-            "matched": int(matched.sum()), "duplicates": same_class,
+            "matched": int(matched.sum()), "duplicates": len(same_class),
+            "duplicated_objects": same_class,
             "other_class_duplicates": other_class,
             "false_positives": false_positives,
             "recall": float(matched.mean()) if len(objects) else 1.0}
+
+
+def model_duplicates(raw, grid, objects):
+    """Objects that some tile's own result covers twice with their class
+    (two detections each lying at least half inside it): the model's
+    duplicates, which no merging of tiles makes or undoes."""
+    windows = np.array([(y, x, y + c.shape[0], x + c.shape[1])
+                        for _, (y, x, c) in objects]).reshape(-1, 4)
+    twice = set()
+    for k, result in enumerate(raw):
+        ty, tx = grid.window(k)[:2]
+        seen = {}
+        for cid, _, crop in result_crops(result):
+            if crop is None:
+                continue
+            y, x, c = crop
+            crop = (y + ty, x + tx, c)
+            y, x = y + ty, x + tx
+            near = np.flatnonzero((windows[:, 0] < y + c.shape[0]) &
+                                  (windows[:, 2] > y) &
+                                  (windows[:, 1] < x + c.shape[1]) &
+                                  (windows[:, 3] > x))
+            for j in near:
+                inter, na, _ = overlap_counts(crop, objects[j][1])
+                if objects[j][0] == cid and inter >= 0.5 * na:
+                    seen[j] = seen.get(j, 0) + 1
+        twice.update(j for j, n in seen.items() if n >= 2)
+    return twice
 
 
 def main():
@@ -252,6 +282,7 @@ def main():
         scored = score_detections(objects, dets)
         for key in single:
             single[key] += scored[key]
+    single["duplicated_objects"] = []
     single["recall"] = single["matched"] / float(single["objects"])
     print("single images: {}".format(single), flush=True)
 
@@ -268,25 +299,37 @@ def main():
     print("mosaic {}x{}: {} objects, {} tiles of {} px (overlap {})".format(
         args.size, args.size, len(mosaic_objects), len(grid), tile,
         args.overlap), flush=True)
+    # The tiles' own results, in order, for telling the model's duplicates
+    # (two of one class on one object within one tile) from the seams'.
+    raw = []
+    detect = model.detect
+
+    def recording(images, verbose=0, masks="full", tile=None, overlap=None):
+        out = detect(images, verbose=verbose, masks=masks, tile=tile,
+                     overlap=overlap)
+        if tile is None:
+            raw.extend(out)
+        return out
+    model.detect = recording    # detect(tile=) calls self.detect per tile
     rss_before = rss_mb()
     t0, w0 = time.process_time(), time.time()
     result = model.detect([mosaic], tile=tile, overlap=args.overlap,
                           masks="boxes")[0]
     tiled_cpu, tiled_wall = time.process_time() - t0, time.time() - w0
     rss_after = rss_mb()
+    model.detect = detect
     tiled = score_detections(mosaic_objects, result_crops(result))
+    own = model_duplicates(raw, grid, mosaic_objects)
+    tiled["seam_duplicates"] = sum(j not in own
+                                   for j in tiled["duplicated_objects"])
     print("mosaic, tiled: {}".format(tiled), flush=True)
     print("peak RSS: {:.0f} MB before detect (model + mosaic), {:.0f} MB "
           "after; tiled detect {:.0f} CPU-s, {:.0f} s wall".format(
               rss_before, rss_after, tiled_cpu, tiled_wall), flush=True)
-    # The model's own same-class second detections (single images have
-    # them too) are not the tiling's: the tiling must add none.
-    rate = single["duplicates"] / float(single["objects"])
     ok = tiled["recall"] >= single["recall"] - 0.02 and \
-        tiled["duplicates"] <= rate * tiled["objects"]
-    print("target (recall >= single - 0.02, no more same-class duplicates "
-          "per object than single images): {}".format(
-              "met" if ok else "NOT met"))
+        tiled["seam_duplicates"] == 0
+    print("target (recall >= single - 0.02, no duplicate across seams): "
+          "{}".format("met" if ok else "NOT met"))
 
     if args.no_append:
         return
@@ -322,10 +365,11 @@ def main():
         "",
         "Peak RSS of the process: {:.0f} MB before the tiled detect() (TF, "
         "the model, the {:.0f} MB mosaic and the objects' masks), {:.0f} MB "
-        "after it. Target (recall >= single - 0.02; no duplicate across "
-        "seams: no more same-class duplicates per object than the model "
-        "makes on the single images): **{}**.".format(rss_before, mosaic.nbytes / 2 ** 20,
-                                 rss_after, "met" if ok else "not met"),
+        "after it. Same-class duplicates across seams (a duplicated "
+        "object that no single tile's own result holds twice): {}. Target "
+        "(recall >= single - 0.02, no duplicate across seams): **{}**."
+        .format(rss_before, mosaic.nbytes / 2 ** 20, rss_after,
+                tiled["seam_duplicates"], "met" if ok else "not met"),
     ]
     with open(RESULTS, "a") as f:
         f.write("\n".join(lines) + "\n")
