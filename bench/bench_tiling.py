@@ -224,8 +224,10 @@ def main():
                              "(BASE * SCALE) of them per row)")
     parser.add_argument("--tile", type=int, default=None,
                         help="tile side (default: SCALE x IMAGE_MAX_DIM)")
-    parser.add_argument("--overlap", type=int, default=128,
-                        help="tile overlap, px (default: %(default)s)")
+    parser.add_argument("--overlap", type=int, default=256,
+                        help="tile overlap, px (default: %(default)s: the "
+                             "shapes are up to 250 px at SCALE 4, so each "
+                             "is seen whole by some tile)")
     parser.add_argument("--batch", type=int, default=4,
                         help="tiles per graph batch (IMAGES_PER_GPU)")
     parser.add_argument("--seed", type=int, default=2612,
@@ -342,7 +344,7 @@ def main():
         "",
         "`{}` on {} (2 cores shared by ~6 sessions: wall times are "
         "not comparable, CPU times are process CPU seconds). Weights: "
-        "`{}` (the demo model, `python -m mrcnn demo`, 1000 steps). "
+        "`{}` (the demo model, `python -m mrcnn demo`). "
         "{} held-out {}x{} shapes images (seed {}, {} background{}); the "
         "mosaic draws them {}x larger, {} per row; detect(tile={}, "
         "overlap={}, masks=\"boxes\"), {} tiles, {} per graph batch."
