@@ -135,7 +135,8 @@ def cmd_detect(args):
             batch_size=args.batch_size, effect=args.effect,
             background=args.background, logs=args.logs,
             min_score=args.min_score,
-            class_names=parse_names(args.class_names), **_model_options(args))
+            class_names=parse_names(args.class_names), tile=args.tile,
+            overlap=args.overlap, **_model_options(args))
         print("{rows} rows ({errors} errors, {detections} detections) in "
               "{output}: {processed} images processed, {skipped} already "
               "done, {seconds} s".format(**done))
@@ -162,7 +163,8 @@ def cmd_detect(args):
         return _report_unreadable(done["errors"], len(paths), done["output"])
     done = jobs.detect_to_folder(model, [p for p in paths if p not in skip],
                                  args.output, names,
-                                 weights_label=args.weights, errors=bad)
+                                 weights_label=args.weights, errors=bad,
+                                 tile=args.tile, overlap=args.overlap)
     print("{} detections in {} images. Wrote {} annotated PNGs and {}".format(
         done["detections"], done["images"], done["images"], done["json"]))
     if done["errors"]:
@@ -210,7 +212,7 @@ def cmd_splash(args):
     written = jobs.splash_to_folder(
         model, images, videos, args.output, args.effect, names,
         classes=parse_names(args.classes), min_score=args.min_score or 0.0,
-        background=background)
+        background=background, tile=args.tile, overlap=args.overlap)
     print("Wrote {} file(s) to {}".format(len(written), args.output))
     return 0
 
@@ -257,7 +259,8 @@ def cmd_serve(args):
     model, config, names = _prepare_inference(args)
     serve.serve(model, config, names, host=args.host, port=args.port,
                 max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels,
-                queue_size=args.queue_size, workers=args.workers)
+                queue_size=args.queue_size, workers=args.workers,
+                tile=args.tile, overlap=args.overlap)
 
 
 def cmd_weights(args):

@@ -74,6 +74,13 @@ def _add_detection_options(p):
                         "COCO names for an 81-class model)")
     g.add_argument("--batch-size", type=int, default=1, metavar="B",
                    help="images per detect() call (default: %(default)s)")
+    g.add_argument("--tile", type=int, default=None, metavar="T",
+                   help="detect large images in overlapping T x T pixel "
+                        "tiles, each resized to the model's input, merged "
+                        "at the seams (default: the whole image at once)")
+    g.add_argument("--overlap", type=int, default=None, metavar="O",
+                   help="with --tile: pixels neighbouring tiles share; "
+                        "objects up to O px are seen whole (default: T/4)")
 
 
 def build_parser():

@@ -275,6 +275,26 @@ def test_cli_detect_engine_local_writes_shards(config_json, tmp_path,
     _check_one_row_per_path(out, images + more)
 
 
+def test_local_engine_passes_tile_and_overlap(config_json, tmp_path,
+                                              local_calls):
+    # 72 x 96 images in tiles of 64 with overlap 16: 2 x 2 tiles each; per
+    # image one detect(tile=64) call, then one inner call per tile
+    # (--batch-size 1: IMAGES_PER_GPU 1).
+    images = _images(str(tmp_path / "in"), 2)
+    out = tmp_path / "out"
+    with deadline(240):
+        _run(images, out, config_json, engine="local", tile=64, overlap=16)
+    rows = _check_one_row_per_path(out, images)
+    pid = os.getpid()
+    assert _calls(local_calls) == [(pid, 1)] * (1 + 4) * 2
+    for row in rows.values():
+        dets = json.loads(json.dumps(row["detections"]))
+        assert dets and all(d["mask"]["size"] == [72, 96] for d in dets)
+    with pytest.raises(UserError, match="--overlap must be in"):
+        _run(images, tmp_path / "bad", config_json, engine="local", tile=64,
+             overlap=64)
+
+
 def test_cli_batch_options_need_an_engine(tmp_path, capsys):
     assert cli_main(["detect", str(tmp_path / "x.png"), "--actors", "2"]) == 2
     assert "--actors needs --engine" in capsys.readouterr().err

@@ -145,6 +145,36 @@ def test_detect_writes_pngs_and_rle_json(tmp_path):
             assert 0 <= y1 <= y2 <= src.shape[0]
 
 
+def test_detect_and_splash_in_tiles(tmp_path):
+    # A balloon photo (~1000 px) in tiles of 256 for a 64 px model: each
+    # tile keeps up to DETECTION_MAX_INSTANCES (20) detections, so more
+    # than 20 in the image can only come from several tiles.
+    val = shared_path("balloon", "val")
+    image = os.path.join(val, sorted(f for f in os.listdir(val)
+                                     if f.endswith(".jpg"))[0])
+    height, width = cv2.imread(image).shape[:2]
+    cfg = _tiny_config_json(tmp_path)
+    weights = write_detecting_weights(
+        make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=2, IMAGE_MIN_DIM=64,
+                         IMAGE_MAX_DIM=64), str(tmp_path / "tiny.h5"))
+    out = tmp_path / "det"
+    proc = run_cli("detect", image, "--weights", weights, "--config-json",
+                   cfg, "--output", str(out), "--tile", "256", "--overlap",
+                   "64")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    dets = json.loads((out / "detections.json").read_text()
+                      )["images"][0]["detections"]
+    assert len(dets) > 20, len(dets)
+    assert all(d["mask"]["size"] == [height, width] for d in dets)
+    out = tmp_path / "sp"
+    proc = run_cli("splash", image, "--weights", weights, "--config-json",
+                   cfg, "--effect", "cutout", "--output", str(out),
+                   "--tile", "256")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    written = [f for f in os.listdir(str(out)) if f.endswith("_cutout.png")]
+    assert len(written) == 1
+
+
 def test_splash_cutout_on_image(tmp_path):
     val = shared_path("balloon", "val")
     image = os.path.join(val, sorted(f for f in os.listdir(val)
@@ -488,6 +518,12 @@ def test_path_and_argument_errors_come_before_tensorflow(tmp_path):
          ("--output", "is a file; a saved_model export is a folder")),
         (("evaluate", "--dataset", str(tmp_path / "absent"), "--weights",
           "none"), ("dataset not found",)),
+        (("detect", image, "--weights", "none", "--tile", "4"),
+         ("--tile must be at least 8",)),
+        (("splash", image, "--weights", "none", "--tile", "64", "--overlap",
+          "64"), ("--overlap must be in [0, tile)",)),
+        (("detect", image, "--weights", "none", "--overlap", "16"),
+         ("--overlap needs --tile",)),
     ]
     for args, needles in cases:
         proc, cpu, tf_loaded = run_timed(*args)

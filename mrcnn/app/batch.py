@@ -34,7 +34,7 @@ import glob
 import os
 import time
 
-from mrcnn.app import files, jobs
+from mrcnn.app import files, jobs, preflight
 from mrcnn.app.batch_rows import (  # noqa: F401 - the shards API, here too
     EFFECT_FOLDER, SCHEMA, decode_image, detect_rows, done_paths, finalize, read_results,
     shard_files, write_shard)
@@ -141,7 +141,7 @@ def detect_images(sources, weights="coco", output="mrcnn_output/batch",
                   config_json=None, num_classes=None, backbone=None,
                   image_size=None, min_score=None, class_names=None,
                   logs="logs", num_cpus=None, num_gpus=None,
-                  progress=True, log=print):
+                  progress=True, log=print, tile=None, overlap=None):
     """Detect objects in every image of ``sources``; write one row per
     image to Parquet shards in ``output`` (see the module docstring).
     Running it again with the same ``output`` skips images already done.
@@ -165,6 +165,8 @@ def detect_images(sources, weights="coco", output="mrcnn_output/batch",
         num_cpus: CPUs of the local Ray (default: all); ignored with
             ``address``.
         num_gpus: GPUs per actor (default: 1 when the cluster has GPUs).
+        tile, overlap: detect each image in overlapping tiles of ``tile``
+            pixels (`mrcnn.modeling.tiling`), or None: the whole image.
     Returns:
         dict: images (inputs), skipped (already done), processed, rows,
         errors, detections, duplicates_removed, seconds, output.
@@ -182,6 +184,7 @@ def detect_images(sources, weights="coco", output="mrcnn_output/batch",
         raise UserError("--batch-size and the shard size must be >= 1")
     if actors is not None and actors < 1:
         raise UserError("--actors must be >= 1")
+    tile, overlap = preflight.check_tiling(tile, overlap)
     t0 = time.time()
     paths = collect_sources(sources, output=output)
     os.makedirs(output, exist_ok=True)
@@ -194,7 +197,7 @@ def detect_images(sources, weights="coco", output="mrcnn_output/batch",
                          image_size=image_size, batch_size=batch_size,
                          min_score=min_score, class_names=class_names)
     job = dict(output=os.path.abspath(output), effect=effect,
-               background=background)
+               background=background, tile=tile, overlap=overlap)
     if todo and engine == "local":
         _run_local(todo, model_options, job, shard_size, progress, log)
     elif todo:

@@ -141,7 +141,7 @@ def _row(path, image=None, error=None):
 
 
 def detect_rows(model, class_names, paths, images, errors, output,
-                effect=None, background=None):
+                effect=None, background=None, tile=None, overlap=None):
     """Result rows for one batch of already decoded images.
 
     Args:
@@ -153,6 +153,7 @@ def detect_rows(model, class_names, paths, images, errors, output,
         output: DIR (effect images go to DIR/effects/).
         effect: None or one of EFFECTS.
         background: for "replace": an RGB image or an (r, g, b) color.
+        tile, overlap: tiled detection (`results.detect_boxes`), or None.
     Returns:
         [N] row dicts with SCHEMA's keys, in the order of ``paths``.
     """
@@ -162,7 +163,8 @@ def detect_rows(model, class_names, paths, images, errors, output,
     for start in range(0, len(todo), step):
         idx = todo[start:start + step]
         try:
-            found = results.detect_boxes(model, [images[i] for i in idx])
+            found = results.detect_boxes(model, [images[i] for i in idx],
+                                         tile, overlap)
         except Exception as e:  # noqa: BLE001 - the batch's rows carry it
             for i in idx:
                 rows[i]["error"] = "detection failed on {}: {}: {}".format(

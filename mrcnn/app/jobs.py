@@ -72,7 +72,7 @@ def prepare_inference(weights="coco", logs="logs", config_json=None,
 
 
 def detect_to_folder(model, paths, output, class_names, weights_label=None,
-                     errors=None):
+                     errors=None, tile=None, overlap=None):
     """Detect on image files; write one annotated PNG per image and
     ``detections.json`` (records of `results.result_to_json`, and
     ``errors``: the images that could not be read, with why).
@@ -81,6 +81,8 @@ def detect_to_folder(model, paths, output, class_names, weights_label=None,
         errors: (path, message) of images already found unreadable; the
             images that fail to decode here are added, and the others are
             processed.
+        tile, overlap: detect in overlapping tiles of ``tile`` pixels
+            (`mrcnn.modeling.tiling`), or None.
     Returns:
         dict: json (its path), images (count), detections (count), errors
         (list of (path, message)).
@@ -89,7 +91,8 @@ def detect_to_folder(model, paths, output, class_names, weights_label=None,
     errors = list(errors or [])
     records, used = [], set()
     for path, image, result in results.detect_files(model, paths, "detect",
-                                                    errors=errors):
+                                                    errors=errors, tile=tile,
+                                                    overlap=overlap):
         png = files.out_name(output, path, ".png", used)
         files.save_png(png, render_detections(
             image, result["rois"], result["masks"], result["class_ids"],
@@ -239,7 +242,8 @@ def split_media(inputs, effect=None):
 
 
 def splash_to_folder(model, images, videos, output, effect, class_names,
-                     classes=None, min_score=0.0, background=None, log=print):
+                     classes=None, min_score=0.0, background=None, log=print,
+                     tile=None, overlap=None):
     """Apply a background effect to images (PNG per image; RGBA for
     "cutout") and videos (frame by frame).
 
@@ -248,6 +252,8 @@ def splash_to_folder(model, images, videos, output, effect, class_names,
         effect: "splash", "blur", "cutout" or "replace".
         classes: class names that count as foreground, or None for all.
         background: for "replace", an RGB image or an (R, G, B) color.
+        tile, overlap: detect the images (not the videos' frames) in
+            overlapping tiles of ``tile`` pixels, or None.
     Returns:
         list of written paths.
     """
@@ -257,7 +263,9 @@ def splash_to_folder(model, images, videos, output, effect, class_names,
                         "{}".format(unknown, ", ".join(class_names[1:])))
     os.makedirs(output, exist_ok=True)
     used, written = set(), []
-    for path, image, result in results.detect_files(model, images, effect):
+    for path, image, result in results.detect_files(model, images, effect,
+                                                    tile=tile,
+                                                    overlap=overlap):
         result = splash.select_instances(result, class_names, classes,
                                          min_score)
         counts = splash.count_objects(result, class_names)

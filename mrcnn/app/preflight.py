@@ -15,6 +15,7 @@ import tempfile
 from mrcnn.app.errors import UserError
 from mrcnn.app.files import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, collect_files
 from mrcnn.core.release import COCO_WEIGHTS_FILE
+from mrcnn.modeling import tiling
 
 #: Weight specs that are not paths (app.weights_spec).
 WEIGHT_KEYWORDS = ("none", "coco", "last", "imagenet")
@@ -127,6 +128,23 @@ def _get(args, name):
     return getattr(args, name, None)
 
 
+def check_tiling(tile, overlap):
+    """--tile / --overlap (`mrcnn.modeling.tiling.check_tiling`, numpy
+    only): (tile, overlap) ints, or (None, None) without --tile.
+
+    Raises:
+        UserError naming the option.
+    """
+    if tile is None:
+        if overlap is not None:
+            raise UserError("--overlap needs --tile")
+        return None, None
+    try:
+        return tiling.check_tiling(tile, overlap)
+    except ValueError as e:
+        raise UserError("--{}".format(e))
+
+
 def check_args(args):
     """Check a parsed command line (an argparse namespace of `mrcnn.cli_args`)
     before anything heavy runs.
@@ -151,6 +169,7 @@ def check_args(args):
     if _get(args, "weights") is not None:
         check_weights_path(args.weights)
     check_input_file(_get(args, "config_json"), "--config-json")
+    check_tiling(_get(args, "tile"), _get(args, "overlap"))
     if command == "detect":
         extra = [o for o in ("address", "actors", "effect", "background")
                  if _get(args, o) is not None]

@@ -71,13 +71,19 @@ def _read_all(paths, errors):
     return kept, images
 
 
-def detect_boxes(model, images):
+def detect_boxes(model, images, tile=None, overlap=None):
     """``model.detect(images)`` with masks held in their boxes (BoxMasks):
-    what results go through to become RLE, PNG or a response."""
-    return model.detect(images, verbose=0, masks="boxes")
+    what results go through to become RLE, PNG or a response. With
+    ``tile``, each image is detected in overlapping tiles of ``tile``
+    pixels (`mrcnn.modeling.tiling`; the masks are then a CropMasks)."""
+    if tile is None:
+        return model.detect(images, verbose=0, masks="boxes")
+    return model.detect(images, verbose=0, masks="boxes", tile=tile,
+                        overlap=overlap)
 
 
-def detect_files(model, paths, desc="detect", progress=True, errors=None):
+def detect_files(model, paths, desc="detect", progress=True, errors=None,
+                 tile=None, overlap=None):
     """Yield (path, image, result) for every path, in order.
 
     Images are read as RGB uint8 (`mrcnn.app.files.read_rgb`) and detected
@@ -89,6 +95,7 @@ def detect_files(model, paths, desc="detect", progress=True, errors=None):
         desc: progress bar label.
         errors: None: an unreadable image raises UserError; a list: it gets
             (path, message) of each unreadable image, the others go on.
+        tile, overlap: tiled detection (`detect_boxes`), or None.
     Yields:
         path, image uint8 [H, W, 3], detect() result dict whose masks are
         a BoxMasks (`detect_boxes`).
@@ -103,7 +110,8 @@ def detect_files(model, paths, desc="detect", progress=True, errors=None):
             if not chunk:
                 continue
             for path, image, result in zip(chunk, images,
-                                           detect_boxes(model, images)):
+                                           detect_boxes(model, images, tile,
+                                                        overlap)):
                 yield path, image, result
                 bar.update(1)
     finally:

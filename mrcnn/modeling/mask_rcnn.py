@@ -17,6 +17,7 @@ from mrcnn.core.outputs import INFERENCE_OUTPUTS
 from mrcnn.modeling import checkpoints
 from mrcnn.modeling import inference as infer
 from mrcnn.modeling import inspection
+from mrcnn.modeling import tiling
 from mrcnn.modeling import training
 from mrcnn.modeling.detector import Detector
 from mrcnn.modeling.distribute import get_strategy
@@ -173,7 +174,8 @@ class MaskRCNN(object):
         return self.detector.detect_batch(molded_images, image_metas,
                                           original_shapes, windows, masks=masks)
 
-    def detect(self, images, verbose=0, masks="full"):
+    def detect(self, images, verbose=0, masks="full", tile=None,
+               overlap=None):
         """Detect instances in any number of images of any sizes.
 
         Args:
@@ -187,6 +189,17 @@ class MaskRCNN(object):
                 pasted only inside its box when read, so that memory stays
                 that of one image whatever N (what the server, the CLI and
                 batch jobs use to encode RLE and effects).
+            tile: None, or a tile side T in pixels: each image larger than
+                T is cut into overlapping T x T tiles, detected
+                BATCH_SIZE tiles at a time (each tile resized to the
+                model's input as any image; T = IMAGE_MAX_DIM keeps the
+                image's scale) and the detections merged at the seams
+                (mrcnn.modeling.tiling: one instance per object, an
+                object cut by a seam joined from its parts). Use
+                masks="boxes" for large images: the masks then stay in
+                their boxes (a tiling.CropMasks).
+            overlap: pixels shared by neighbouring tiles (default T // 4):
+                objects up to this size are seen whole by some tile.
         Returns:
             list, one dict per image, in input order:
             rois: int32 [N, (y1, x1, y2, x2)] pixels of the original image;
@@ -223,6 +236,12 @@ class MaskRCNN(object):
         if self.mode != "inference":
             raise ValueError("detect() needs a model created in "
                              "'inference' mode (this one is {!r})".format(self.mode))
+        if tile is not None:
+            return tiling.detect_tiled(
+                lambda tiles: self.detect(tiles, masks="boxes"),
+                infer.check_images(images, self.config.IMAGE_CHANNEL_COUNT),
+                tile, overlap, batch_size=self.config.BATCH_SIZE,
+                masks=masks, progress=True if verbose else None)
         return self.detector.detect(images, verbose=verbose, masks=masks)
 
     def detect_molded(self, molded_images, image_metas, verbose=0):

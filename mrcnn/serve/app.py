@@ -3,13 +3,15 @@
     GET  /                    the page (mrcnn.serve.page)
     GET  /health              {"status", "classes", "backbone", "queue"}
     POST /v1/detect           multipart ``image`` (+ ``min_score``,
-                              ``classes``) -> {"width", "height",
+                              ``classes``, ``tile``, ``overlap``)
+                              -> {"width", "height",
                               "detections": [records of
                               mrcnn.app.results.result_to_json]}
     POST /v1/remove-background  multipart ``image`` + ``effect``
                               (cutout|splash|blur|replace), ``background``
                               ("R,G,B" or "#rrggbb", for replace),
-                              ``classes``, ``min_score`` -> image/png (RGBA
+                              ``classes``, ``min_score``, ``tile``,
+                              ``overlap`` -> image/png (RGBA
                               for cutout, the image's size); header
                               X-Detections: JSON [{class_name, score, box}]
 
@@ -19,7 +21,12 @@ Content-Length before it is read, or as soon as the streamed bytes pass the
 limit), 0 bytes, not an image or an unsupported format, more pixels than
 the limit (413, read from the header before decoding: decompression bombs),
 a truncated / corrupt file (400, found when decoding), an unknown effect,
-class, colour or score.
+class, colour or score, a bad ``tile`` / ``overlap`` or more than MAX_TILES
+tiles.
+
+``tile`` / ``overlap`` (form fields, or query parameters): detect in
+overlapping tiles of ``tile`` pixels, merged at the seams
+(`mrcnn.modeling.tiling`); the server's default is ``mrcnn serve --tile``.
 
 One model serves all requests: `InferenceQueue` runs jobs on ``workers``
 threads (detect() itself under one lock) with at most ``queue_size`` jobs
@@ -52,6 +59,7 @@ from mrcnn.app.errors import UserError
 from mrcnn.core.effects import BACKGROUND_EFFECTS
 from mrcnn.core.images import (is_text_chunk_limit, parse_rgb, pil_to_array,
                                to_rgb_uint8)
+from mrcnn.modeling import tiling
 from mrcnn.serve.page import PAGE
 
 EFFECTS = BACKGROUND_EFFECTS
@@ -64,6 +72,8 @@ FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 DEFAULT_MAX_PIXELS = 40_000_000
 # Room for the multipart framing and the small form fields around the file.
 FORM_OVERHEAD = 64 * 1024
+# The most tiles one request may cut its image into (``tile``).
+MAX_TILES = 4096
 
 
 class RequestError(Exception):
@@ -149,11 +159,13 @@ class InferenceQueue:
         self._executor = ThreadPoolExecutor(workers,
                                             thread_name_prefix="mrcnn-serve")
 
-    def detect(self, image):
+    def detect(self, image, tile=None, overlap=None):
         """image uint8 [H, W, 3] -> detect() result dict, masks held in
-        their boxes (results.detect_boxes: no [H, W, N] array)."""
+        their boxes (results.detect_boxes: no [H, W, N] array); with
+        ``tile``, detected in tiles."""
         with self._lock:
-            return results.detect_boxes(self.model, [image])[0]
+            return results.detect_boxes(self.model, [image], tile,
+                                        overlap)[0]
 
     def retry_after(self):
         """Seconds until a slot is likely free (at least 1)."""
@@ -234,6 +246,44 @@ def parse_min_score(form):
         raise RequestError(400, "min_score must be a number in [0, 1], got "
                            "{!r}".format(text))
     return value
+
+
+def parse_tiling(form, query, size, default=(None, None)):
+    """``tile`` / ``overlap`` of a request (form fields, else query
+    parameters) -> (tile, overlap) ints, or (None, None): no tiling.
+
+    Args:
+        form, query: the request's form and query parameters.
+        size: (width, height) of the image.
+        default: the server's (tile, overlap) (``mrcnn serve --tile``).
+    """
+    def field(name):
+        value = form.get(name)
+        if value is None or value == "":
+            value = query.get(name)
+        return None if value is None or value == "" else value
+
+    tile, overlap = field("tile"), field("overlap")
+    if tile is None:
+        if overlap is not None and default[0] is None:
+            raise RequestError(400, "overlap needs tile (the tile size in "
+                               "pixels)")
+        tile = default[0]
+        if overlap is None:
+            overlap = default[1]
+    if tile is None:
+        return None, None
+    try:
+        tile, overlap = tiling.check_tiling(tile, overlap)
+    except ValueError as e:
+        raise RequestError(400, str(e))
+    grid = tiling.TileGrid((size[1], size[0]), tile, overlap)
+    if len(grid) > MAX_TILES:
+        raise RequestError(400, "tile {} with overlap {} cuts the {}x{} image "
+                           "into {} tiles, over the limit of {}; use larger "
+                           "tiles".format(tile, overlap, size[0], size[1],
+                                          len(grid), MAX_TILES))
+    return tile, overlap
 
 
 def parse_classes(form, class_names):
@@ -352,7 +402,8 @@ def summary(result, class_names):
 ############################################################
 
 def create_app(model, config, class_names, max_upload_mb=20.0,
-               max_pixels=DEFAULT_MAX_PIXELS, queue_size=8, workers=1):
+               max_pixels=DEFAULT_MAX_PIXELS, queue_size=8, workers=1,
+               tile=None, overlap=None):
     """The FastAPI application serving one inference model.
 
     Args:
@@ -363,7 +414,11 @@ def create_app(model, config, class_names, max_upload_mb=20.0,
         max_pixels: largest accepted width * height.
         queue_size: requests that may wait for the model; more get 503.
         workers: threads running requests (detect() is serialised).
+        tile, overlap: the default tiling of requests (see parse_tiling),
+            or None: whole images unless a request asks for tiles.
     """
+    default_tiling = (None, None) if tile is None else \
+        tiling.check_tiling(tile, overlap)
     max_bytes = int(max_upload_mb * 1_000_000)
     queue = InferenceQueue(model, workers=workers, queue_size=queue_size)
 
@@ -408,22 +463,25 @@ def create_app(model, config, class_names, max_upload_mb=20.0,
     async def _inputs(request):
         form = await read_form(request)
         name, data = await read_upload(form, max_bytes)
-        return form, name, open_checked(data, name, max_pixels)
+        img = open_checked(data, name, max_pixels)
+        tiles = parse_tiling(form, request.query_params, img.size,
+                             default_tiling)
+        return form, name, img, tiles
 
-    def _detect(img, name, classes, min_score):
+    def _detect(img, name, classes, min_score, tiles):
         image = decode(img, name)
-        result = splash.select_instances(queue.detect(image), class_names,
-                                         classes, min_score)
+        result = splash.select_instances(queue.detect(image, *tiles),
+                                         class_names, classes, min_score)
         return image, result
 
     @app.post("/v1/detect")
     async def detect(request: Request):
-        form, name, img = await _inputs(request)
+        form, name, img, tiles = await _inputs(request)
         min_score = parse_min_score(form)
         classes = parse_classes(form, class_names)
 
         def job():
-            image, result = _detect(img, name, classes, min_score)
+            image, result = _detect(img, name, classes, min_score, tiles)
             return {"width": int(image.shape[1]),
                     "height": int(image.shape[0]),
                     "detections": results.result_to_json(result,
@@ -432,7 +490,7 @@ def create_app(model, config, class_names, max_upload_mb=20.0,
 
     @app.post("/v1/remove-background")
     async def remove_background(request: Request):
-        form, name, img = await _inputs(request)
+        form, name, img, tiles = await _inputs(request)
         min_score = parse_min_score(form)
         classes = parse_classes(form, class_names)
         effect = parse_effect(form)
@@ -440,7 +498,7 @@ def create_app(model, config, class_names, max_upload_mb=20.0,
             if effect == "replace" else None
 
         def job():
-            image, result = _detect(img, name, classes, min_score)
+            image, result = _detect(img, name, classes, min_score, tiles)
             out = splash.apply_effect(image, result, effect,
                                       background=background)
             return encode_png(out), summary(result, class_names)
@@ -469,13 +527,13 @@ def check_limits(max_upload_mb, max_pixels, queue_size, workers):
 
 def serve(model, config, class_names, host="127.0.0.1", port=8080,
           max_upload_mb=20.0, max_pixels=DEFAULT_MAX_PIXELS, queue_size=8,
-          workers=1):
+          workers=1, tile=None, overlap=None):
     """Warm the model up and serve until SIGINT / SIGTERM (requests in
     flight are finished first)."""
     check_limits(max_upload_mb, max_pixels, queue_size, workers)
     app = create_app(model, config, class_names, max_upload_mb=max_upload_mb,
                      max_pixels=max_pixels, queue_size=queue_size,
-                     workers=workers)
+                     workers=workers, tile=tile, overlap=overlap)
     warm_up(model, config)
     print("Serving {} classes on http://{}:{}/ (upload limit {} MB, {} "
         "pixels; {} worker(s), queue {})".format(

@@ -36,3 +36,27 @@ def test_png_with_a_large_text_chunk_is_not_called_not_an_image():
         app.open_checked(buf.getvalue(), "meta.png", 10_000)
     text = err.value.message
     assert "text metadata" in text and "not an image" not in text, text
+
+
+def test_tile_and_overlap_fields_query_and_defaults():
+    none = FormData([])
+    size = (640, 480)
+    assert app.parse_tiling(none, {}, size) == (None, None)
+    assert app.parse_tiling(FormData([("tile", "256")]), {}, size) == \
+        (256, 64)
+    assert app.parse_tiling(none, {"tile": "200", "overlap": "10"},
+                            size) == (200, 10)
+    # The form wins over the query; the server's default fills the rest.
+    assert app.parse_tiling(FormData([("tile", "300")]), {"tile": "200"},
+                            size) == (300, 75)
+    assert app.parse_tiling(none, {}, size, (512, 100)) == (512, 100)
+    assert app.parse_tiling(FormData([("overlap", "32")]), {}, size,
+                            (512, 100)) == (512, 32)
+    for form, words in [([("overlap", "32")], "overlap needs tile"),
+                        ([("tile", "x" * 1000)], "integer number of pixels"),
+                        ([("tile", "64"), ("overlap", "-1")], "overlap"),
+                        ([("tile", "8"), ("overlap", "1")], "limit of")]:
+        with pytest.raises(app.RequestError) as info:
+            app.parse_tiling(FormData(form), {}, (4000, 3000))
+        assert info.value.status == 400 and words in info.value.message
+        assert len(info.value.message) < 200, info.value.message

@@ -173,6 +173,34 @@ def test_detect_returns_detections_json_records(server, photo):
     assert len(kept) == sum(d["class_name"] == name for d in dets)
 
 
+def test_detect_in_tiles_by_form_field_or_query(server, photo):
+    # The tiny server model keeps DETECTION_MAX_INSTANCES = 20 per call:
+    # more than 20 detections can only come from several tiles.
+    data, width, height = photo
+    r = post(server, "/v1/detect", data, {"tile": "256", "overlap": "64"})
+    assert r.status_code == 200, r.text
+    dets = r.json()["detections"]
+    assert len(dets) > 20, len(dets)
+    for d in dets:
+        y1, x1, y2, x2 = d["box"]
+        assert 0 <= y1 <= y2 <= height and 0 <= x1 <= x2 <= width
+        assert d["mask"]["size"] == [height, width]
+    r = requests.post(server.url + "/v1/detect?tile=256&overlap=64",
+                      files={"image": ("photo.jpg", data)}, timeout=TIMEOUT)
+    assert r.status_code == 200 and r.json()["detections"] == dets
+    r = post(server, "/v1/remove-background", data,
+             {"effect": "cutout", "tile": "256"})
+    assert r.status_code == 200, r.text
+    assert len(json.loads(r.headers["X-Detections"])) > 20
+    for fields, words in [({"tile": "abc"}, "tile must be an integer"),
+                          ({"tile": "256", "overlap": "256"}, "overlap"),
+                          ({"overlap": "16"}, "overlap needs tile"),
+                          ({"tile": "8", "overlap": "2"}, "over the limit")]:
+        r = post(server, "/v1/detect", data, fields)
+        assert r.status_code == 400, (fields, r.text)
+        assert words in r.json()["error"], (fields, r.json())
+
+
 @pytest.mark.parametrize("effect,mode", [("cutout", "RGBA"),
                                          ("splash", "RGB"), ("blur", "RGB"),
                                          ("replace", "RGB")])
