@@ -137,7 +137,8 @@ def build_training_model(config, model_class=MaskRCNNModel):
         rois, target_class_ids, target_bbox, target_mask = _detection_targets(
             config, target_rois, input_gt_class_ids, input_gt_boxes,
             input_gt_masks, input_image)
-        box = _box_head(config, rois, feature_maps, input_image_meta)
+        box = _box_head(config, rois, feature_maps, input_image_meta,
+                        sampler=roi_sampler(config))
         # The mask branch on the batch's positive RoIs only: [B, P, 28, 28, NC]
         mask_class_ids, mask_targets, mrcnn_mask = training_mask_branch(
             rois, target_class_ids, target_mask, feature_maps, input_image_meta,
@@ -258,8 +259,10 @@ def _detection_targets(config, target_rois, gt_class_ids, gt_boxes, gt_masks,
             [target_rois, gt_class_ids, gt_boxes, gt_masks])
 
 
-def _box_head(config, rois, feature_maps, image_meta):
-    """Classifier and box regressor on the RoIs (Mask R-CNN sec. 3).
+def _box_head(config, rois, feature_maps, image_meta,
+              sampler="crop_and_resize"):
+    """Classifier and box regressor on the RoIs (Mask R-CNN sec. 3);
+    sampler: PyramidROIAlign's ("gather" in a JIT_COMPILE training graph).
 
     Returns:
         dict mrcnn_class_logits [B, N, NC], mrcnn_class [B, N, NC],
@@ -269,7 +272,7 @@ def _box_head(config, rois, feature_maps, image_meta):
         rois, feature_maps, image_meta, config.POOL_SIZE,
         config.NUM_CLASSES, train_bn=config.TRAIN_BN,
         fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE,
-        roi_sampler=roi_sampler(config))
+        roi_sampler=sampler)
     return dict(mrcnn_class_logits=logits, mrcnn_class=probs,
                 mrcnn_bbox=deltas)
 

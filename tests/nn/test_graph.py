@@ -256,3 +256,22 @@ def test_inference_mask_output_is_padded_to_detection_max_instances(tiny_config)
     assert tuple(out.shape[1:]) == (tiny_config.DETECTION_MAX_INSTANCES, 28, 28,
                                     tiny_config.NUM_CLASSES)
     assert model.outputs[3] is out
+
+
+def test_jit_compile_changes_the_training_samplers_only():
+    """JIT_COMPILE: the training graph's RoIAligns and mask targets use the
+    gather sampler (XLA has no CropAndResize); the inference graph keeps
+    crop_and_resize everywhere (it is not compiled)."""
+    from mrcnn.nn.detection_target import DetectionTargetLayer
+    from mrcnn.nn.roi_align import PyramidROIAlign
+
+    def samplers(model):
+        return {layer.name: layer.sampler for layer in model.layers
+                if isinstance(layer, (PyramidROIAlign, DetectionTargetLayer))}
+
+    config = make_tiny_config(JIT_COMPILE=True)
+    training = samplers(build_training_model(config))
+    assert training and set(training.values()) == {"gather"}, training
+    inference = samplers(build_inference_model(config))
+    assert len(inference) == 2 and \
+        set(inference.values()) == {"crop_and_resize"}, inference
