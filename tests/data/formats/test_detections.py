@@ -63,15 +63,21 @@ def test_scores_are_kept_where_the_format_has_a_field(tmp_path):
     assert '<attribute name="score">0.9000</attribute>' in xml
 
 
-@pytest.mark.slow
-def test_detect_format_through_the_cli(tmp_path, capsys):
-    images = [write_image(str(tmp_path / "in" / "a.png"), 64, 80)]
+def _tiny_detecting_model(tmp_path):
+    """(weights .h5, config .json) of a tiny 2-class model that detects
+    something on any image (DETECTION_MIN_CONFIDENCE 0)."""
     config = make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=2,
                               IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64,
                               DETECTION_MIN_CONFIDENCE=0.0)
     cfg = tmp_path / "tiny.json"
     cfg.write_text(config.to_json())
-    weights = write_detecting_weights(config, str(tmp_path / "tiny.h5"))
+    return write_detecting_weights(config, str(tmp_path / "tiny.h5")), cfg
+
+
+@pytest.mark.slow
+def test_detect_format_through_the_cli(tmp_path, capsys):
+    images = [write_image(str(tmp_path / "in" / "a.png"), 64, 80)]
+    weights, cfg = _tiny_detecting_model(tmp_path)
     out = tmp_path / "det"
     assert cli_main(["detect"] + images + [
         "--weights", weights, "--config-json", str(cfg), "--class-names",
@@ -138,12 +144,7 @@ def test_detect_format_coco_scores_against_its_ground_truth(tmp_path, capsys):
     picked = data["images"][:2]
     images = [os.path.join(COCO_TINY, "train2017", im["file_name"])
               for im in picked]
-    config = make_tiny_config(IMAGES_PER_GPU=1, NUM_CLASSES=2,
-                              IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64,
-                              DETECTION_MIN_CONFIDENCE=0.0)
-    cfg = tmp_path / "tiny.json"
-    cfg.write_text(config.to_json())
-    weights = write_detecting_weights(config, str(tmp_path / "tiny.h5"))
+    weights, cfg = _tiny_detecting_model(tmp_path)
     out = tmp_path / "det"
     assert cli_main(["detect"] + images + [
         "--weights", weights, "--config-json", str(cfg), "--class-names",
