@@ -5,7 +5,9 @@ oneDNN is chosen by ``TF_ENABLE_ONEDNN_OPTS``, read once when TensorFlow
 loads, so every setting runs in its own child process. On CPUs without
 AVX-512-VNNI / BF16 / AMX (e.g. AVX2-only AMD Zen 2/3) TensorFlow's default
 is oneDNN off; ``TF_ENABLE_ONEDNN_OPTS=0`` gives those Eigen kernels on any
-x86 CPU, which is how this benchmark stands in for an AVX2-only machine.
+x86 CPU, which is how this benchmark stands in for an AVX2-only machine;
+the setting ``1-avx2`` (oneDNN on, ``ONEDNN_MAX_CPU_ISA=AVX2``) gives the
+oneDNN kernels such a machine would run with oneDNN forced on.
 
     nice python bench/bench_cpu_paths.py [--settings default 0 1]
         [--steps 20] [--detect-runs 3] [--what train detect]
@@ -238,7 +240,9 @@ def _profile(what, quick):
 
 def child(args):
     import tensorflow as tf
-    out = {"tf_onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+    out = {"tf_onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")
+           + ("-" + os.environ["ONEDNN_MAX_CPU_ISA"].lower()
+              if "ONEDNN_MAX_CPU_ISA" in os.environ else ""),
            "tf": tf.__version__}
     if args.profile:
         out.update(_profile(args.profile, args.quick))
@@ -256,7 +260,12 @@ def child(args):
 def run_setting(setting, args, xla=False):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_ENABLE_ONEDNN_OPTS", None)
-    if setting != "default":
+    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    if setting == "1-avx2":
+        # oneDNN on, restricted to the AVX2 kernels it runs on AVX2-only CPUs.
+        env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+        env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
+    elif setting != "default":
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
     cmd = [sys.executable, os.path.abspath(__file__), "--child",
            "--steps", str(args.steps), "--detect-runs", str(args.detect_runs),
@@ -278,7 +287,9 @@ def run_setting(setting, args, xla=False):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--settings", nargs="+", default=["default", "0", "1"],
-                        help="TF_ENABLE_ONEDNN_OPTS values ('default': unset)")
+                        help="TF_ENABLE_ONEDNN_OPTS values ('default': unset; "
+                        "'1-avx2': oneDNN on with ONEDNN_MAX_CPU_ISA=AVX2, "
+                        "its kernels for AVX2-only CPUs)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--detect-runs", type=int, default=3)
     parser.add_argument("--what", nargs="+", default=["train", "detect"],

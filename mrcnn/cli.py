@@ -29,6 +29,7 @@ from mrcnn.app import convert, preflight
 from mrcnn.app.errors import UserError
 from mrcnn.app.files import parse_names
 from mrcnn.cli_args import build_parser  # noqa: F401 - the parser, re-exported
+from mrcnn.core import cpu_settings
 from mrcnn.core.errors import MrcnnError
 from mrcnn.core.release import COCO_CLASS_NAMES  # noqa: F401 - documented here
 
@@ -52,6 +53,8 @@ def main(argv=None):
     try:
         # Arguments and paths first: TensorFlow loads only after they pass.
         preflight.check_args(args)
+        # Before TensorFlow loads: oneDNN trains faster on every CPU measured.
+        cpu_settings.apply_for_command(args.command)
         return COMMANDS[args.handler](args) or 0
     except KeyboardInterrupt:
         print("\nmrcnn {}: interrupted".format(args.command), file=sys.stderr)
