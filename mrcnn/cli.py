@@ -53,7 +53,8 @@ def main(argv=None):
     try:
         # Arguments and paths first: TensorFlow loads only after they pass.
         preflight.check_args(args)
-        # Before TensorFlow loads: oneDNN trains faster on every CPU measured.
+        # Before TensorFlow loads: train / demo ask for oneDNN (faster
+        # training on every CPU class measured; see core/cpu_settings.py).
         cpu_settings.apply_for_command(args.command)
         return COMMANDS[args.handler](args) or 0
     except KeyboardInterrupt:

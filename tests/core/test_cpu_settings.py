@@ -51,12 +51,15 @@ def test_cli_main_applies_it_before_the_command_runs(monkeypatch):
     real = cpu_settings.apply_defaults
     monkeypatch.setattr(cpu_settings, "apply_defaults",
                         lambda *a: real(None, {}, "x86_64"))
-    monkeypatch.setitem(cli.COMMANDS, "convert", lambda args: seen.setdefault(
-        "var", os.environ.get("TF_ENABLE_ONEDNN_OPTS")) and 0)
-    monkeypatch.setattr(cpu_settings, "TRAINING_COMMANDS", ("convert",))
-    monkeypatch.setattr(cli.preflight, "check_args", lambda args: None)
-    cli.main(["convert", "a", "b", "--to", "coco"])
-    assert seen == {"var": "1"}
+    for command, argv in (("demo", ["demo", "--quick"]),
+                          ("convert", ["convert", "a", "b", "--to", "coco"])):
+        monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+        # The command's handler only records what it would load TF with.
+        monkeypatch.setitem(cli.COMMANDS, command, lambda args: seen.setdefault(
+            args.command, os.environ.get("TF_ENABLE_ONEDNN_OPTS")) and 0)
+        monkeypatch.setattr(cli.preflight, "check_args", lambda args: None)
+        assert cli.main(argv) == 0
+    assert seen == {"demo": "1", "convert": None}
 
 
 def _onednn_in_child(code, **env_overrides):
