@@ -14,6 +14,8 @@ Paths (each measured in its own process, so peak RSS is its own):
     saved_model         the SavedModel, BatchNorm folded (the default export)
     saved_model_vars    the same with freeze=False (`mrcnn export --no-freeze`):
                         weights as variables, not graph constants
+    saved_model_dyn     the default export with static_crops=False: RoIAlign's
+                        per-level crops of detect() (dynamic box counts)
     openvino_f32, openvino_bf16, openvino_int8
                         OpenVINO on the CPU ([openvino] extra;
                         mrcnn.export.openvino), skipped when not installed
@@ -63,10 +65,13 @@ import numpy as np  # noqa: E402
 RESULTS = os.path.join(REPO, "bench", "RESULTS.md")
 IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "images")
 PATHS = ("detect_f32", "detect_bf16", "saved_model_bn", "saved_model",
-         "saved_model_vars", "openvino_f32", "openvino_bf16", "openvino_int8")
-#: (folder name, fold_bn, freeze) of the SavedModel paths.
-SAVED_MODELS = (("saved_model_bn", False, True), ("saved_model", True, True),
-                ("saved_model_vars", True, False))
+         "saved_model_vars", "saved_model_dyn", "openvino_f32",
+         "openvino_bf16", "openvino_int8")
+#: (folder name, fold_bn, freeze, static_crops) of the SavedModel paths.
+SAVED_MODELS = (("saved_model_bn", False, True, True),
+                ("saved_model", True, True, True),
+                ("saved_model_vars", True, False, True),
+                ("saved_model_dyn", True, True, False))
 
 
 def make_config(args, precision=None):
@@ -184,12 +189,12 @@ def prepare(args, work):
                           for i in range(1, config.NUM_CLASSES)]
     model.keras_model.save_weights(os.path.join(work, "weights.h5"))
     times = {}
-    for name, fold, freeze in SAVED_MODELS:
+    for name, fold, freeze, static in SAVED_MODELS:
         if name not in args.paths:
             continue
         t = time.perf_counter()
         write_saved_model(model, os.path.join(work, name), names,
-                          fold_bn=fold, freeze=freeze)
+                          fold_bn=fold, freeze=freeze, static_crops=static)
         times[name] = time.perf_counter() - t
     try:
         from mrcnn.export import openvino as ov_export

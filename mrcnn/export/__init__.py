@@ -34,7 +34,8 @@ def export_model(model, path, format="saved_model", class_names=None,
         class_names: NUM_CLASSES names, "BG" first (default: the COCO
             names for an 81-class model, else "class 1", ...).
         fold_bn: fold BatchNorm into the preceding convolutions.
-        **options: format options (saved_model: ``freeze``; openvino:
+        **options: format options (saved_model: ``freeze``,
+            ``static_crops``; openvino:
             ``precision``, ``calibration_images``).
     Returns:
         path.

@@ -79,7 +79,7 @@ def export_config(config):
     return config
 
 
-def build_export_model(model, fold_bn=True):
+def build_export_model(model, fold_bn=True, static_crops=True):
     """The end-to-end keras.Model of the module docstring.
 
     Args:
@@ -87,12 +87,17 @@ def build_export_model(model, fold_bn=True):
             keras_model are used).
         fold_bn: fold BatchNorm into the preceding convolutions (faster,
             same detections to float32 rounding).
+        static_crops: RoIAlign crops every box at every pyramid level, so
+            that each CropAndResize has a static box count (the same
+            detections; a process running the graph logs no "Error in
+            PredictCost()"). False keeps detect()'s per-level crops: a
+            little less work, one such log line per crop.
     Returns:
         keras.Model named "mask_rcnn_export": input "image" uint8
         [1, H, W, IMAGE_CHANNEL_COUNT]; outputs a dict with OUTPUT_NAMES.
     """
     config = export_config(model.config)
-    inference = build_inference_model(config)
+    inference = build_inference_model(config, static_crops=static_crops)
     _copy_weights(model.keras_model, inference)
     if fold_bn:
         fold_batchnorm(inference)

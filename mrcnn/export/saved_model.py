@@ -21,16 +21,12 @@ the weights are constants in it, stored once (``freeze=False`` keeps them
 as variables: less memory, slower). Loading the export runs no Python code
 from the file: a SavedModel is a TensorFlow graph.
 
-The first call of a signature in a plain TensorFlow process logs one
-warning per RoIAlign crop, ``op_level_cost_estimator.cc ... Error in
-PredictCost() for the op: ... CropAndResize``: TensorFlow's graph optimizer
-(grappler) cannot estimate that op's cost when the number of boxes is
-dynamic (tensorflow/tensorflow#56904). It is harmless (the detections are
-unchanged) and comes from the loading process, not from the file, so no
-export option removes it. In the serving process, ``TF_CPP_MIN_LOG_LEVEL=2``
-hides it (it is a warning), as does
-``tf.config.optimizer.set_experimental_options({"disable_meta_optimizer":
-True})`` (no grappler at all: slower first call, same results).
+A plain TensorFlow process that loads and calls the export logs no
+"Error in PredictCost()" lines: its RoIAlign crops every box at every
+pyramid level (nn/roi_align.py, ``crop_every_level``), so each
+CropAndResize has a box count TensorFlow's graph optimizer can cost
+(tensorflow/tensorflow#56904). The detections are the same; the crops
+cost about 0.1 s more per image at ResNet-101 / 1024 px (bench/RESULTS.md).
 """
 
 import json
@@ -64,7 +60,8 @@ def _metadata(config, class_names):
                             "class_names": "string [N]"}}}
 
 
-def write_saved_model(model, path, class_names, fold_bn=True, freeze=True):
+def write_saved_model(model, path, class_names, fold_bn=True, freeze=True,
+                      static_crops=True):
     """Export ``model`` as a SavedModel folder at ``path``.
 
     The folder is written beside ``path`` and moved into place when
@@ -80,6 +77,9 @@ def write_saved_model(model, path, class_names, fold_bn=True, freeze=True):
             CPU: 0.66x detect()'s time at ResNet-101 / 1024 px, but ~3x the
             peak memory) rather than as variables (about detect()'s speed
             and memory).
+        static_crops: RoIAlign with static crop shapes (see above and
+            pipeline.build_export_model); False: a little faster, and the
+            loading process logs "Error in PredictCost()" per crop.
     Returns:
         path.
     """
@@ -88,7 +88,8 @@ def write_saved_model(model, path, class_names, fold_bn=True, freeze=True):
     if channels != 3:
         raise ValueError("export: IMAGE_CHANNEL_COUNT is {}; the export takes "
                          "RGB images (3 channels)".format(channels))
-    end_to_end = build_export_model(model, fold_bn=fold_bn)
+    end_to_end = build_export_model(model, fold_bn=fold_bn,
+                                    static_crops=static_crops)
     names = tf.constant(metadata["class_names"])
     config_json = tf.constant(json.dumps(metadata["config"]))
 

@@ -53,13 +53,18 @@ from mrcnn.nn.rpn import build_rpn_model
 from mrcnn.nn.training_inputs import ActiveClassIds, AnchorsLayer, NormBoxesLayer
 
 
-def build_inference_model(config, model_class=MaskRCNNModel):
+def build_inference_model(config, model_class=MaskRCNNModel,
+                          static_crops=False):
     """The inference keras.Model (inputs and outputs in the module docstring).
 
     Args:
         config: a Config.
         model_class: the functional keras.Model class to build (MaskRCNN
             passes one that reads and writes Matterport's .h5 files).
+        static_crops: RoIAlign crops every box at every pyramid level, so
+            each crop's box count is static (nn/roi_align.py): the same
+            detections, more crop work, and no "Error in PredictCost()"
+            logs where TensorFlow optimizes the graph (the exports).
     Returns:
         model_class named "mask_rcnn"; outputs in the order of
         mrcnn.core.outputs.INFERENCE_OUTPUTS.
@@ -73,7 +78,8 @@ def build_inference_model(config, model_class=MaskRCNNModel):
         # [B, N, (y1, x1, y2, x2)] normalized, zero-padded
         rpn_rois = _proposals(config, rpn, input_anchors,
                               config.POST_NMS_ROIS_INFERENCE)
-        box = _box_head(config, rpn_rois, feature_maps, input_image_meta)
+        box = _box_head(config, rpn_rois, feature_maps, input_image_meta,
+                        static_crops=static_crops)
         # [B, D, (y1, x1, y2, x2, class_id, score)] normalized
         detections = _detections(config, rpn_rois, box, input_image_meta)
         # Masks of the final detections only (Mask R-CNN sec. 3.1,
@@ -81,7 +87,8 @@ def build_inference_model(config, model_class=MaskRCNNModel):
         mrcnn_mask = inference_mask_branch(
             detections, feature_maps, input_image_meta, config.MASK_POOL_SIZE,
             config.DETECTION_MAX_INSTANCES, config.NUM_CLASSES,
-            mask_head=_mask_head(config), train_bn=config.TRAIN_BN)
+            mask_head=_mask_head(config), train_bn=config.TRAIN_BN,
+            static_crops=static_crops)
 
         outputs = dict(rpn, **box, detections=detections,
                        mrcnn_mask=mrcnn_mask, rpn_rois=rpn_rois)
@@ -260,9 +267,10 @@ def _detection_targets(config, target_rois, gt_class_ids, gt_boxes, gt_masks,
 
 
 def _box_head(config, rois, feature_maps, image_meta,
-              sampler="crop_and_resize"):
+              sampler="crop_and_resize", static_crops=False):
     """Classifier and box regressor on the RoIs (Mask R-CNN sec. 3);
-    sampler: PyramidROIAlign's ("gather" in a JIT_COMPILE training graph).
+    sampler: PyramidROIAlign's ("gather" in a JIT_COMPILE training graph);
+    static_crops: its crop_every_level.
 
     Returns:
         dict mrcnn_class_logits [B, N, NC], mrcnn_class [B, N, NC],
@@ -272,7 +280,7 @@ def _box_head(config, rois, feature_maps, image_meta,
         rois, feature_maps, image_meta, config.POOL_SIZE,
         config.NUM_CLASSES, train_bn=config.TRAIN_BN,
         fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE,
-        roi_sampler=sampler)
+        roi_sampler=sampler, static_crops=static_crops)
     return dict(mrcnn_class_logits=logits, mrcnn_class=probs,
                 mrcnn_bbox=deltas)
 

@@ -118,7 +118,7 @@ class RoiDistributed(KL.Wrapper):
 
 def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
                          num_classes, train_bn=True, fc_layers_size=1024,
-                         roi_sampler="crop_and_resize"):
+                         roi_sampler="crop_and_resize", static_crops=False):
     """Classifier and box-regressor head of the feature pyramid.
 
     Args:
@@ -134,6 +134,8 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
             computed as matrix products).
         roi_sampler: PyramidROIAlign's sampler, "crop_and_resize" or
             "gather" (for XLA; see nn/roi_align.py).
+        static_crops: PyramidROIAlign's crop_every_level (static crop
+            shapes, more crop work; the export).
 
     Returns:
         mrcnn_class_logits: [B, N, NC] classifier logits (before softmax).
@@ -143,7 +145,7 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size,
     """
     # [B, N, P, P, D]
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier",
-                        sampler=roi_sampler)(
+                        sampler=roi_sampler, crop_every_level=static_crops)(
         [rois, image_meta] + list(feature_maps))
     # Two 1024-wide "FC" layers, Conv2D layers computed as matrix
     # products: [B, N, 1, 1, F]

@@ -137,12 +137,39 @@ class DetectionBoxes(KL.Layer):
         super().__init__(name=name, **kwargs)
 
     def call(self, detections):
-        counts = tf.reduce_sum(tf.cast(detections[..., 4] > 0, tf.int32), axis=1)  # [B]
-        n = tf.maximum(tf.reduce_max(counts), 1)
+        n = longest_detection_list(detections)
         return detections[:, :n, :4]  # [B, D, 6] -> [B, N, 4]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], None, 4)
+
+
+def longest_detection_list(detections):
+    """int32 scalar N: the batch's largest valid detection count, at least 1.
+
+    Args:
+        detections: [B, D, (y1, x1, y2, x2, class_id, score)], valid rows
+            first (class_id > 0), zero rows after.
+    """
+    counts = tf.reduce_sum(tf.cast(detections[..., 4] > 0, tf.int32), axis=1)  # [B]
+    return tf.maximum(tf.reduce_max(counts), 1)
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class LeadingDetections(KL.Layer):
+    """Rows of a per-detection tensor, trimmed as DetectionBoxes trims boxes.
+
+    Inputs: [x, detections], x [B, D, ...] (one row per detection slot) and
+    detections [B, D, 6] as DetectionBoxes takes them.
+    Output: x[:, :N], [B, N, ...], N the batch's longest detection list.
+    """
+
+    def call(self, inputs):
+        x, detections = inputs
+        return x[:, :longest_detection_list(detections)]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], None) + tuple(input_shape[0][2:])
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
@@ -223,7 +250,7 @@ def training_mask_branch(rois, target_class_ids, target_masks, feature_maps,
 
 def inference_mask_branch(detections, feature_maps, image_meta, pool_size,
                           max_instances, num_classes, mask_head=fpn_mask_head,
-                          train_bn=True):
+                          train_bn=True, static_crops=False):
     """The mask branch of the inference graph, on the final detections.
 
     Args:
@@ -236,18 +263,33 @@ def inference_mask_branch(detections, feature_maps, image_meta, pool_size,
         num_classes: NC.
         mask_head: the head's convolutions (see the module docstring).
         train_bn: passed to mask_head.
+        static_crops: crop all D slots, every box at every pyramid level
+            (PyramidROIAlign's crop_every_level), then keep the N leading
+            ones: static crop shapes (no "Error in PredictCost()" logs in
+            a SavedModel), same values, more crop work (the export).
 
     Returns:
         mrcnn_mask: float32 [B, D, mh, mw, NC], rows of the detections'
             masks, zero rows past the batch's longest detection list.
             Layers "detection_boxes", "roi_align_mask", the head's,
-            "mrcnn_mask_padded".
+            "mrcnn_mask_padded" (and "leading_detection_crops" between
+            RoIAlign and the head with static_crops).
     """
-    # [B, D, 6] -> [B, N, 4]
-    boxes = DetectionBoxes(name="detection_boxes")(detections)
-    # [B, N, S, S, C]
-    features = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")(
-        [boxes, image_meta] + list(feature_maps))
+    if static_crops:
+        # [B, D, 6] -> [B, D, 4] -> [B, D, S, S, C] -> [B, N, S, S, C]
+        boxes = KL.Identity(name="detection_boxes")(detections[..., :4])
+        features = PyramidROIAlign(
+            [pool_size, pool_size], name="roi_align_mask",
+            crop_every_level=True)([boxes, image_meta] + list(feature_maps))
+        features = LeadingDetections(name="leading_detection_crops")(
+            [features, detections])
+    else:
+        # [B, D, 6] -> [B, N, 4]
+        boxes = DetectionBoxes(name="detection_boxes")(detections)
+        # [B, N, S, S, C]
+        features = PyramidROIAlign([pool_size, pool_size],
+                                   name="roi_align_mask")(
+            [boxes, image_meta] + list(feature_maps))
     # [B, N, mh, mw, NC] -> [B, D, mh, mw, NC]
     masks = mask_head(features, num_classes, train_bn=train_bn)
     return PadRois(max_instances, name="mrcnn_mask_padded",

@@ -11,6 +11,15 @@ pre-training. The crop is `tf.image.crop_and_resize` (bilinear sampling, no
 quantization of the box), boxes of all images of a level in one call; with
 ``sampler="gather"`` it is `crop_and_resize_gather`, the same sampling built
 from gathers, which XLA can compile (CropAndResize has no XLA kernel).
+
+Partitioning boxes by level gives each crop a box count known only at run
+time, which TensorFlow's graph optimizer cannot cost: every such
+CropAndResize logs "Error in PredictCost()" when a graph first runs
+(tensorflow/tensorflow#56904). ``crop_every_level=True`` crops every box
+at every level instead and keeps its own level's crop: the same values,
+each crop's box count static (B x N), 4x the crops but no partition (2.3x
+the crop time for 1000 boxes at 7 x 7; bench/RESULTS.md); the exports use
+it.
 """
 
 import keras
@@ -223,6 +232,10 @@ class PyramidROIAlign(keras.layers.Layer):
             or "gather" (crop_and_resize_gather: same values and gradients,
             compiles with XLA; slower without it). Config.JIT_COMPILE
             selects "gather".
+        crop_every_level: with "crop_and_resize", crop each box at all four
+            levels and keep its own level's crop (same values; static box
+            counts, so no "Error in PredictCost()" logs where the graph
+            runs; more crop work). "gather" has static shapes anyway.
 
     Inputs (a list):
         boxes: [B, N, (y1, x1, y2, x2)] normalized coordinates, possibly
@@ -240,7 +253,7 @@ class PyramidROIAlign(keras.layers.Layer):
     """
 
     def __init__(self, pool_shape, config=None, name="roi_align",
-                 sampler="crop_and_resize", **kwargs):
+                 sampler="crop_and_resize", crop_every_level=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         # Inputs are cast explicitly in call(): the features keep their dtype
         # and the boxes are always float32.
@@ -251,6 +264,7 @@ class PyramidROIAlign(keras.layers.Layer):
             raise ValueError("PyramidROIAlign '{}': pool_shape must be two "
                              "positive ints, got {}".format(name, pool_shape))
         self.sampler = check_sampler(sampler, name)
+        self.crop_every_level = bool(crop_every_level)
 
     def get_config(self):
         config = super().get_config()
@@ -258,6 +272,8 @@ class PyramidROIAlign(keras.layers.Layer):
         config.update(pool_shape=list(self.pool_shape))
         if self.sampler != SAMPLERS[0]:
             config.update(sampler=self.sampler)
+        if self.crop_every_level:
+            config.update(crop_every_level=True)
         return config
 
     @staticmethod
@@ -290,6 +306,8 @@ class PyramidROIAlign(keras.layers.Layer):
             # [B*N, ph, pw, C], input order
             pooled = pyramid_crop_gather(maps, boxes, roi_level,
                                          self.pool_shape)
+        elif self.crop_every_level:
+            pooled = self._crop_every_level(boxes, roi_level, feature_maps)
         else:
             pooled = self._crop_by_level(boxes, roi_level, feature_maps)
         # [B*N, ph, pw, C] -> [B, N, ph, pw, C]
@@ -297,16 +315,39 @@ class PyramidROIAlign(keras.layers.Layer):
         pooled = tf.reshape(pooled, shape)
         return tf.cast(pooled, out_dtype)
 
+    @staticmethod
+    def _croppable(feature_map):
+        feature_map = tf.convert_to_tensor(feature_map)
+        if tf.as_dtype(feature_map.dtype) not in (tf.float16, tf.float32):
+            # CropAndResize has no bfloat16 kernel: crop bf16 in float32
+            feature_map = tf.cast(feature_map, tf.float32)
+        return feature_map
+
+    def _crop_every_level(self, boxes, roi_level, feature_maps):
+        """Every box at every level, its own level's crop kept:
+        [B, N, 4] -> [B*N, ph, pw, C], input order. Each CropAndResize gets
+        all B*N boxes (a static count where B and N are static)."""
+        flat_boxes = tf.reshape(boxes, [-1, 4])  # [B*N, 4]
+        # image of each box: [B, N] -> [B*N]
+        image_ix = tf.reshape(tf.broadcast_to(
+            tf.range(tf.shape(boxes)[0])[:, None], tf.shape(boxes)[:2]), [-1])
+        crops = tf.stack([
+            tf.image.crop_and_resize(self._croppable(feature_map), flat_boxes,
+                                     image_ix, self.pool_shape,
+                                     method="bilinear")
+            for feature_map in feature_maps])  # [4, B*N, ph, pw, C]
+        level_ix = tf.reshape(roi_level, [-1]) - 2  # [B*N] in 0..3
+        # the crop of box i at its level: [B*N, (level, i)] -> [B*N, ph, pw, C]
+        return tf.gather_nd(crops, tf.stack(
+            [level_ix, tf.range(tf.shape(level_ix)[0])], axis=1))
+
     def _crop_by_level(self, boxes, roi_level, feature_maps):
         """CropAndResize per pyramid level: [B, N, 4] -> [B*N, ph, pw, C]."""
         num_boxes = tf.shape(boxes)[1]
         pooled = []
         flat_positions = []
         for level, feature_map in zip(range(2, 6), feature_maps):
-            feature_map = tf.convert_to_tensor(feature_map)
-            if tf.as_dtype(feature_map.dtype) not in (tf.float16, tf.float32):
-                # CropAndResize has no bfloat16 kernel: crop bf16 in float32
-                feature_map = tf.cast(feature_map, tf.float32)
+            feature_map = self._croppable(feature_map)
             ix = tf.where(tf.equal(roi_level, level))  # [n, (image, box)] int64
             ix = tf.cast(ix, tf.int32)
             level_boxes = tf.gather_nd(boxes, ix)  # [n, 4]

@@ -145,3 +145,62 @@ def test_frozen_export_holds_its_weights_in_the_graph(exported):
     assert variables_bytes("trained") < 1e6          # frozen: constants
     assert variables_bytes("random") > 1e7           # freeze=False
 
+
+
+# Run by test_a_loaded_export_logs_no_cost_model_errors in a Python that
+# cannot import mrcnn, at TensorFlow's default log level: "export" runs a
+# SavedModel's signatures, "control" a graph whose CropAndResize box count
+# is only known at run time (what the export's RoIAlign had before).
+_LOG_SCRIPT = r'''
+import sys
+sys.modules["mrcnn"] = None
+import numpy as np
+import tensorflow as tf
+image = np.random.RandomState(0).randint(0, 255, (100, 128, 3)).astype(np.uint8)
+if sys.argv[1] == "export":
+    loaded = tf.saved_model.load(sys.argv[2])
+    for signature in ("serving_default", "serving_bytes"):
+        for _ in range(2):
+            if signature == "serving_default":
+                out = loaded.signatures[signature](image=tf.constant(image))
+            else:
+                out = loaded.signatures[signature](
+                    image_bytes=tf.io.encode_png(image))
+            assert out["masks"].shape[:2] == (100, 128)
+else:
+    @tf.function
+    def crop(maps, boxes):
+        keep = tf.where(boxes[:, 0] >= 0.0)[:, 0]
+        picked = tf.gather(boxes, keep)
+        return tf.image.crop_and_resize(
+            maps, picked, tf.zeros_like(keep, tf.int32), (7, 7))
+    crop(tf.zeros([1, 32, 32, 8]), tf.constant([[0.1, 0.1, 0.5, 0.5]]))
+print("RAN_WITHOUT_MRCNN")
+'''
+
+
+def test_a_loaded_export_logs_no_cost_model_errors(exported, tmp_path):
+    """TensorFlow's graph optimizer cannot cost a CropAndResize whose box
+    count is dynamic and logs "Error in PredictCost()" for each one; the
+    export's RoIAlign crops have static counts (nn/roi_align.py), so a
+    process that loads and calls the SavedModel logs none."""
+    import subprocess
+    import sys
+    script = tmp_path / "log.py"
+    script.write_text(_LOG_SCRIPT)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONPATH")}
+
+    def stderr_of(*args):
+        proc = subprocess.run([sys.executable, str(script)] + list(args),
+                              cwd=str(tmp_path), env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert "RAN_WITHOUT_MRCNN" in proc.stdout, proc.stderr[-3000:]
+        return proc.stderr
+
+    # The check sees the log line where TensorFlow writes it...
+    assert "Error in PredictCost()" in stderr_of("control")
+    # ...and the export (frozen and not) writes none.
+    for name in ("trained", "random"):
+        err = stderr_of("export", exported[name][1])
+        assert "PredictCost" not in err, err[-3000:]

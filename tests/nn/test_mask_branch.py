@@ -13,10 +13,10 @@ from keras import layers as KL
 from mrcnn.core.image_meta import compose_image_meta
 from mrcnn.nn.heads import RoiDistributed
 from mrcnn.nn.losses import MrcnnMaskLoss
-from mrcnn.nn.mask_branch import (DetectionBoxes, GatherPositives, LeadingRois,
-                                  PadRois, ScatterPositives,
-                                  inference_mask_branch, positive_slot_count,
-                                  training_mask_branch)
+from mrcnn.nn.mask_branch import (DetectionBoxes, GatherPositives,
+                                  LeadingDetections, LeadingRois, PadRois,
+                                  ScatterPositives, inference_mask_branch,
+                                  positive_slot_count, training_mask_branch)
 from mrcnn.nn.roi_align import PyramidROIAlign
 
 B, T, P, C, S, NC, SIDE = 3, 6, 3, 8, 4, 4, 64
@@ -277,18 +277,23 @@ def test_detection_boxes_trim_to_longest_valid_list_and_pad_back():
     assert PadRois.from_config(pad.get_config()).count == 5
 
 
+@pytest.mark.parametrize("static_crops", [False, True])
 @pytest.mark.parametrize("valid", [(2, 1), (0, 0)])
-def test_inference_branch_runs_the_head_on_the_detections_only(valid):
+def test_inference_branch_runs_the_head_on_the_detections_only(valid, static_crops):
     D = 5
     head = RecordingHead()
     detections_in = KL.Input(shape=[D, 6], name="detections")
     meta = KL.Input(shape=[_meta(1).shape[1]], name="meta")
     features = _feature_inputs()
     masks = inference_mask_branch(detections_in, features, meta, S, D, NC,
-                                  mask_head=head, train_bn=False)
+                                  mask_head=head, train_bn=False,
+                                  static_crops=static_crops)
     model = keras.Model([detections_in, meta] + features, [masks, head.seen])
     names = {layer.name for layer in model.layers}
     assert {"detection_boxes", "roi_align_mask", "mrcnn_mask_padded"} <= names
+    # static crops: all D slots cropped, the leading ones kept for the head
+    assert model.get_layer("roi_align_mask").crop_every_level == static_crops
+    assert ("leading_detection_crops" in names) == static_crops
 
     boxes = _distinct_rois()[:2, :D]
     det = np.zeros((2, D, 6), np.float32)
@@ -312,7 +317,7 @@ def test_inference_branch_runs_the_head_on_the_detections_only(valid):
 
 def test_mask_branch_layers_round_trip_their_config():
     for layer in (GatherPositives(name="g"), ScatterPositives(name="s"),
-                  DetectionBoxes(name="d")):
+                  DetectionBoxes(name="d"), LeadingDetections(name="l")):
         clone = type(layer).from_config(layer.get_config())
         assert clone.name == layer.name and not clone.weights
 

@@ -279,3 +279,47 @@ def test_pyramid_gather_sampler_equals_default_and_compiles_with_xla():
     assert PyramidROIAlign.from_config(gather.get_config()).sampler == "gather"
     with pytest.raises(ValueError, match="roi_align_mask.*sampler"):
         PyramidROIAlign([7, 7], name="roi_align_mask", sampler="nearest")
+
+
+def _crop_ops(concrete):
+    """CropAndResize ops of a concrete function's graph."""
+    return [op for op in concrete.graph.get_operations()
+            if op.type == "CropAndResize"]
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_crop_every_level_equals_the_level_partition(dtype):
+    rng = np.random.RandomState(5)
+    batch = 3
+    features = [tf.cast(f, dtype) for f in _pyramid(rng, batch)]
+    boxes, meta = _boxes(batch), _meta(batch)
+    assert set(roi_levels_graph(boxes, meta[0, 4:7]).numpy().ravel()) == {2, 3, 4, 5}
+    inputs = [boxes, meta] + features
+    by_level = PyramidROIAlign([7, 7], name="roi_align_classifier")(inputs)
+    every = PyramidROIAlign([7, 7], name="roi_align_classifier",
+                            crop_every_level=True)(inputs)
+    assert every.shape == by_level.shape and every.dtype == by_level.dtype
+    # the same CropAndResize on the same boxes: bit-identical
+    np.testing.assert_array_equal(tf.cast(every, tf.float32).numpy(),
+                                  tf.cast(by_level, tf.float32).numpy())
+
+
+def test_crop_every_level_gives_every_crop_a_static_box_count():
+    # The level partition's crops have run-time box counts (TensorFlow's
+    # cost model then logs "Error in PredictCost()" for each); crop_every_level's
+    # have B * N boxes, known when B and N are.
+    specs = [tf.TensorSpec([2, 7, 4]), tf.TensorSpec([2, 15])] + [
+        tf.TensorSpec([2, None, None, 3]) for _ in range(4)]
+    counts = {}
+    for every in (False, True):
+        layer = PyramidROIAlign([5, 5], name="roi_align_mask",
+                                crop_every_level=every)
+        concrete = tf.function(lambda *x: layer(list(x))).get_concrete_function(*specs)
+        counts[every] = [op.inputs[1].shape[0] for op in _crop_ops(concrete)]
+    assert counts[False] == [None] * 4
+    assert counts[True] == [14] * 4
+    # and the config says so
+    layer = PyramidROIAlign([5, 5], name="roi_align_mask", crop_every_level=True)
+    clone = PyramidROIAlign.from_config(layer.get_config())
+    assert clone.crop_every_level and clone.get_config() == layer.get_config()
+    assert "crop_every_level" not in PyramidROIAlign([5, 5]).get_config()
