@@ -26,7 +26,8 @@ A plain TensorFlow process that loads and calls the export logs no
 pyramid level (nn/roi_align.py, ``crop_every_level``), so each
 CropAndResize has a box count TensorFlow's graph optimizer can cost
 (tensorflow/tensorflow#56904). The detections are the same; the crops
-cost about 0.1 s more per image at ResNet-101 / 1024 px (bench/RESULTS.md).
+cost at most ~0.06 CPU-s more per image at ResNet-101 / 1024 px, not
+measurable end to end (bench/RESULTS.md, "Static crops in the exports").
 """
 
 import json

@@ -17,9 +17,9 @@ time, which TensorFlow's graph optimizer cannot cost: every such
 CropAndResize logs "Error in PredictCost()" when a graph first runs
 (tensorflow/tensorflow#56904). ``crop_every_level=True`` crops every box
 at every level instead and keeps its own level's crop: the same values,
-each crop's box count static (B x N), 4x the crops but no partition (2.3x
-the crop time for 1000 boxes at 7 x 7; bench/RESULTS.md); the exports use
-it.
+each crop's box count static (B x N), 4x the crops but no partition (2.4x
+the crop time for 1000 boxes at 7 x 7, bench/bench_roi_crops.py); the
+exports use it.
 """
 
 import keras
@@ -331,15 +331,17 @@ class PyramidROIAlign(keras.layers.Layer):
         # image of each box: [B, N] -> [B*N]
         image_ix = tf.reshape(tf.broadcast_to(
             tf.range(tf.shape(boxes)[0])[:, None], tf.shape(boxes)[:2]), [-1])
-        crops = tf.stack([
-            tf.image.crop_and_resize(self._croppable(feature_map), flat_boxes,
-                                     image_ix, self.pool_shape,
-                                     method="bilinear")
-            for feature_map in feature_maps])  # [4, B*N, ph, pw, C]
-        level_ix = tf.reshape(roi_level, [-1]) - 2  # [B*N] in 0..3
-        # the crop of box i at its level: [B*N, (level, i)] -> [B*N, ph, pw, C]
-        return tf.gather_nd(crops, tf.stack(
-            [level_ix, tf.range(tf.shape(level_ix)[0])], axis=1))
+        levels = tf.reshape(roi_level, [-1])[:, None, None, None]  # [B*N, 1, 1, 1]
+        pooled = None
+        for level, feature_map in zip(range(2, 6), feature_maps):
+            crops = tf.image.crop_and_resize(
+                self._croppable(feature_map), flat_boxes, image_ix,
+                self.pool_shape, method="bilinear")  # [B*N, ph, pw, C]
+            # Selecting level by level (not stacking the four crops and
+            # gathering) keeps the peak memory near two crops' size.
+            pooled = crops if pooled is None else tf.where(
+                levels == level, crops, pooled)
+        return pooled
 
     def _crop_by_level(self, boxes, roi_level, feature_maps):
         """CropAndResize per pyramid level: [B, N, 4] -> [B*N, ph, pw, C]."""
