@@ -128,20 +128,34 @@ class DetectionBoxes(KL.Layer):
     padding; the mask head skips them (with real weights an image has far
     fewer than DETECTION_MAX_INSTANCES detections).
 
+    Args:
+        trim: False keeps all D slots (static shape; the mask branch with
+            static crops trims the crops instead, LeadingDetections).
+
     Input: detections [B, D, (y1, x1, y2, x2, class_id, score)].
-    Output: float32 [B, N, (y1, x1, y2, x2)] normalized, 1 <= N <= D.
+    Output: float32 [B, N, (y1, x1, y2, x2)] normalized, 1 <= N <= D
+    (N = D when not trimming).
     """
 
-    def __init__(self, name=None, **kwargs):
+    def __init__(self, name=None, trim=True, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
+        self.trim = bool(trim)
+
+    def get_config(self):
+        config = super().get_config()
+        if not self.trim:
+            config.update(trim=False)
+        return config
 
     def call(self, detections):
+        if not self.trim:
+            return detections[..., :4]  # [B, D, 6] -> [B, D, 4]
         n = longest_detection_list(detections)
         return detections[:, :n, :4]  # [B, D, 6] -> [B, N, 4]
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], None, 4)
+        return (input_shape[0], None if self.trim else input_shape[1], 4)
 
 
 def longest_detection_list(detections):
@@ -277,7 +291,7 @@ def inference_mask_branch(detections, feature_maps, image_meta, pool_size,
     """
     if static_crops:
         # [B, D, 6] -> [B, D, 4] -> [B, D, S, S, C] -> [B, N, S, S, C]
-        boxes = KL.Identity(name="detection_boxes")(detections[..., :4])
+        boxes = DetectionBoxes(name="detection_boxes", trim=False)(detections)
         features = PyramidROIAlign(
             [pool_size, pool_size], name="roi_align_mask",
             crop_every_level=True)([boxes, image_meta] + list(feature_maps))

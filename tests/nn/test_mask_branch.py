@@ -267,6 +267,11 @@ def test_detection_boxes_trim_to_longest_valid_list_and_pad_back():
     np.testing.assert_array_equal(boxes, det[:, :2, :4])
     # No detection anywhere: one (padding) column so the mask head has a shape.
     assert DetectionBoxes()(np.zeros((3, 5, 6), np.float32)).shape == (3, 1, 4)
+    # trim=False (the mask branch with static crops): all D slots
+    untrimmed = DetectionBoxes(trim=False)
+    np.testing.assert_array_equal(untrimmed(det).numpy(), det[..., :4])
+    assert DetectionBoxes.from_config(untrimmed.get_config()).trim is False
+    assert "trim" not in DetectionBoxes().get_config()
 
     x = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3) + 1
     pad = PadRois(5)
