@@ -323,3 +323,22 @@ def test_crop_every_level_gives_every_crop_a_static_box_count():
     clone = PyramidROIAlign.from_config(layer.get_config())
     assert clone.crop_every_level and clone.get_config() == layer.get_config()
     assert "crop_every_level" not in PyramidROIAlign([5, 5]).get_config()
+
+
+def test_gather_sampler_eagerly_rounds_far_edges_as_crop_and_resize():
+    """Boxes with x2 = 1.0: CropAndResize's float32 arithmetic puts the last
+    sample just past the map for some of them (0 there); the gather
+    sampler, run eagerly, computes the same positions to the bit."""
+    rng = np.random.default_rng(1)
+    count, crop = 4000, 7
+    image = rng.standard_normal((1, 64, 64, 1)).astype(np.float32) + 10.0
+    x1 = rng.uniform(0.0, 0.99, count).astype(np.float32)
+    boxes = np.stack([np.zeros(count), x1, np.full(count, 0.5), np.ones(count)],
+                     axis=1).astype(np.float32)
+    indices = np.zeros(count, np.int32)
+    reference = tf.image.crop_and_resize(image, boxes, indices, (crop, crop)).numpy()
+    zeroed = reference[:, 0, -1, 0] == 0
+    assert 0 < zeroed.sum() < count        # the case exists
+    gathered = crop_and_resize_gather(image, boxes, indices, (crop, crop)).numpy()
+    np.testing.assert_array_equal(gathered[:, 0, -1, 0] == 0, zeroed)
+    np.testing.assert_allclose(gathered, reference, rtol=1e-5, atol=1e-5)
