@@ -326,6 +326,8 @@ class PyramidROIAlign(keras.layers.Layer):
 
     @staticmethod
     def _croppable(feature_map):
+        """[B, H, W, C] in a dtype CropAndResize takes (float16 / float32
+        kept, anything else, bfloat16 included, cast to float32)."""
         feature_map = tf.convert_to_tensor(feature_map)
         if tf.as_dtype(feature_map.dtype) not in (tf.float16, tf.float32):
             # CropAndResize has no bfloat16 kernel: crop bf16 in float32
