@@ -289,21 +289,17 @@ def inference_mask_branch(detections, feature_maps, image_meta, pool_size,
             "mrcnn_mask_padded" (and "leading_detection_crops" between
             RoIAlign and the head with static_crops).
     """
+    # [B, D, 6] -> [B, N, 4], or all D slots with static crops
+    boxes = DetectionBoxes(name="detection_boxes",
+                           trim=not static_crops)(detections)
+    # [B, N (or D), S, S, C]
+    features = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask",
+                               crop_every_level=static_crops)(
+        [boxes, image_meta] + list(feature_maps))
     if static_crops:
-        # [B, D, 6] -> [B, D, 4] -> [B, D, S, S, C] -> [B, N, S, S, C]
-        boxes = DetectionBoxes(name="detection_boxes", trim=False)(detections)
-        features = PyramidROIAlign(
-            [pool_size, pool_size], name="roi_align_mask",
-            crop_every_level=True)([boxes, image_meta] + list(feature_maps))
+        # the crops of the detections only: [B, D, ...] -> [B, N, ...]
         features = LeadingDetections(name="leading_detection_crops")(
             [features, detections])
-    else:
-        # [B, D, 6] -> [B, N, 4]
-        boxes = DetectionBoxes(name="detection_boxes")(detections)
-        # [B, N, S, S, C]
-        features = PyramidROIAlign([pool_size, pool_size],
-                                   name="roi_align_mask")(
-            [boxes, image_meta] + list(feature_maps))
     # [B, N, mh, mw, NC] -> [B, D, mh, mw, NC]
     masks = mask_head(features, num_classes, train_bn=train_bn)
     return PadRois(max_instances, name="mrcnn_mask_padded",
